@@ -1,0 +1,26 @@
+/**
+ * Node: select the tfjs wasm backend (SIMD, single thread), loading the .wasm files from the
+ * npm package's dist/ folder. Used by the CLI, the benchmarks and the test setup.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+
+let ready: Promise<string> | null = null;
+
+export function initBackend(): Promise<string> {
+  if (!ready) {
+    ready = (async () => {
+      const require = createRequire(import.meta.url);
+      const dist = join(dirname(require.resolve('@tensorflow/tfjs-backend-wasm/package.json')), 'dist') + '/';
+      setWasmPaths(dist);
+      tf.env().set('WASM_HAS_MULTITHREAD_SUPPORT', false);
+      const ok = await tf.setBackend('wasm');
+      if (!ok) throw new Error('tfjs wasm backend failed to initialise');
+      await tf.ready();
+      return tf.getBackend();
+    })();
+  }
+  return ready;
+}

@@ -1,0 +1,444 @@
+/**
+ * ONE typed schema for every setting of an experiment: key, type, default, range, doc and URL
+ * key come from the tables below, and everything else (the URL codec, the CLI's flag checks, the
+ * app's controls and their help text) is derived from them.
+ *
+ * An experiment = settings shared by all runs (task, reward, policy, teacher, seed, budget) +
+ * up to MAX_RUNS runs side by side, each a pipeline of stages ("sft-grpo": distil, then GRPO)
+ * with its own hyperparameters.
+ *
+ * URL hash: `v=1&task=add&runs=sft-grpo,ppo&r2.lr=0.003`. Only non-default values are written,
+ * in schema order, after the version key. Decoding is pure and total: unknown keys and bad values
+ * come back as problems, each replaced by its default; it never throws.
+ */
+
+export const CONFIG_VERSION = 1;
+export const MAX_RUNS = 4;
+export const MAX_STAGES = 3;
+
+export const ALGOS = ['grpo', 'ppo', 'rloo', 'sft', 'rsft', 'kd'] as const;
+export type Algo = (typeof ALGOS)[number];
+export const ALGO_TITLES: Record<Algo, string> = {
+  grpo: 'GRPO (group-relative advantages, no critic)',
+  ppo: 'PPO with a learned critic (GAE)',
+  rloo: 'REINFORCE with a leave-one-out baseline (RLOO)',
+  sft: 'Distillation: SFT on teacher samples',
+  rsft: 'Distillation: SFT on verified teacher samples only (rejection sampling)',
+  kd: "Distillation: match the teacher's token distribution (soft KD)",
+};
+export const DISTILL_ALGOS: readonly Algo[] = ['sft', 'rsft', 'kd'];
+export const isDistill = (a: Algo) => DISTILL_ALGOS.includes(a);
+
+type FieldType = 'int' | 'float' | 'enum' | 'bool';
+
+export interface Field<K extends string = string> {
+  key: K;
+  type: FieldType;
+  default: number | string | boolean;
+  min?: number;
+  max?: number;
+  /** Allowed values of an enum. */
+  options?: readonly string[];
+  /** Short label for a control. */
+  label: string;
+  /** Help text: what it does, and the paper's name for it where there is one. */
+  doc: string;
+  /** Show only when this predicate on the config holds (the UI uses it; the codec ignores it). */
+  group?: string;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Experiment-level settings
+// ---------------------------------------------------------------------------------------------
+export const EXPERIMENT_FIELDS = [
+  { key: 'seed', type: 'int', default: 1, min: 0, max: 2147483647, label: 'Seed', group: 'experiment',
+    doc: 'Seed of the random number generator: the same link, seed and backend give the same numbers, step for step.' },
+  { key: 'steps', type: 'int', default: 2000, min: 1, max: 1000000, label: 'Steps', group: 'experiment',
+    doc: 'Training budget of every run, in updates (all stages together).' },
+  { key: 'evalEvery', type: 'int', default: 25, min: 1, max: 100000, label: 'Eval every', group: 'experiment',
+    doc: 'Steps between evaluations on the held-out set (greedy decoding).' },
+  { key: 'task', type: 'enum', default: 'add', options: ['add', 'sort', 'countdown'], label: 'Task', group: 'task',
+    doc: 'The verifiable task: addition, sorting a list of digits, or countdown (reach a target with + - * and each number once).' },
+  { key: 'digits', type: 'int', default: 2, min: 1, max: 3, label: 'Digits', group: 'task',
+    doc: 'Addition: digits per operand.' },
+  { key: 'sortLen', type: 'int', default: 4, min: 2, max: 6, label: 'List length', group: 'task',
+    doc: 'Sorting: number of digits to sort.' },
+  { key: 'cdNums', type: 'int', default: 3, min: 3, max: 4, label: 'Numbers', group: 'task',
+    doc: 'Countdown: how many numbers the expression must use.' },
+  { key: 'reward', type: 'enum', default: 'exact', options: ['exact', 'format', 'partial'], label: 'Reward', group: 'task',
+    doc: 'exact: 1 if right else 0. format: right 1, well-formed but wrong gets the format reward. partial: the share of correct digits (closeness for countdown).' },
+  { key: 'formatReward', type: 'float', default: 0.1, min: 0, max: 1, label: 'Format reward', group: 'task',
+    doc: 'Reward for a well-formed wrong answer when reward = format.' },
+  { key: 'net', type: 'enum', default: 'gru', options: ['gru', 'mlp'], label: 'Policy', group: 'policy',
+    doc: 'Policy family: a GRU, or a causal MLP over a window of recent tokens. The critic (PPO) is of the same family.' },
+  { key: 'embed', type: 'int', default: 32, min: 4, max: 128, label: 'Embedding', group: 'policy',
+    doc: 'Width of the token and position embeddings.' },
+  { key: 'hidden', type: 'int', default: 64, min: 8, max: 256, label: 'Hidden', group: 'policy',
+    doc: 'GRU state size, or MLP layer width.' },
+  { key: 'layers', type: 'int', default: 2, min: 1, max: 4, label: 'MLP layers', group: 'policy',
+    doc: 'MLP only: number of hidden layers.' },
+  { key: 'window', type: 'int', default: 10, min: 1, max: 16, label: 'MLP window', group: 'policy',
+    doc: 'MLP only: how many recent tokens each position sees.' },
+  { key: 'teacherAcc', type: 'float', default: 0.8, min: 0, max: 1, label: 'Teacher accuracy', group: 'teacher',
+    doc: 'Probability that the teacher answers right off its blind spot; otherwise it makes a near miss.' },
+  { key: 'blindSpot', type: 'enum', default: 'units-carry',
+    options: ['none', 'units-carry', 'new-digit', 'duplicates', 'needs-mult'], label: 'Blind spot', group: 'teacher',
+    doc: 'A subset on which the teacher is always wrong in the same way (addition: units-carry answers a+b-10, new-digit drops the leading 1; sorting: duplicates drops repeats; countdown: needs-mult never multiplies).' },
+] as const satisfies readonly Field[];
+
+// ---------------------------------------------------------------------------------------------
+// Per-run settings (URL keys r1.lr, r2.G, ...)
+// ---------------------------------------------------------------------------------------------
+export const RUN_FIELDS = [
+  { key: 'distillSteps', type: 'int', default: 300, min: 0, max: 100000, label: 'Stage steps', group: 'pipeline',
+    doc: 'Steps of every stage but the last (e.g. distil this many steps, then RL for the rest of the budget).' },
+  { key: 'seeds', type: 'int', default: 1, min: 1, max: 5, label: 'Seeds', group: 'pipeline',
+    doc: 'Runs of this configuration with seeds seed, seed+1, ...; plots draw their mean with a band.' },
+  { key: 'batch', type: 'int', default: 256, min: 8, max: 1024, label: 'Samples/step', group: 'common',
+    doc: 'Completions sampled per step (GRPO/RLOO: prompts x G). Distillation: teacher examples per step.' },
+  { key: 'lr', type: 'float', default: 0.001, min: 1e-6, max: 1, label: 'RL learning rate', group: 'common',
+    doc: 'Adam learning rate of the policy in RL stages (small nets want about 1e-3).' },
+  { key: 'distillLr', type: 'float', default: 0.01, min: 1e-6, max: 1, label: 'Distil learning rate', group: 'distill',
+    doc: 'Adam learning rate in distillation stages (small nets want about 1e-2).' },
+  { key: 'maxGradNorm', type: 'float', default: 1, min: 0, max: 100, label: 'Grad clip', group: 'common',
+    doc: 'Clip the global gradient norm to this (0: no clipping).' },
+  { key: 'temperature', type: 'float', default: 1, min: 0.1, max: 3, label: 'Temperature', group: 'common',
+    doc: 'Sampling temperature of rollouts (logits are divided by it in training too, as TRL does).' },
+  { key: 'G', type: 'int', default: 8, min: 2, max: 64, label: 'Group size G', group: 'grpo',
+    doc: 'GRPO/RLOO: completions sampled per prompt; advantages are relative to the group.' },
+  { key: 'beta', type: 'float', default: 0.04, min: 0, max: 1, label: 'KL beta', group: 'grpo',
+    doc: 'GRPO: weight of the k3 KL penalty toward the reference policy (DeepSeekMath eq. 3; 0 in Dr. GRPO and DAPO).' },
+  { key: 'mu', type: 'int', default: 1, min: 1, max: 8, label: 'Inner iterations mu', group: 'grpo',
+    doc: 'GRPO: policy updates per batch of samples (DeepSeekMath Algorithm 1); with mu > 1 the ratio moves and clipping acts.' },
+  { key: 'clipLow', type: 'float', default: 0.2, min: 0, max: 1, label: 'Clip low', group: 'grpo',
+    doc: 'Lower clip range: the ratio is clipped at 1 - clipLow (PPO/GRPO epsilon).' },
+  { key: 'clipHigh', type: 'float', default: 0.2, min: 0, max: 1, label: 'Clip high', group: 'grpo',
+    doc: 'Upper clip range: the ratio is clipped at 1 + clipHigh. DAPO clip-higher uses 0.28.' },
+  { key: 'advStd', type: 'enum', default: 'sample', options: ['sample', 'population', 'none'], label: 'Adv. std', group: 'grpo',
+    doc: 'GRPO advantage scaling: divide by the sample std (N-1, as TRL) or population std (N) of the rewards, or not at all (Dr. GRPO).' },
+  { key: 'advScale', type: 'enum', default: 'group', options: ['group', 'batch'], label: 'Std over', group: 'grpo',
+    doc: "Whose std scales the advantages: each group's, or the whole batch's." },
+  { key: 'agg', type: 'enum', default: 'sequence', options: ['sequence', 'constant', 'token'], label: 'Loss aggregation', group: 'grpo',
+    doc: 'sequence: mean over tokens of each completion, then over completions (GRPO). constant: divide by the max length (Dr. GRPO). token: mean over all tokens of the batch (DAPO).' },
+  { key: 'dynamicSampling', type: 'bool', default: false, label: 'Dynamic sampling', group: 'grpo',
+    doc: 'DAPO: drop groups whose rewards are all equal (they carry no signal) before the update.' },
+  { key: 'epochs', type: 'int', default: 1, min: 1, max: 8, label: 'Epochs', group: 'ppo',
+    doc: 'PPO: passes over each batch of samples.' },
+  { key: 'minibatches', type: 'int', default: 1, min: 1, max: 16, label: 'Minibatches', group: 'ppo',
+    doc: 'PPO: minibatches per epoch.' },
+  { key: 'gamma', type: 'float', default: 1, min: 0, max: 1, label: 'Gamma', group: 'ppo',
+    doc: 'PPO: discount of GAE.' },
+  { key: 'gaeLambda', type: 'float', default: 0.95, min: 0, max: 1, label: 'GAE lambda', group: 'ppo',
+    doc: 'PPO: lambda of generalised advantage estimation (Schulman et al. 2016).' },
+  { key: 'vfCoef', type: 'float', default: 0.5, min: 0, max: 10, label: 'Value coef', group: 'ppo',
+    doc: 'PPO: weight of the value loss.' },
+  { key: 'vfClip', type: 'float', default: 0.2, min: 0, max: 10, label: 'Value clip', group: 'ppo',
+    doc: 'PPO: the new value may move at most this far from the rollout-time value before its loss is clipped.' },
+  { key: 'criticLr', type: 'float', default: 0.001, min: 1e-6, max: 1, label: 'Critic learning rate', group: 'ppo',
+    doc: 'PPO: Adam learning rate of the critic.' },
+  { key: 'klCoef', type: 'float', default: 0, min: 0, max: 1, label: 'KL in reward', group: 'ppo',
+    doc: 'PPO: per-token KL penalty toward the reference policy, folded into the reward (InstructGPT).' },
+  { key: 'whiten', type: 'bool', default: true, label: 'Whiten advantages', group: 'ppo',
+    doc: 'PPO: normalise advantages to mean 0, std 1 over the batch.' },
+  { key: 'kdDir', type: 'enum', default: 'forward', options: ['forward', 'reverse'], label: 'KD direction', group: 'distill',
+    doc: "Soft distillation: forward KL(teacher || student) on teacher samples (mode-covering), or reverse KL(student || teacher) on the student's own samples (mode-seeking)." },
+] as const satisfies readonly Field[];
+
+type ValueOf<F> = F extends { type: 'int' | 'float' } ? number
+  : F extends { type: 'bool' } ? boolean
+  : F extends { type: 'enum'; options: readonly (infer O)[] } ? O
+  : never;
+type Shape<Fs extends readonly Field[]> = { -readonly [F in Fs[number] as F['key']]: ValueOf<F> };
+
+export type ExperimentSettings = Shape<typeof EXPERIMENT_FIELDS>;
+export type RunSettings = Shape<typeof RUN_FIELDS>;
+export interface RunConfig extends RunSettings {
+  /** The pipeline: one to MAX_STAGES algorithms run one after another. */
+  stages: Algo[];
+}
+export interface ExperimentConfig extends ExperimentSettings {
+  runs: RunConfig[];
+}
+
+export const experimentField = (key: string) => (EXPERIMENT_FIELDS as readonly Field[]).find((f) => f.key === key);
+export const runField = (key: string) => (RUN_FIELDS as readonly Field[]).find((f) => f.key === key);
+
+function defaultsOf<T>(fields: readonly Field[]): T {
+  return Object.fromEntries(fields.map((f) => [f.key, f.default])) as T;
+}
+
+export function defaultRun(stages: Algo[] = ['grpo']): RunConfig {
+  return { ...defaultsOf<RunSettings>(RUN_FIELDS), stages: [...stages] };
+}
+
+export function defaultConfig(): ExperimentConfig {
+  return { ...defaultsOf<ExperimentSettings>(EXPERIMENT_FIELDS), runs: [defaultRun()] };
+}
+
+export function cloneConfig(c: ExperimentConfig): ExperimentConfig {
+  return { ...c, runs: c.runs.map((r) => ({ ...r, stages: [...r.stages] })) };
+}
+
+/** A human name for a pipeline, e.g. 'sft-grpo'. */
+export const pipelineId = (stages: readonly Algo[]) => stages.join('-');
+
+// ---------------------------------------------------------------------------------------------
+// Values: parse and check one value against its field
+// ---------------------------------------------------------------------------------------------
+export interface Problem {
+  /** The URL/CLI key, e.g. 'r2.lr'. */
+  key: string;
+  /** What was given (as text). */
+  value: string;
+  /** What is wrong, in plain words. */
+  message: string;
+  /** The value used instead (as text), if any. */
+  used?: string;
+}
+
+/** Parse text into a valid value of `f`, or explain why not. */
+export function parseValue(f: Field, text: string): { ok: true; value: number | string | boolean } | { ok: false; message: string } {
+  switch (f.type) {
+    case 'int':
+    case 'float': {
+      const t = text.trim();
+      if (!/^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$/.test(t)) return { ok: false, message: `not a number` };
+      const x = Number(t);
+      if (!Number.isFinite(x)) return { ok: false, message: `not a finite number` };
+      if (f.type === 'int' && !Number.isInteger(x)) return { ok: false, message: `must be a whole number` };
+      if ((f.min !== undefined && x < f.min) || (f.max !== undefined && x > f.max)) {
+        return { ok: false, message: `out of range [${f.min}, ${f.max}]` };
+      }
+      return { ok: true, value: x };
+    }
+    case 'bool':
+      if (text === '1' || text === 'true') return { ok: true, value: true };
+      if (text === '0' || text === 'false') return { ok: true, value: false };
+      return { ok: false, message: `must be 1 or 0` };
+    case 'enum':
+      if (f.options!.includes(text)) return { ok: true, value: text };
+      return { ok: false, message: `must be one of ${f.options!.join(', ')}` };
+  }
+}
+
+/** Check a value already in a config object (from code or JSON) against its field. */
+export function checkValue(f: Field, v: unknown): string | null {
+  if (f.type === 'bool') return typeof v === 'boolean' ? null : 'must be true or false';
+  if (f.type === 'enum') return typeof v === 'string' && f.options!.includes(v) ? null : `must be one of ${f.options!.join(', ')}`;
+  if (typeof v !== 'number' || !Number.isFinite(v)) return 'not a finite number';
+  if (f.type === 'int' && !Number.isInteger(v)) return 'must be a whole number';
+  if ((f.min !== undefined && v < f.min) || (f.max !== undefined && v > f.max)) return `out of range [${f.min}, ${f.max}]`;
+  return null;
+}
+
+export function formatValue(v: number | string | boolean): string {
+  if (typeof v === 'boolean') return v ? '1' : '0';
+  return String(v);
+}
+
+/** Parse 'sft-grpo' into stages. */
+export function parsePipeline(text: string): { ok: true; stages: Algo[] } | { ok: false; message: string } {
+  const parts = text.split('-');
+  if (parts.length < 1 || parts.length > MAX_STAGES) return { ok: false, message: `a run has 1 to ${MAX_STAGES} stages` };
+  for (const p of parts) {
+    if (!(ALGOS as readonly string[]).includes(p)) return { ok: false, message: `unknown algorithm '${p}' (known: ${ALGOS.join(', ')})` };
+  }
+  return { ok: true, stages: parts as Algo[] };
+}
+
+// ---------------------------------------------------------------------------------------------
+// URL codec
+// ---------------------------------------------------------------------------------------------
+const enc = (s: string) => encodeURIComponent(s).replace(/%2C/g, ',');
+
+/** Encode a config as a URL hash body (no leading '#'): version first, then non-defaults in schema order. */
+export function encode(c: ExperimentConfig): string {
+  const parts: string[] = [`v=${CONFIG_VERSION}`];
+  for (const f of EXPERIMENT_FIELDS as readonly Field[]) {
+    const v = (c as unknown as Record<string, number | string | boolean>)[f.key];
+    if (v !== f.default) parts.push(`${f.key}=${enc(formatValue(v))}`);
+  }
+  const runs = c.runs.map((r) => pipelineId(r.stages)).join(',');
+  if (runs !== pipelineId(defaultRun().stages)) parts.push(`runs=${runs}`);
+  c.runs.forEach((r, i) => {
+    for (const f of RUN_FIELDS as readonly Field[]) {
+      const v = (r as unknown as Record<string, number | string | boolean>)[f.key];
+      if (v !== f.default) parts.push(`r${i + 1}.${f.key}=${enc(formatValue(v))}`);
+    }
+  });
+  return parts.join('&');
+}
+
+/** Split 'a=1&b=2' into pairs, never throwing on malformed percent-escapes. */
+function splitPairs(hash: string): { key: string; value: string; raw: string }[] {
+  const out: { key: string; value: string; raw: string }[] = [];
+  for (const raw of hash.replace(/^#/, '').split('&')) {
+    if (raw === '') continue;
+    const eq = raw.indexOf('=');
+    const k = eq < 0 ? raw : raw.slice(0, eq);
+    const v = eq < 0 ? '' : raw.slice(eq + 1);
+    const dec = (s: string) => {
+      try {
+        return decodeURIComponent(s);
+      } catch {
+        return s;
+      }
+    };
+    out.push({ key: dec(k), value: dec(v), raw });
+  }
+  return out;
+}
+
+/** Shorten untrusted text for a message (it is shown as text, never as HTML). */
+const clip = (s: string) => (s.length > 40 ? s.slice(0, 40) + '…' : s);
+
+export interface Decoded {
+  config: ExperimentConfig;
+  problems: Problem[];
+}
+
+/**
+ * Decode a URL hash (with or without '#'). Total: every unknown key, bad value, duplicate key or
+ * unsupported version becomes a Problem and its default is used.
+ */
+export function decode(hash: string): Decoded {
+  const c = defaultConfig();
+  const problems: Problem[] = [];
+  const pairs = splitPairs(hash);
+  const seen = new Set<string>();
+  const runPairs: { idx: number; key: string; value: string; fullKey: string }[] = [];
+  for (const { key, value } of pairs) {
+    if (seen.has(key)) {
+      problems.push({ key: clip(key), value: clip(value), message: 'appears more than once; the first is used' });
+      continue;
+    }
+    seen.add(key);
+    if (key === 'v') {
+      if (value !== String(CONFIG_VERSION)) {
+        problems.push({ key, value: clip(value), message: `unsupported version (this app reads v=${CONFIG_VERSION}); reading it as v=${CONFIG_VERSION}`, used: String(CONFIG_VERSION) });
+      }
+      continue;
+    }
+    if (key === 'runs') {
+      const names = value.split(',');
+      if (names.length < 1 || names.length > MAX_RUNS) {
+        problems.push({ key, value: clip(value), message: `1 to ${MAX_RUNS} runs`, used: pipelineId(c.runs[0].stages) });
+        continue;
+      }
+      const runs: RunConfig[] = [];
+      names.forEach((n) => {
+        const p = parsePipeline(n);
+        if (p.ok) runs.push(defaultRun(p.stages));
+        else {
+          problems.push({ key: 'runs', value: clip(n), message: p.message, used: 'grpo' });
+          runs.push(defaultRun());
+        }
+      });
+      c.runs = runs;
+      continue;
+    }
+    const m = /^r(\d+)\.(.+)$/.exec(key);
+    if (m) {
+      runPairs.push({ idx: Number(m[1]) - 1, key: m[2], value, fullKey: key });
+      continue;
+    }
+    const f = experimentField(key);
+    if (!f) {
+      problems.push({ key: clip(key), value: clip(value), message: 'unknown setting; ignored' });
+      continue;
+    }
+    const p = parseValue(f, value);
+    if (p.ok) (c as unknown as Record<string, unknown>)[f.key] = p.value;
+    else problems.push({ key, value: clip(value), message: p.message, used: formatValue(f.default) });
+  }
+  // Run settings after 'runs', wherever they stood in the hash.
+  for (const { idx, key, value, fullKey } of runPairs) {
+    const f = runField(key);
+    if (!f) {
+      problems.push({ key: clip(fullKey), value: clip(value), message: 'unknown run setting; ignored' });
+      continue;
+    }
+    if (idx < 0 || idx >= c.runs.length) {
+      problems.push({ key: clip(fullKey), value: clip(value), message: `there is no run ${idx + 1} (runs: ${c.runs.length}); ignored` });
+      continue;
+    }
+    const p = parseValue(f, value);
+    if (p.ok) (c.runs[idx] as unknown as Record<string, unknown>)[f.key] = p.value;
+    else problems.push({ key: fullKey, value: clip(value), message: p.message, used: formatValue(f.default) });
+  }
+  problems.push(...crossCheck(c));
+  return { config: c, problems };
+}
+
+/**
+ * Checks between settings (a field alone is fine, the combination is not). Fixes the config in
+ * place and reports what it changed.
+ */
+export function crossCheck(c: ExperimentConfig): Problem[] {
+  const problems: Problem[] = [];
+  const spots: Record<string, string[]> = {
+    add: ['none', 'units-carry', 'new-digit'],
+    sort: ['none', 'duplicates'],
+    countdown: ['none', 'needs-mult'],
+  };
+  if (!spots[c.task].includes(c.blindSpot)) {
+    const used = spots[c.task][1];
+    problems.push({ key: 'blindSpot', value: c.blindSpot, message: `not a blind spot of task '${c.task}' (it has: ${spots[c.task].join(', ')})`, used });
+    c.blindSpot = used as ExperimentConfig['blindSpot'];
+  }
+  c.runs.forEach((r, i) => {
+    if (r.batch % r.G !== 0 && r.stages.some((s) => s === 'grpo' || s === 'rloo')) {
+      const used = Math.max(r.G, Math.round(r.batch / r.G) * r.G);
+      problems.push({ key: `r${i + 1}.batch`, value: String(r.batch), message: `must be a multiple of the group size G=${r.G}`, used: String(used) });
+      r.batch = used;
+    }
+  });
+  return problems;
+}
+
+/**
+ * Validate a config object from code or JSON (e.g. a preset): every field present and in range.
+ * Returns the problems (empty if valid).
+ */
+export function validate(c: ExperimentConfig): Problem[] {
+  const problems: Problem[] = [];
+  for (const f of EXPERIMENT_FIELDS as readonly Field[]) {
+    const v = (c as unknown as Record<string, unknown>)[f.key];
+    const m = checkValue(f, v);
+    if (m) problems.push({ key: f.key, value: String(v), message: m });
+  }
+  if (!Array.isArray(c.runs) || c.runs.length < 1 || c.runs.length > MAX_RUNS) {
+    problems.push({ key: 'runs', value: String(c.runs?.length), message: `1 to ${MAX_RUNS} runs` });
+    return problems;
+  }
+  c.runs.forEach((r, i) => {
+    for (const f of RUN_FIELDS as readonly Field[]) {
+      const v = (r as unknown as Record<string, unknown>)[f.key];
+      const m = checkValue(f, v);
+      if (m) problems.push({ key: `r${i + 1}.${f.key}`, value: String(v), message: m });
+    }
+    const p = parsePipeline(pipelineId(r.stages ?? []));
+    if (!p.ok) problems.push({ key: 'runs', value: pipelineId(r.stages ?? []), message: p.message });
+  });
+  return problems;
+}
+
+/** Apply a partial experiment (e.g. a preset) on top of the defaults. */
+export function fromPartial(p: Partial<ExperimentSettings> & { runs?: (Partial<RunSettings> & { stages: Algo[] })[] }): ExperimentConfig {
+  const c = defaultConfig();
+  const { runs, ...rest } = p;
+  Object.assign(c, rest);
+  if (runs) c.runs = runs.map((r) => ({ ...defaultRun(r.stages), ...r, stages: [...r.stages] }));
+  return c;
+}
+
+/**
+ * Layer a hash over a base config: every key the hash sets wins; the rest comes from the base.
+ * (Used by the CLI's `--preset NAME HASH` and by presets loaded under a link's own settings.)
+ */
+export function overlay(base: ExperimentConfig, hash: string): Decoded {
+  const pairs = splitPairs(hash).filter((p) => p.key !== 'v');
+  const setKeys = new Set(pairs.map((p) => p.key));
+  const baseParts = splitPairs(encode(base)).filter((p) => !setKeys.has(p.key) && !(setKeys.has('runs') && /^r\d+\./.test(p.key)));
+  return decode([...baseParts, ...pairs].map((p) => p.raw).join('&'));
+}

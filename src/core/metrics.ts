@@ -1,0 +1,135 @@
+/**
+ * Metric names (one string-literal union, TRL's names where TRL has one) and the bounded history
+ * store that plots read.
+ */
+
+export const METRIC_NAMES = [
+  'step',
+  'stage',
+  'reward',
+  'reward_std',
+  'frac_reward_zero_std',
+  'kl',
+  'entropy',
+  'clip_ratio/low_mean',
+  'clip_ratio/high_mean',
+  'loss/policy',
+  'loss/value',
+  'explained_variance',
+  'grad_norm',
+  'completions/mean_length',
+  'eval/accuracy',
+  'teacher/accuracy',
+  'teacher/ceiling',
+  'cost/samples',
+  'cost/tokens',
+  'cost/flops',
+  'time/seconds',
+] as const;
+
+export type FixedMetric = (typeof METRIC_NAMES)[number];
+/** Per-subset accuracies: `eval/accuracy/<subset>`; teacher per subset likewise. */
+export type SubsetMetric = `eval/accuracy/${string}` | `teacher/accuracy/${string}` | `teacher/ceiling/${string}`;
+export type MetricName = FixedMetric | SubsetMetric;
+
+/** One eval point: metric -> value. `stage` is the index of the pipeline stage. */
+export type MetricRow = { [K in MetricName]?: number };
+
+/** Metrics an algorithm reports for one update (averaged between eval points). */
+export type StepMetrics = Partial<Record<
+  | 'reward' | 'reward_std' | 'frac_reward_zero_std' | 'kl' | 'entropy' | 'clip_ratio/low_mean'
+  | 'clip_ratio/high_mean' | 'loss/policy' | 'loss/value' | 'explained_variance' | 'grad_norm'
+  | 'completions/mean_length',
+  number
+>>;
+
+/** Running mean of step metrics between eval points; a metric never reported is left out. */
+export class StepAverager {
+  private sums = new Map<string, number>();
+  private counts = new Map<string, number>();
+
+  add(m: StepMetrics): void {
+    for (const [k, v] of Object.entries(m)) {
+      if (v === undefined || !Number.isFinite(v)) continue;
+      this.sums.set(k, (this.sums.get(k) ?? 0) + v);
+      this.counts.set(k, (this.counts.get(k) ?? 0) + 1);
+    }
+  }
+
+  /** The means, then reset. */
+  flush(): StepMetrics {
+    const out: Record<string, number> = {};
+    for (const [k, s] of this.sums) out[k] = s / this.counts.get(k)!;
+    this.sums.clear();
+    this.counts.clear();
+    return out as StepMetrics;
+  }
+}
+
+/**
+ * A bounded series for plotting: keeps at most `capacity` points. When full, neighbouring pairs
+ * are merged (their mean, keeping the min and max for a band), so a 100k-step run plots as fast
+ * as a 100-step one and the shape survives.
+ */
+export class BoundedSeries {
+  xs: number[] = [];
+  ys: number[] = [];
+  lo: number[] = [];
+  hi: number[] = [];
+  private weight: number[] = [];
+  /** Incoming points merged into one stored point (doubles at every compaction). */
+  private stride = 1;
+  private pending: { x: number; y: number; lo: number; hi: number; n: number } | null = null;
+
+  constructor(readonly capacity = 400) {}
+
+  push(x: number, y: number): void {
+    if (!Number.isFinite(y)) return;
+    const p = this.pending ?? { x, y: 0, lo: y, hi: y, n: 0 };
+    p.x = x;
+    p.y = (p.y * p.n + y) / (p.n + 1);
+    p.lo = Math.min(p.lo, y);
+    p.hi = Math.max(p.hi, y);
+    p.n += 1;
+    this.pending = p;
+    if (p.n >= this.stride) {
+      this.xs.push(p.x);
+      this.ys.push(p.y);
+      this.lo.push(p.lo);
+      this.hi.push(p.hi);
+      this.weight.push(p.n);
+      this.pending = null;
+      if (this.xs.length >= this.capacity) this.compact();
+    }
+  }
+
+  private compact(): void {
+    const n = Math.floor(this.xs.length / 2);
+    for (let i = 0; i < n; i++) {
+      const a = 2 * i;
+      const b = a + 1;
+      const w = this.weight[a] + this.weight[b];
+      this.xs[i] = this.xs[b];
+      this.ys[i] = (this.ys[a] * this.weight[a] + this.ys[b] * this.weight[b]) / w;
+      this.lo[i] = Math.min(this.lo[a], this.lo[b]);
+      this.hi[i] = Math.max(this.hi[a], this.hi[b]);
+      this.weight[i] = w;
+    }
+    const odd = this.xs.length % 2 === 1;
+    const keep = n + (odd ? 1 : 0);
+    if (odd) {
+      const last = this.xs.length - 1;
+      this.xs[n] = this.xs[last];
+      this.ys[n] = this.ys[last];
+      this.lo[n] = this.lo[last];
+      this.hi[n] = this.hi[last];
+      this.weight[n] = this.weight[last];
+    }
+    this.xs.length = this.ys.length = this.lo.length = this.hi.length = this.weight.length = keep;
+    this.stride *= 2;
+  }
+
+  get length(): number {
+    return this.xs.length;
+  }
+}

@@ -1,0 +1,57 @@
+/**
+ * Building blocks for the tiny networks, written around three measured tfjs-wasm traps
+ * (../shared/DESIGN.md section 3):
+ * - `tf.oneHot(x, n, 'float32')` returns ~1e-45 instead of 1: we cast an int one-hot instead.
+ * - matMul with a transposed operand is 7-15x slower, and the built-in matMul gradient uses
+ *   transposed operands: `dense` below computes its gradients with explicit transposes.
+ * - The gradient of `tf.gather` is not registered on wasm: embeddings are one-hot x matrix.
+ * Weights are initialised from our seeded Rng, never from tfjs initialisers.
+ */
+import * as tf from '@tensorflow/tfjs';
+import type { Rng } from '../rng';
+
+/** x [N, I] . w [I, O] -> [N, O], with gradients that avoid transposed-operand matMuls. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export const matMulFast = tf.customGrad(((x: tf.Tensor, w: tf.Tensor, save: tf.GradSaveFunc) => {
+  save([x, w]);
+  return {
+    value: tf.matMul(x as tf.Tensor2D, w as tf.Tensor2D),
+    gradFunc: (dy: tf.Tensor | tf.Tensor[], saved: tf.Tensor[]) => {
+      const [xs, ws] = saved as [tf.Tensor2D, tf.Tensor2D];
+      const g = dy as tf.Tensor2D;
+      return [tf.matMul(g, tf.transpose(ws)), tf.matMul(tf.transpose(xs), g)];
+    },
+  };
+}) as any) as unknown as (x: tf.Tensor2D, w: tf.Tensor2D) => tf.Tensor2D;
+
+/** One-hot as float32, working around the wasm float one-hot bug. ids [...] -> [..., n]. */
+export function oneHotF(ids: tf.Tensor, n: number): tf.Tensor {
+  return tf.cast(tf.oneHot(ids as tf.Tensor1D, n), 'float32');
+}
+
+/** Uniform(-bound, bound) weights from our Rng, as a trainable variable. */
+export function uniformVar(rng: Rng, shape: number[], bound: number, name: string): tf.Variable {
+  const n = shape.reduce((a, b) => a * b, 1);
+  const v = new Float32Array(n);
+  for (let i = 0; i < n; i++) v[i] = (rng.next() * 2 - 1) * bound;
+  return tf.variable(tf.tensor(v, shape), true, name);
+}
+
+/** N(0, std^2) weights from our Rng, as a trainable variable. */
+export function normalVar(rng: Rng, shape: number[], std: number, name: string): tf.Variable {
+  const n = shape.reduce((a, b) => a * b, 1);
+  const v = new Float32Array(n);
+  for (let i = 0; i < n; i++) v[i] = rng.normal() * std;
+  return tf.variable(tf.tensor(v, shape), true, name);
+}
+
+export function zerosVar(shape: number[], name: string): tf.Variable {
+  return tf.variable(tf.zeros(shape), true, name);
+}
+
+let varCounter = 0;
+/** A unique variable name (tfjs requires unique names per engine). */
+export function uniqueName(prefix: string): string {
+  varCounter += 1;
+  return `${prefix}_${varCounter}`;
+}
