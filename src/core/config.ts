@@ -69,7 +69,7 @@ export const EXPERIMENT_FIELDS = [
     doc: 'exact: 1 if right else 0. format: right 1, well-formed but wrong gets the format reward. partial: the share of correct digits (closeness for countdown).' },
   { key: 'formatReward', type: 'float', default: 0.1, min: 0, max: 1, label: 'Format reward', group: 'task',
     doc: 'Reward for a well-formed wrong answer when reward = format.' },
-  { key: 'net', type: 'enum', default: 'gru', options: ['gru', 'mlp'], label: 'Policy', group: 'policy',
+  { key: 'net', type: 'enum', default: 'mlp', options: ['gru', 'mlp'], label: 'Policy', group: 'policy',
     doc: 'Policy family: a GRU, or a causal MLP over a window of recent tokens. The critic (PPO) is of the same family.' },
   { key: 'embed', type: 'int', default: 32, min: 4, max: 128, label: 'Embedding', group: 'policy',
     doc: 'Width of the token and position embeddings.' },

@@ -14,11 +14,11 @@ export interface Preset {
 export const PRESETS: Preset[] = [
   {
     id: 'first-steps',
-    title: 'First steps: GRPO learns to add',
+    title: 'First steps: GRPO learns to sort',
     story:
-      'A tiny network starts from random weights and GRPO samples eight answers per question, rewarding each relative to its group. ' +
-      'With partial credit for every right digit, the reward climbs within seconds and held-out accuracy follows.',
-    config: { task: 'add', digits: 1, reward: 'partial', net: 'mlp', steps: 600, evalEvery: 20, runs: [{ stages: ['grpo'], lr: 0.003, beta: 0 }] },
+      'A tiny network starts from random weights; for each list GRPO samples eight answers and rewards each one relative to its group. ' +
+      'With partial credit for every digit in the right place, the reward climbs within seconds and held-out accuracy follows.',
+    config: { task: 'sort', sortLen: 3, blindSpot: 'none', reward: 'partial', steps: 600, evalEvery: 20, runs: [{ stages: ['grpo'], beta: 0 }] },
   },
 ];
 

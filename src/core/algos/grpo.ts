@@ -20,6 +20,7 @@ import { groupNormalize } from '../math/advantages';
 import { grpoLossTf } from '../math/tf-losses';
 import { completionOutputs, oneHotTokens, sampleCompletions, tokenLogProbs, type Rollout } from '../nets/policy';
 import type { SeqNet } from '../nets/net';
+import { stopGradient } from '../nets/layers';
 import type { StepMetrics } from '../metrics';
 import type { Problem } from '../tasks/task';
 
@@ -130,7 +131,7 @@ export function createGrpo(ctx: RunContext, ref: SeqNet | null): Algorithm {
         for (let it = 0; it < run.mu; it++) {
           const r = await optimiserStep(opt, policy.vars, run.maxGradNorm, () => {
             const { logp, entropy } = logpOf(policy);
-            const old = oldLogp ?? tf.stopGradient(logp);
+            const old = oldLogp ?? stopGradient(logp);
             const l = grpoLossTf(logp, old, refLogp, advT, mask, {
               clipLow: run.clipLow, clipHigh: run.clipHigh, beta: run.beta, agg: run.agg, maxLen: T,
             });

@@ -55,3 +55,9 @@ export function uniqueName(prefix: string): string {
   varCounter += 1;
   return `${prefix}_${varCounter}`;
 }
+
+/** The value of x, with no gradient flowing back through it (tfjs has no stop_gradient op). */
+export const stopGradient = tf.customGrad(((x: tf.Tensor, save: tf.GradSaveFunc) => {
+  void save;
+  return { value: tf.add(x, 0), gradFunc: (dy: tf.Tensor) => [tf.zerosLike(dy)] };
+}) as any) as unknown as <T extends tf.Tensor>(x: T) => T; // eslint-disable-line @typescript-eslint/no-explicit-any

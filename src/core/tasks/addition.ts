@@ -1,0 +1,245 @@
+/**
+ * Addition of two `digits`-digit numbers: minGPT's `adder` and the reference's task
+ * (../shared/reference/tiny_rl.py). For digits = 2 the prompt is "aa+bb=" (6 tokens, both
+ * operands zero-padded) and the answer is the decimal digits of a+b, most significant first, no
+ * leading zeros, then eos: "27+35=" -> "62$". The 14-token vocabulary is the reference's, in its
+ * order, so a policy here has the same 14 logits as the reference network.
+ *
+ * Skills (subsets): a carry out of the units column ('units-carry', 27+35), and a carry into a new
+ * leading digit ('new-digit', 63+52 = 115). For digits = 1 the two coincide.
+ *
+ * This file also holds the helpers every fixed-answer task shares (sort.ts reuses them): reading a
+ * completion up to its eos, positional partial credit, rendering, and the fixed train/held-out split.
+ */
+import { Rng, hashString } from '../rng';
+import type { BlindSpot, Problem, Task, Verdict } from './task';
+
+// ---------------------------------------------------------------------------------------------
+// Shared helpers of tasks whose answer is one fixed token sequence
+// ---------------------------------------------------------------------------------------------
+
+/** The answer part of a completion: the tokens before the first eos, and whether there is one. */
+export function untilEos(completion: ArrayLike<number>, eos: number): { body: number[]; hasEos: boolean } {
+  const body: number[] = [];
+  for (let i = 0; i < completion.length; i++) {
+    if (completion[i] === eos) return { body, hasEos: true };
+    body.push(completion[i]);
+  }
+  return { body, hasEos: false };
+}
+
+export function sameTokens(a: ArrayLike<number>, b: ArrayLike<number>): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+/**
+ * Positional partial credit: the share of positions where the completion (up to and including
+ * its first eos, or all of it if it has none) matches target + eos, over the longer of the two.
+ * 1 iff the completion is exactly target + eos; 0 for garbage.
+ */
+export function positionalPartial(completion: ArrayLike<number>, target: readonly number[], eos: number): number {
+  const want = target.length + 1;
+  let len = completion.length;
+  for (let i = 0; i < completion.length; i++) {
+    if (completion[i] === eos) {
+      len = i + 1;
+      break;
+    }
+  }
+  let hits = 0;
+  for (let i = 0; i < Math.min(len, want); i++) {
+    if (completion[i] === (i < target.length ? target[i] : eos)) hits++;
+  }
+  return hits / Math.max(len, want);
+}
+
+/** Tokens as text: eos as the vocabulary's '$', pad dropped, unknown ids as '?'. */
+export function renderTokens(vocab: readonly string[], pad: number, tokens: ArrayLike<number>): string {
+  let s = '';
+  for (let i = 0; i < tokens.length; i++) {
+    const t = tokens[i];
+    if (t === pad) continue;
+    s += Number.isInteger(t) && t >= 0 && t < vocab.length ? vocab[t] : '?';
+  }
+  return s;
+}
+
+/** Decimal digits of a non-negative integer, most significant first, no leading zeros. */
+export function digitsOf(n: number): number[] {
+  return String(n).split('').map(Number);
+}
+
+/** `n` as exactly `width` digits, zero-padded on the left. */
+export function paddedDigits(n: number, width: number): number[] {
+  return String(n).padStart(width, '0').split('').map(Number);
+}
+
+/**
+ * A fixed split of the problem codes 0..space-1 into `nHeld` held-out codes and the rest. The
+ * held-out codes come from an Rng seeded by `label` alone, so they are the same for every
+ * experiment seed. Small spaces keep the training codes as an explicit list (sampling is one
+ * draw); large ones sample by rejection against the held-out set.
+ */
+export interface CodeSplit {
+  held: number[];
+  isHeld(code: number): boolean;
+  /** A uniformly random training (not held-out) code. */
+  drawTrain(rng: Rng): number;
+}
+
+const EXPLICIT_SPLIT_MAX = 20_000;
+
+export function codeSplit(space: number, nHeld: number, label: string): CodeSplit {
+  const fixed = new Rng(hashString(`held-out/${label}`));
+  if (space <= EXPLICIT_SPLIT_MAX) {
+    const perm = fixed.permutation(space);
+    const held = perm.slice(0, nHeld);
+    const heldSet = new Set(held);
+    const train = Int32Array.from(perm.slice(nHeld)).sort();
+    return { held, isHeld: (c) => heldSet.has(c), drawTrain: (rng) => train[rng.int(train.length)] };
+  }
+  const heldSet = new Set<number>();
+  const held: number[] = [];
+  while (held.length < nHeld) {
+    const c = fixed.int(space);
+    if (!heldSet.has(c)) {
+      heldSet.add(c);
+      held.push(c);
+    }
+  }
+  return {
+    held,
+    isHeld: (c) => heldSet.has(c),
+    drawTrain(rng) {
+      for (;;) {
+        const c = rng.int(space);
+        if (!heldSet.has(c)) return c;
+      }
+    },
+  };
+}
+
+/** Freeze a problem and its arrays (held-out problems are shared by every caller). */
+export function frozen(p: Problem): Problem {
+  Object.freeze(p.prompt);
+  Object.freeze(p.target);
+  Object.freeze(p.subsets);
+  return Object.freeze(p);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Addition
+// ---------------------------------------------------------------------------------------------
+
+/** The reference's vocabulary: ids 0-9 digits, 10 '+', 11 '=', 12 eos '$', 13 pad '_'. */
+export const ADDITION_VOCAB = ['0', '1', '2', '3', '4', '5', '6', '7', '8', '9', '+', '=', '$', '_'];
+const PLUS = 10;
+const EQ = 11;
+const EOS = 12;
+const PAD = 13;
+
+/** Held-out sizes per digit count: 20 of 100, 500 of 10,000 (as the reference), 500 of 10^6. */
+const HELD_OUT: Record<1 | 2 | 3, number> = { 1: 20, 2: 500, 3: 500 };
+
+export interface AdditionOptions {
+  digits: 1 | 2 | 3;
+}
+
+/** The addition task, plus a constructor of any problem (for tests and demos). */
+export interface AdditionTask extends Task {
+  digits: number;
+  /** The problem a + b (0 <= a, b < 10^digits). */
+  problem(a: number, b: number): Problem;
+}
+
+export function createAddition({ digits }: AdditionOptions): AdditionTask {
+  if (!(digits === 1 || digits === 2 || digits === 3)) throw new RangeError(`addition: digits must be 1, 2 or 3, got ${digits}`);
+  const base = 10 ** digits;
+  const maxSum = 2 * (base - 1);
+
+  function operands(p: Problem): [number, number] {
+    const num = (from: number) => p.prompt.slice(from, from + digits).reduce((x, d) => 10 * x + d, 0);
+    return [num(0), num(digits + 1)];
+  }
+
+  function problem(a: number, b: number): Problem {
+    const unitsCarry = (a % 10) + (b % 10) >= 10;
+    const newDigit = a + b >= base;
+    return {
+      prompt: [...paddedDigits(a, digits), PLUS, ...paddedDigits(b, digits), EQ],
+      target: digitsOf(a + b),
+      subsets: [unitsCarry ? 'units-carry' : 'no-units-carry', newDigit ? 'new-digit' : 'no-new-digit'],
+      key: `${a}+${b}`,
+    };
+  }
+
+  const split = codeSplit(base * base, HELD_OUT[digits], `add/${digits}`);
+  const fromCode = (c: number) => problem(Math.floor(c / base), c % base);
+  const heldOut = split.held.map((c) => frozen(fromCode(c)));
+
+  const blindSpots: BlindSpot[] = [
+    {
+      id: 'units-carry',
+      subset: 'units-carry',
+      doc: 'forgets the carry from the units: answers a+b-10',
+      wrongAnswer: (p) => {
+        const [a, b] = operands(p);
+        return digitsOf(a + b - 10);
+      },
+    },
+    {
+      id: 'new-digit',
+      subset: 'new-digit',
+      doc: `drops the carry into a new leading digit: answers a+b-${base}`,
+      wrongAnswer: (p) => {
+        const [a, b] = operands(p);
+        return digitsOf(a + b - base);
+      },
+    },
+  ];
+
+  return {
+    id: 'add',
+    title: `${digits}-digit addition`,
+    digits,
+    vocab: ADDITION_VOCAB,
+    eos: EOS,
+    pad: PAD,
+    promptLen: 2 * digits + 2,
+    maxNew: digits + 2, // the largest sum has digits+1 digits, then eos
+    subsets: ['units-carry', 'no-units-carry', 'new-digit', 'no-new-digit'],
+    blindSpots,
+    problem,
+    sample(rng, n) {
+      return Array.from({ length: n }, () => fromCode(split.drawTrain(rng)));
+    },
+    heldOut() {
+      return heldOut.slice();
+    },
+    verify(p, completion): Verdict {
+      const { body, hasEos } = untilEos(completion, EOS);
+      const correct = hasEos && sameTokens(body, p.target);
+      const wellFormed = hasEos && body.length >= 1 && body.length <= digits + 1 && body.every((t) => t >= 0 && t <= 9);
+      return { correct, wellFormed, partial: positionalPartial(completion, p.target, EOS) };
+    },
+    nearMisses(p) {
+      // The reference teacher's mistakes: sum -10, -1, +1, +10, mirrored when out of range.
+      // A mirrored delta can repeat another one (198: +1 -> 197 = -1); the repeat is kept, so a
+      // teacher drawing one entry uniformly makes each mistake as often as the reference's does.
+      const [a, b] = operands(p);
+      const s = a + b;
+      const out: number[] = [];
+      for (const d of [-10, -1, 1, 10]) {
+        let w = s + d;
+        if (w < 0 || w > maxSum) w = s - d;
+        if (w >= 0 && w <= maxSum) out.push(w);
+      }
+      return out.map(digitsOf);
+    },
+    render(tokens) {
+      return renderTokens(ADDITION_VOCAB, PAD, tokens);
+    },
+  };
+}
