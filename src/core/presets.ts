@@ -18,7 +18,7 @@ export const PRESETS: Preset[] = [
     story:
       'A tiny network starts from random weights; for each list GRPO samples eight answers and rewards each one relative to its group. ' +
       'With partial credit for every digit in the right place, the reward climbs within seconds and held-out accuracy follows.',
-    config: { task: 'sort', sortLen: 3, blindSpot: 'none', reward: 'partial', steps: 600, evalEvery: 20, runs: [{ stages: ['grpo'], beta: 0 }] },
+    config: { task: 'sort', sortLen: 3, blindSpot: 'none', reward: 'partial', steps: 600, evalEvery: 20, runs: [{ stages: ['grpo'], beta: 0, lr: 0.003 }] },
   },
 ];
 

@@ -4,14 +4,15 @@
  * Worker, in Node tests and in the CLI (the tfjs backend is chosen by the caller).
  */
 import { type Algo, type ExperimentConfig, type RunConfig, isDistill } from './config';
-import type { Algorithm, Cost, RunContext } from './algos/common';
+import type { Algorithm, Cost, RecordedBatch, RunContext } from './algos/common';
 import { createDistill } from './algos/distill';
 import { createGrpo } from './algos/grpo';
 import { createPpo } from './algos/ppo';
 import { createRloo } from './algos/rloo';
 import { StepAverager, type MetricRow } from './metrics';
 import { createNet, type NetSpec, type SeqNet } from './nets/net';
-import { sampleCompletions, type SeqShape } from './nets/policy';
+import * as tf from '@tensorflow/tfjs';
+import { completionOutputs, oneHotTokens, sampleCompletions, tokenLogProbs, type SeqShape } from './nets/policy';
 import { Rng } from './rng';
 import { Teacher } from './teacher';
 import { createTask } from './tasks';
@@ -61,6 +62,41 @@ export async function evaluatePolicy(policy: SeqNet, task: Task, shape: SeqShape
   return row;
 }
 
+export interface InspectToken {
+  text: string;
+  /** Probability of this token when it was sampled. */
+  prob: number;
+  /** pi_now / pi_old for this token. */
+  ratio: number;
+  /** PPO: the token's own (GAE) advantage. */
+  advantage?: number;
+}
+
+export interface InspectRow {
+  group: number;
+  prompt: string;
+  target: string;
+  completion: string;
+  reward: number;
+  correct: boolean;
+  /** GRPO/RLOO: the completion's advantage; PPO: the first token's. */
+  advantage: number;
+  tokens: InspectToken[];
+}
+
+export interface Inspection {
+  step: number;
+  algo: Algo;
+  groupSize: number;
+  perTokenAdvantage: boolean;
+  rows: InspectRow[];
+}
+
+function firstValid(x: ArrayLike<number>, mask: ArrayLike<number>, i: number, T: number): number {
+  for (let t = 0; t < T; t++) if (mask[i * T + t]) return x[i * T + t];
+  return 0;
+}
+
 export interface SessionInfo {
   policyParams: number;
   /** Critic weights (PPO stages), 0 if the pipeline has none. */
@@ -88,6 +124,7 @@ export class Session {
   private trainSeconds = 0;
   private teacherRow: MetricRow | null = null;
   private readonly schedule: { algo: Algo; from: number; to: number }[];
+  private lastBatch: (RecordedBatch & { step: number }) | null = null;
 
   /**
    * @param exp the experiment; @param runIndex which of its runs; @param seedIndex which of the
@@ -113,6 +150,9 @@ export class Session {
       rng,
       cost,
       makeNet: (outDim) => createNet(netSpecOf(exp, this.task, outDim), rng.init),
+      record: (b) => {
+        this.lastBatch = { ...b, step: this.step + 1 };
+      },
     };
     let from = 0;
     this.schedule = this.run.stages.map((algo, i) => {
@@ -222,6 +262,51 @@ export class Session {
       this.teacherRow = row;
     }
     return { ...this.teacherRow };
+  }
+
+  /**
+   * The latest RL batch, for the inspector: the first `maxRows` completions (whole groups) with
+   * their reward and advantage, and per token the sampling-time probability and the ratio
+   * pi_now / pi_old (how far the updates since moved it). Costs one small forward pass.
+   */
+  async inspect(maxRows = 32): Promise<Inspection | null> {
+    const b = this.lastBatch;
+    if (!b) return null;
+    const { promptLen: P, maxNew: T, vocab: V } = this.shape;
+    const g = Math.max(1, b.groupSize);
+    const n = Math.min(b.rollout.n, Math.max(g, Math.floor(maxRows / g) * g));
+    const prompts = b.rollout.prompts.subarray(0, n * P);
+    const tokens = b.rollout.tokens.subarray(0, n * T);
+    const oh = tf.tensor3d(oneHotTokens(tokens, V), [n, T, V]);
+    const lpT = tf.tidy(() => tokenLogProbs(completionOutputs(this.policy, prompts, tokens, n, P, T), oh, this.run.temperature).logp);
+    const now = (await lpT.data()) as Float32Array;
+    tf.dispose([oh, lpT]);
+    const rows: InspectRow[] = [];
+    for (let i = 0; i < n; i++) {
+      const toks: InspectToken[] = [];
+      for (let t = 0; t < T; t++) {
+        const k = i * T + t;
+        if (!b.rollout.mask[k]) break;
+        toks.push({
+          text: this.task.vocab[tokens[k]],
+          prob: Math.exp(b.rollout.logp[k]),
+          ratio: Math.exp(now[k] - b.rollout.logp[k]),
+          advantage: b.perToken ? b.advantages[k] : undefined,
+        });
+      }
+      const p = b.problems[i];
+      rows.push({
+        group: Math.floor(i / g),
+        prompt: this.task.render(p.prompt),
+        target: this.task.render(p.target),
+        completion: this.task.render(tokens.subarray(i * T, (i + 1) * T)),
+        reward: b.rewards[i],
+        correct: this.task.verify(p, tokens.subarray(i * T, (i + 1) * T)).correct,
+        advantage: b.perToken ? firstValid(b.advantages, b.rollout.mask, i, T) : b.advantages[i],
+        tokens: toks,
+      });
+    }
+    return { step: b.step, algo: this.schedule[this.stage].algo, groupSize: g, perTokenAdvantage: b.perToken, rows };
   }
 
   dispose(): void {

@@ -33,6 +33,20 @@ export interface RunContext {
   cost: Cost;
   /** Makes a fresh net of the policy's family with `outDim` outputs (a critic: 1). */
   makeNet(outDim: number): SeqNet;
+  /** Keep the latest batch for the inspector (cheap: references, no copies or passes). */
+  record(batch: RecordedBatch): void;
+}
+
+/** The latest batch of an RL step, as the inspector shows it. */
+export interface RecordedBatch {
+  problems: Problem[];
+  rollout: Rollout;
+  rewards: ArrayLike<number>;
+  /** One advantage per completion (GRPO, RLOO) or per token [n * T] (PPO). */
+  advantages: ArrayLike<number>;
+  perToken: boolean;
+  /** Group size (1 for PPO). */
+  groupSize: number;
 }
 
 /** An algorithm stage: one update per `step()`. Owns its optimiser(s) and any extra nets. */

@@ -114,6 +114,7 @@ export function createGrpo(ctx: RunContext, ref: SeqNet | null): Algorithm {
 
       // 3. Group-relative advantages.
       const adv = groupNormalize(rewards, G, { std: run.advStd, scale: run.advScale });
+      ctx.record({ problems, rollout: ro, rewards, advantages: adv, perToken: false, groupSize: G });
 
       // 4. mu iterations of the clipped objective. pi_old is the sampling policy: with mu = 1
       // the ratio is exactly 1 and we reuse the live log-probs (detached) instead of a pass.

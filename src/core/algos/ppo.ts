@@ -74,6 +74,7 @@ export function createPpo(ctx: RunContext, ref: SeqNet | null): Algorithm {
       const tokRewards = ppoTokenRewards(rewards, ro.mask, n, T, { oldLogp, refLogp: refLogp ?? undefined, klCoef: refLogp ? run.klCoef : 0 });
       const { advantages, returns } = gae(tokRewards, oldValues, ro.mask, n, T, run.gamma, run.gaeLambda);
       const adv = run.whiten ? whiten(advantages, ro.mask) : advantages;
+      ctx.record({ problems, rollout: ro, rewards, advantages: adv, perToken: true, groupSize: 1 });
 
       // 4. Epochs x minibatches of clipped policy and value updates.
       const mbSize = Math.max(1, Math.floor(n / run.minibatches));

@@ -38,6 +38,7 @@ export function createRloo(ctx: RunContext): Algorithm {
 
       // 3. Leave-one-out advantages.
       const adv = rlooAdvantages(rewards, G);
+      ctx.record({ problems, rollout: ro, rewards, advantages: adv, perToken: false, groupSize: G });
 
       // 4. REINFORCE on whole-sequence log-probs.
       const mask = tf.tensor2d(ro.mask, [n, T]);

@@ -34,7 +34,7 @@ export function uniformVar(rng: Rng, shape: number[], bound: number, name: strin
   const n = shape.reduce((a, b) => a * b, 1);
   const v = new Float32Array(n);
   for (let i = 0; i < n; i++) v[i] = (rng.next() * 2 - 1) * bound;
-  return tf.variable(tf.tensor(v, shape), true, name);
+  return variableFrom(v, shape, name);
 }
 
 /** N(0, std^2) weights from our Rng, as a trainable variable. */
@@ -42,11 +42,19 @@ export function normalVar(rng: Rng, shape: number[], std: number, name: string):
   const n = shape.reduce((a, b) => a * b, 1);
   const v = new Float32Array(n);
   for (let i = 0; i < n; i++) v[i] = rng.normal() * std;
-  return tf.variable(tf.tensor(v, shape), true, name);
+  return variableFrom(v, shape, name);
 }
 
 export function zerosVar(shape: number[], name: string): tf.Variable {
-  return tf.variable(tf.zeros(shape), true, name);
+  return variableFrom(new Float32Array(shape.reduce((a, b) => a * b, 1)), shape, name);
+}
+
+/** A trainable variable holding `values` (the temporary initial tensor is freed). */
+function variableFrom(values: Float32Array, shape: number[], name: string): tf.Variable {
+  const t = tf.tensor(values, shape);
+  const v = tf.variable(t, true, name);
+  t.dispose();
+  return v;
 }
 
 let varCounter = 0;
