@@ -9,7 +9,7 @@ import { Session } from '../src/core/session';
 import { configOf, runSession, withoutTime } from './helpers';
 
 // Sorting 3 digits: the easiest task. RL gets partial credit (share of digits in place).
-const RL = 'task=sort&sortLen=3&blindSpot=none&reward=partial&steps=200&evalEvery=100&r1.lr=0.003';
+const RL = 'task=sort&sortLen=3&blindSpot=none&r1.reward=partial&steps=200&evalEvery=100&r1.lr=0.003';
 const DISTILL = 'task=sort&sortLen=3&blindSpot=none&steps=100&evalEvery=50';
 
 describe('each algorithm learns the easiest task', () => {
@@ -42,7 +42,7 @@ describe('each algorithm learns the easiest task', () => {
 
 describe('metrics', () => {
   it('GRPO reports its diagnostics and leaves out what does not apply', async () => {
-    const rows = await runSession(configOf('task=sort&sortLen=3&blindSpot=none&reward=partial&steps=4&evalEvery=2&runs=grpo'));
+    const rows = await runSession(configOf('task=sort&sortLen=3&blindSpot=none&r1.reward=partial&steps=4&evalEvery=2&runs=grpo'));
     const r = rows[1];
     for (const k of ['step', 'stage', 'reward', 'reward_std', 'frac_reward_zero_std', 'kl', 'entropy', 'clip_ratio/low_mean',
       'clip_ratio/high_mean', 'loss/policy', 'grad_norm', 'completions/mean_length', 'eval/accuracy', 'eval/accuracy/duplicates',
@@ -63,7 +63,7 @@ describe('metrics', () => {
 
 describe('reproducible', () => {
   it('the same config and seed give the same numbers; another seed does not', async () => {
-    const hash = 'task=sort&sortLen=3&blindSpot=none&reward=partial&steps=20&evalEvery=10&runs=grpo&r1.mu=2';
+    const hash = 'task=sort&sortLen=3&blindSpot=none&r1.reward=partial&steps=20&evalEvery=10&runs=grpo&r1.mu=2';
     const a = withoutTime(await runSession(configOf(hash)));
     const b = withoutTime(await runSession(configOf(hash)));
     const c = withoutTime(await runSession(configOf(hash + '&seed=2')));
@@ -75,7 +75,7 @@ describe('reproducible', () => {
 describe('no tensor leaks', () => {
   for (const runs of ['grpo&r1.mu=2&r1.dynamicSampling=1', 'ppo&r1.klCoef=0.05&r1.minibatches=2', 'rloo', 'sft-grpo&r1.distillSteps=3', 'rsft', 'kd&r1.kdDir=reverse']) {
     it(runs, async () => {
-      const s = new Session(configOf(`task=sort&sortLen=3&blindSpot=none&reward=partial&steps=1000&r1.batch=64&runs=${runs}`));
+      const s = new Session(configOf(`task=sort&sortLen=3&blindSpot=none&r1.reward=partial&steps=1000&r1.batch=64&runs=${runs}`));
       try {
         const burn = async (k: number) => {
           for (let i = 0; i < k; i++) await s.trainStep();

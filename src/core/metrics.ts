@@ -18,6 +18,8 @@ export const METRIC_NAMES = [
   'explained_variance',
   'grad_norm',
   'completions/mean_length',
+  'completions/mean_length_correct',
+  'completions/mean_length_incorrect',
   'eval/accuracy',
   'teacher/accuracy',
   'teacher/ceiling',
@@ -39,7 +41,7 @@ export type MetricRow = { [K in MetricName]?: number };
 export type StepMetrics = Partial<Record<
   | 'reward' | 'reward_std' | 'frac_reward_zero_std' | 'kl' | 'entropy' | 'clip_ratio/low_mean'
   | 'clip_ratio/high_mean' | 'loss/policy' | 'loss/value' | 'explained_variance' | 'grad_norm'
-  | 'completions/mean_length',
+  | 'completions/mean_length' | 'completions/mean_length_correct' | 'completions/mean_length_incorrect',
   number
 >>;
 

@@ -11,6 +11,9 @@ export interface Preset {
   config: Partial<ExperimentSettings> & { runs: (Partial<RunSettings> & { stages: Algo[] })[] };
 }
 
+/** The distil-then-GRPO run several lessons share (the DeepSeek-R1 recipe on 2-digit addition). */
+const R1_RUN = { stages: ['sft', 'grpo'] as Algo[], distillSteps: 300, lr: 0.002 };
+
 export const PRESETS: Preset[] = [
   {
     id: 'first-steps',
@@ -18,7 +21,67 @@ export const PRESETS: Preset[] = [
     story:
       'A tiny network starts from random weights; for each list GRPO samples eight answers and rewards each one relative to its group. ' +
       'With partial credit for every digit in the right place, the reward climbs within seconds and held-out accuracy follows.',
-    config: { task: 'sort', sortLen: 3, blindSpot: 'none', reward: 'partial', steps: 600, evalEvery: 20, runs: [{ stages: ['grpo'], beta: 0, lr: 0.003 }] },
+    config: { task: 'sort', sortLen: 3, blindSpot: 'none', steps: 600, evalEvery: 20, runs: [{ stages: ['grpo'], reward: 'partial', beta: 0, lr: 0.003 }] },
+  },
+  {
+    id: 'distill-ceiling',
+    title: "Distillation stops at the teacher's ceiling",
+    story:
+      'The student imitates a teacher that is right 80% of the time and always forgets the carry from the units. ' +
+      "It climbs fast, then settles at the accuracy of the teacher's most likely answer, and it inherits the blind spot whole.",
+    config: { task: 'add', digits: 2, teacherAcc: 0.8, blindSpot: 'units-carry', steps: 600, evalEvery: 25, runs: [{ stages: ['sft'] }] },
+  },
+  {
+    id: 'r1-recipe',
+    title: 'The R1 recipe: distil, then GRPO past the ceiling',
+    story:
+      'First the student copies the flawed teacher and stops at its ceiling; then GRPO takes over, rewarded by a verifier instead of a teacher. ' +
+      "Because the verifier checks answers, not imitation, the student passes the teacher's ceiling and learns the carry the teacher never got right.",
+    config: { task: 'add', digits: 2, teacherAcc: 0.8, blindSpot: 'units-carry', steps: 2000, evalEvery: 50, runs: [{ ...R1_RUN }] },
+  },
+  {
+    id: 'grpo-vs-ppo',
+    title: 'GRPO against PPO: what the critic costs and buys',
+    story:
+      'Both start from the same distilled student; PPO trains a value network as large as the policy to estimate advantages, GRPO uses the group mean instead. ' +
+      'Switch the x-axis to FLOPs or seconds to see what the critic costs, and compare the steps each needs to reach 90%.',
+    config: {
+      task: 'add', digits: 2, teacherAcc: 0.8, blindSpot: 'units-carry', steps: 1500, evalEvery: 50,
+      runs: [{ ...R1_RUN }, { stages: ['sft', 'ppo'], distillSteps: 300, lr: 0.002, criticLr: 0.003 }],
+    },
+  },
+  {
+    id: 'no-signal',
+    title: 'No signal: when every answer in the group is wrong',
+    story:
+      'From scratch, a random policy never writes a correct sum, so every group gets the same reward, every advantage is zero and GRPO learns nothing: watch frac_reward_zero_std sit at 1. ' +
+      'Dynamic sampling (DAPO) keeps only the rare groups that contain a hit, and partial credit gives every digit a reward: both bring the signal back.',
+    config: {
+      task: 'add', digits: 2, blindSpot: 'none', steps: 1500, evalEvery: 50,
+      runs: [{ stages: ['grpo'] }, { stages: ['grpo'], dynamicSampling: true }, { stages: ['grpo'], reward: 'partial' }],
+    },
+  },
+  {
+    id: 'clean-data-trap',
+    title: 'The clean-data trap: distil only verified answers, then RL',
+    story:
+      "Filtering the teacher's samples through the verifier removes its noise, and with it every carry problem: the teacher never gets one right. " +
+      "GRPO then never samples a correct carry answer, so the blind spot stays unsolved, while the student distilled on the noisy samples (the R1 recipe) escapes it.",
+    config: {
+      task: 'add', digits: 2, teacherAcc: 0.8, blindSpot: 'units-carry', steps: 2000, evalEvery: 50,
+      runs: [{ stages: ['rsft', 'grpo'], distillSteps: 300, lr: 0.002 }, { ...R1_RUN }],
+    },
+  },
+  {
+    id: 'dr-grpo',
+    title: "GRPO against Dr. GRPO: the length bias of 1/|o|",
+    story:
+      "GRPO divides each answer's loss by its length, so a long wrong answer is punished less per token than a short one; Dr. GRPO divides by a constant and drops the std scaling. " +
+      'Compare the mean length of wrong answers (completions/mean_length_incorrect): on these short answers (four tokens at most) the bias is small enough that it may not show at all.',
+    config: {
+      task: 'add', digits: 2, teacherAcc: 0.8, blindSpot: 'units-carry', steps: 1200, evalEvery: 50,
+      runs: [{ ...R1_RUN }, { ...R1_RUN, advStd: 'none', agg: 'constant' }],
+    },
   },
 ];
 

@@ -63,10 +63,10 @@ export class DivergenceError extends Error {
 }
 
 /** The reward of one verdict under the experiment's reward setting. */
-export function rewardOf(exp: ExperimentConfig, v: Verdict): number {
+export function rewardOf(run: RunConfig, v: Verdict): number {
   if (v.correct) return 1;
-  if (exp.reward === 'format') return v.wellFormed ? exp.formatReward : 0;
-  if (exp.reward === 'partial') return v.partial;
+  if (run.reward === 'format') return v.wellFormed ? run.formatReward : 0;
+  if (run.reward === 'partial') return v.partial;
   return 0;
 }
 
@@ -76,7 +76,7 @@ export function scoreRollout(ctx: RunContext, problems: Problem[], ro: Rollout):
   const correct = new Uint8Array(ro.n);
   for (let i = 0; i < ro.n; i++) {
     const v = ctx.task.verify(problems[i], ro.tokens.subarray(i * ro.T, (i + 1) * ro.T));
-    rewards[i] = rewardOf(ctx.exp, v);
+    rewards[i] = rewardOf(ctx.run, v);
     correct[i] = v.correct ? 1 : 0;
   }
   return { rewards, correct };
@@ -136,6 +136,25 @@ export function stdOf(xs: ArrayLike<number>): number {
   let s = 0;
   for (let i = 0; i < xs.length; i++) s += (xs[i] - m) ** 2;
   return xs.length > 1 ? Math.sqrt(s / (xs.length - 1)) : 0;
+}
+
+/**
+ * Mean completion length of right and of wrong answers (the length bias Dr. GRPO describes shows
+ * in the wrong ones). A side with no completions is left out.
+ */
+export function lengthsByCorrectness(mask: Float32Array, correct: Uint8Array, T: number): StepMetrics {
+  const sum = [0, 0];
+  const cnt = [0, 0];
+  for (let i = 0; i < correct.length; i++) {
+    let len = 0;
+    for (let t = 0; t < T; t++) len += mask[i * T + t];
+    sum[correct[i]] += len;
+    cnt[correct[i]] += 1;
+  }
+  const m: StepMetrics = {};
+  if (cnt[1]) m['completions/mean_length_correct'] = sum[1] / cnt[1];
+  if (cnt[0]) m['completions/mean_length_incorrect'] = sum[0] / cnt[0];
+  return m;
 }
 
 /** Mean completion length (valid tokens per completion). */

@@ -15,7 +15,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import type { RunContext, Algorithm } from './common';
-import { addFlops, adam, groupStats, meanLength, meanOf, optimiserStep, promptsOf, repeatEach, scoreRollout, sumOf } from './common';
+import { addFlops, adam, groupStats, lengthsByCorrectness, meanLength, meanOf, optimiserStep, promptsOf, repeatEach, scoreRollout, sumOf } from './common';
 import { groupNormalize } from '../math/advantages';
 import { grpoLossTf } from '../math/tf-losses';
 import { completionOutputs, oneHotTokens, sampleCompletions, tokenLogProbs, type Rollout } from '../nets/policy';
@@ -79,20 +79,22 @@ export function createGrpo(ctx: RunContext, ref: SeqNet | null): Algorithm {
     ctx.cost.samples += ro.n;
     ctx.cost.tokens += sumOf(ro.mask);
     addFlops(ctx.cost, policy, ro.n * (P + T), false);
-    const { rewards } = scoreRollout(ctx, problems, ro);
-    return { ro, problems, rewards };
+    const { rewards, correct } = scoreRollout(ctx, problems, ro);
+    return { ro, problems, rewards, correct };
   }
 
   return {
     async step(): Promise<StepMetrics> {
       // 1-2. Sample G completions per prompt and score them with the verifier.
-      let { ro, problems, rewards } = await rolloutGroups(nPrompts);
+      const sampled = await rolloutGroups(nPrompts);
+      let { ro, problems, rewards } = sampled;
       const first = groupStats(rewards, G);
       const metrics: StepMetrics = {
         reward: first.mean,
         reward_std: first.meanGroupStd,
         frac_reward_zero_std: first.fracZeroStd,
         'completions/mean_length': meanLength(ro.mask, ro.n),
+        ...lengthsByCorrectness(ro.mask, sampled.correct, T),
       };
       // DAPO dynamic sampling: keep only groups with some spread; top up with fresh groups.
       if (run.dynamicSampling) {

@@ -15,7 +15,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import type { Algorithm, RunContext } from './common';
-import { addFlops, adam, meanLength, meanOf, optimiserStep, promptsOf, scoreRollout, stdOf, sumOf } from './common';
+import { addFlops, adam, lengthsByCorrectness, meanLength, meanOf, optimiserStep, promptsOf, scoreRollout, stdOf, sumOf } from './common';
 import { explainedVariance, gae, ppoTokenRewards, whiten } from '../math/advantages';
 import { ppoPolicyLossTf, ppoValueLossTf } from '../math/tf-losses';
 import { completionOutputs, oneHotTokens, sampleCompletions, tokenLogProbs } from '../nets/policy';
@@ -49,7 +49,7 @@ export function createPpo(ctx: RunContext, ref: SeqNet | null): Algorithm {
       addFlops(ctx.cost, policy, n * (P + T), false);
 
       // 2. Rewards, and the rollout-time quantities (no gradients).
-      const { rewards } = scoreRollout(ctx, problems, ro);
+      const { rewards, correct } = scoreRollout(ctx, problems, ro);
       const oneHotAll = oneHotTokens(ro.tokens, V);
       const logpOf = (net: SeqNet, pr: Int32Array, tok: Int32Array, oh: tf.Tensor3D, m: number) =>
         tokenLogProbs(completionOutputs(net, pr, tok, m, P, T), oh, run.temperature);
@@ -134,6 +134,7 @@ export function createPpo(ctx: RunContext, ref: SeqNet | null): Algorithm {
         explained_variance: explainedVariance(oldValues, returns, ro.mask),
         grad_norm: meanOf(acc.gn),
         'completions/mean_length': meanLength(ro.mask, n),
+        ...lengthsByCorrectness(ro.mask, correct, T),
       };
       if (refLogp) metrics.kl = klSum / sumOf(ro.mask);
       return metrics;

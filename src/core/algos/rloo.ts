@@ -11,7 +11,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import type { Algorithm, RunContext } from './common';
-import { addFlops, adam, groupStats, meanLength, optimiserStep, promptsOf, repeatEach, scoreRollout, sumOf } from './common';
+import { addFlops, adam, groupStats, lengthsByCorrectness, meanLength, optimiserStep, promptsOf, repeatEach, scoreRollout, sumOf } from './common';
 import { rlooAdvantages } from '../math/advantages';
 import { completionOutputs, oneHotTokens, sampleCompletions, tokenLogProbs } from '../nets/policy';
 import type { StepMetrics } from '../metrics';
@@ -33,7 +33,7 @@ export function createRloo(ctx: RunContext): Algorithm {
       ctx.cost.samples += n;
       ctx.cost.tokens += sumOf(ro.mask);
       addFlops(ctx.cost, policy, n * (P + T), false);
-      const { rewards } = scoreRollout(ctx, problems, ro);
+      const { rewards, correct } = scoreRollout(ctx, problems, ro);
       const stats = groupStats(rewards, G);
 
       // 3. Leave-one-out advantages.
@@ -61,6 +61,7 @@ export function createRloo(ctx: RunContext): Algorithm {
           'loss/policy': r.loss,
           grad_norm: r.gradNorm,
           'completions/mean_length': meanLength(ro.mask, n),
+          ...lengthsByCorrectness(ro.mask, correct, T),
         };
       } finally {
         tf.dispose([mask, advT, oneHot]);

@@ -1,0 +1,59 @@
+/**
+ * Which settings apply to an experiment or a run (the builder shows only those). Kept beside the
+ * controls: the schema's `group` says what a setting belongs to, this says when it matters.
+ */
+import { type Algo, type ExperimentConfig, type RunConfig, isDistill } from '../../core/config';
+
+/** Blind spots each task has (the engine's crossCheck enforces the same table). */
+export const BLIND_SPOTS: Record<ExperimentConfig['task'], string[]> = {
+  add: ['none', 'units-carry', 'new-digit'],
+  sort: ['none', 'duplicates'],
+  countdown: ['none', 'needs-mult'],
+};
+
+/** Whether a shared setting matters for this experiment. */
+export function sharedApplies(key: string, config: ExperimentConfig): boolean {
+  const c = config as unknown as Record<string, unknown>;
+  switch (key) {
+    case 'digits': return c.task === 'add';
+    case 'sortLen': return c.task === 'sort';
+    case 'cdNums': return c.task === 'countdown';
+    case 'formatReward': return c.reward === 'format';
+    case 'layers':
+    case 'window': return c.net === 'mlp';
+    default: return true;
+  }
+}
+
+const has = (r: RunConfig, ...algos: Algo[]) => r.stages.some((s) => algos.includes(s));
+
+/** Whether a run setting matters for this run (the reward may be shared or per run: both are handled). */
+export function runApplies(key: string, r: RunConfig, config?: ExperimentConfig): boolean {
+  const rec = r as unknown as Record<string, unknown>;
+  switch (key) {
+    case 'formatReward': return (rec.reward ?? (config as unknown as Record<string, unknown> | undefined)?.reward) === 'format';
+    case 'distillSteps': return r.stages.length > 1;
+    case 'lr': return has(r, 'grpo', 'ppo', 'rloo');
+    case 'distillLr': return r.stages.some(isDistill);
+    case 'G': return has(r, 'grpo', 'rloo');
+    case 'clipLow':
+    case 'clipHigh': return has(r, 'grpo', 'ppo');
+    case 'beta':
+    case 'mu':
+    case 'advStd':
+    case 'advScale':
+    case 'agg':
+    case 'dynamicSampling': return has(r, 'grpo');
+    case 'epochs':
+    case 'minibatches':
+    case 'gamma':
+    case 'gaeLambda':
+    case 'vfCoef':
+    case 'vfClip':
+    case 'criticLr':
+    case 'klCoef':
+    case 'whiten': return has(r, 'ppo');
+    case 'kdDir': return has(r, 'kd');
+    default: return true;
+  }
+}

@@ -1,0 +1,27 @@
+/** What a line plot draws. */
+export interface XY {
+  x: number;
+  y: number;
+  lo?: number;
+  hi?: number;
+}
+export interface Series {
+  id: string;
+  label: string;
+  color: string;
+  points: XY[];
+  /** Draw the lo/hi band (several seeds). */
+  band: boolean;
+}
+export interface RefLine {
+  label: string;
+  y: number;
+  color: string;
+  dash?: string;
+}
+/** A vertical marker, e.g. where a run's next pipeline stage starts. */
+export interface XMark {
+  x: number;
+  label: string;
+  color: string;
+}

@@ -1,0 +1,230 @@
+/**
+ * One run of the experiment on the page: one worker per seed (DESIGN.md section 4), their eval
+ * rows, and the bounded, seed-aggregated history the plots read. A run fails alone: a crashed
+ * worker or an error result (DivergenceError: NaN or Inf in the loss) stops this run with a plain
+ * message; the other runs go on.
+ */
+import * as Comlink from 'comlink';
+import type { ExperimentConfig } from '../core/config';
+import type { MetricRow } from '../core/metrics';
+import type { Inspection } from '../core/session';
+import type { InitResult, Progress, RunResult } from '../../workers/trainer';
+import type { WorkerApi } from '../../workers/trainer.worker';
+import { aggregate, BoundedHistory, type Point } from './history';
+
+export type RunStatus = 'starting' | 'ready' | 'running' | 'done' | 'error';
+
+/** One worker and its Comlink proxy; every call fails fast once the worker has crashed. */
+class SeedWorker {
+  readonly worker: Worker;
+  readonly api: Comlink.Remote<WorkerApi>;
+  dead = false;
+  private readonly crashed: Promise<never>;
+
+  constructor(make: () => Worker) {
+    this.worker = make();
+    this.api = Comlink.wrap<WorkerApi>(this.worker);
+    this.crashed = new Promise<never>((_, reject) => {
+      const fail = (what: string) => {
+        this.dead = true;
+        reject(new Error(what));
+      };
+      this.worker.addEventListener('error', (e) => {
+        e.preventDefault();
+        fail(`its worker crashed${e.message ? ` (${e.message})` : ''}`);
+      });
+      this.worker.addEventListener('messageerror', () => fail('its worker sent a message that could not be read'));
+    });
+    this.crashed.catch(() => {});
+  }
+
+  call<T>(p: Promise<T>): Promise<T> {
+    return Promise.race([p, this.crashed]);
+  }
+
+  terminate(): void {
+    this.dead = true;
+    this.api[Comlink.releaseProxy]();
+    this.worker.terminate();
+  }
+}
+
+export class RunController {
+  status = $state<RunStatus>('starting');
+  /** The step every seed has reached. */
+  step = $state(0);
+  /** Budget of the run (exp.steps). */
+  steps = $state(0);
+  error = $state<string | null>(null);
+  info = $state.raw<InitResult | null>(null);
+  /** Seed-aggregated eval points for the plots (a new array per update). */
+  points = $state.raw<Point[]>([]);
+  /** The newest aggregated eval point. */
+  latest = $state.raw<Point | null>(null);
+  /** Bumped whenever a new batch is ready for the inspector. */
+  version = $state(0);
+
+  private workers: SeedWorker[] = [];
+  private seedRows: MetricRow[][] = [];
+  private seedStep: number[] = [];
+  private seedDone: boolean[] = [];
+  private seedRunning: boolean[] = [];
+  private aggregated = 0;
+  private history = new BoundedHistory();
+  private gen = 0;
+  private ready: Promise<void> = Promise.resolve();
+  private speed = 0;
+  private seed0 = 1;
+
+  constructor(private readonly makeWorker: () => Worker) {}
+
+  /** Eval rows per seed, for export. */
+  exportRows(): { seed: number; rows: MetricRow[] }[] {
+    return this.seedRows.map((rows, k) => ({ seed: this.seed0 + k, rows: [...rows] }));
+  }
+
+  /** (Re)start the run from step 0 with this config: the same config gives the same run, step for step. */
+  reset(config: ExperimentConfig, runIndex: number): Promise<void> {
+    const gen = ++this.gen;
+    this.status = 'starting';
+    this.error = null;
+    this.step = 0;
+    this.steps = config.steps;
+    this.points = [];
+    this.latest = null;
+    this.info = null;
+    this.history = new BoundedHistory();
+    this.aggregated = 0;
+    this.seed0 = config.seed;
+    const seeds = config.runs[runIndex].seeds;
+    this.workers = this.workers.filter((w) => {
+      if (w.dead) w.terminate();
+      return !w.dead;
+    });
+    while (this.workers.length > seeds) this.workers.pop()!.terminate();
+    while (this.workers.length < seeds) this.workers.push(new SeedWorker(this.makeWorker));
+    this.seedRows = this.workers.map(() => []);
+    this.seedStep = this.workers.map(() => 0);
+    this.seedDone = this.workers.map(() => false);
+    this.seedRunning = this.workers.map(() => false);
+    this.ready = (async () => {
+      try {
+        const inits = await Promise.all(
+          this.workers.map(async (w, k) => {
+            await w.call(w.api.setSpeed(this.speed));
+            return w.call(w.api.init(config, runIndex, k));
+          }),
+        );
+        if (gen !== this.gen) return;
+        this.info = inits[0];
+        inits.forEach((init, k) => this.seedRows[k].push(init.row));
+        this.absorbed();
+        this.status = 'ready';
+        this.version++;
+      } catch (e) {
+        if (gen === this.gen) this.fail(e);
+      }
+    })();
+    return this.ready;
+  }
+
+  private fail(e: unknown, seedIndex?: number): void {
+    const msg = e instanceof Error ? e.message : String(e);
+    const who = seedIndex !== undefined && this.workers.length > 1 ? `Seed ${this.seed0 + seedIndex}: ` : '';
+    this.error = `${who}${msg}`;
+    this.status = 'error';
+    for (const w of this.workers) if (!w.dead) w.api.stop().catch(() => {});
+  }
+
+  /** New rows and step of one seed. */
+  private absorb(k: number, p: Progress | RunResult): void {
+    this.seedStep[k] = p.step;
+    if (p.rows.length) this.seedRows[k].push(...p.rows);
+    this.absorbed();
+  }
+
+  private absorbed(): void {
+    this.step = Math.min(...this.seedStep);
+    const ready = Math.min(...this.seedRows.map((r) => r.length));
+    if (ready <= this.aggregated) return;
+    for (; this.aggregated < ready; this.aggregated++) this.history.push(aggregate(this.seedRows.map((r) => r[this.aggregated])));
+    this.points = this.history.snapshot();
+    const last = this.points[this.points.length - 1];
+    // The newest point itself, not its merged bucket, for the card's numbers.
+    this.latest = { ...aggregate(this.seedRows.map((r) => r[ready - 1])), n: last?.n ?? 1 };
+  }
+
+  get running(): boolean {
+    return this.seedRunning.some(Boolean);
+  }
+
+  /** Train every seed until the budget or pause(). */
+  async play(): Promise<void> {
+    await this.ready;
+    const gen = this.gen;
+    if (this.status === 'error' || this.status === 'done' || this.status === 'running') return;
+    this.status = 'running';
+    await Promise.all(this.workers.map((_, k) => this.drive(k, gen, Infinity)));
+  }
+
+  /** One update of every seed. */
+  async stepOnce(): Promise<void> {
+    await this.ready;
+    const gen = this.gen;
+    if (this.status !== 'ready') return;
+    this.status = 'running';
+    await Promise.all(this.workers.map((_, k) => this.drive(k, gen, 1)));
+  }
+
+  private async drive(k: number, gen: number, maxSteps: number): Promise<void> {
+    if (this.seedDone[k] || this.seedRunning[k]) return;
+    const w = this.workers[k];
+    this.seedRunning[k] = true;
+    const onProgress = Comlink.proxy((p: Progress) => {
+      if (gen === this.gen) this.absorb(k, p);
+    });
+    try {
+      const res = await w.call(w.api.run(maxSteps, onProgress));
+      if (gen !== this.gen) return;
+      this.absorb(k, res);
+      if (res.status === 'error') this.fail(new Error(`${res.error?.name === 'DivergenceError' ? 'Stopped: ' : 'Stopped by an error: '}${res.error?.message}`), k);
+      if (res.status === 'done') this.seedDone[k] = true;
+    } catch (e) {
+      if (gen === this.gen) this.fail(new Error(`Stopped: ${e instanceof Error ? e.message : String(e)}.`), k);
+    } finally {
+      if (gen === this.gen) {
+        this.seedRunning[k] = false;
+        this.version++;
+        if (this.status === 'running' && !this.running) this.status = this.seedDone.every(Boolean) ? 'done' : 'ready';
+      }
+    }
+  }
+
+  /** Pause every seed after its current update. */
+  async pause(): Promise<void> {
+    await Promise.all(this.workers.map((w) => (w.dead ? undefined : w.call(w.api.stop()).catch(() => {}))));
+  }
+
+  setSpeed(stepsPerSecond: number): void {
+    this.speed = stepsPerSecond;
+    for (const w of this.workers) if (!w.dead) w.api.setSpeed(stepsPerSecond).catch(() => {});
+  }
+
+  /** The latest RL batch of the first seed. */
+  async inspect(maxRows = 32): Promise<Inspection | null> {
+    await this.ready;
+    const w = this.workers[0];
+    if (!w || w.dead || this.status === 'error') return null;
+    try {
+      return await w.call(w.api.inspect(maxRows));
+    } catch {
+      return null;
+    }
+  }
+
+  dispose(): void {
+    this.gen++;
+    for (const w of this.workers) w.terminate();
+    this.workers = [];
+  }
+}

@@ -1,0 +1,64 @@
+/** From runs' seed-aggregated histories to plot series, for one metric on the chosen x-axis. */
+import { type ExperimentConfig, pipelineId } from '../core/config';
+import type { Point } from './history';
+import type { Series, XMark } from './plots/types';
+import { runColor } from './colors';
+
+type Row = Record<string, number | undefined>;
+
+export function seriesFor(runs: { points: Point[] }[], config: ExperimentConfig, metric: string, x: string): Series[] {
+  return runs.map((r, i) => {
+    const points = [];
+    for (const p of r.points) {
+      const m = p.mean as Row;
+      const y = m[metric];
+      const xv = m[x];
+      if (y === undefined || xv === undefined || !Number.isFinite(y) || !Number.isFinite(xv)) continue;
+      points.push({ x: xv, y, lo: (p.lo as Row)[metric], hi: (p.hi as Row)[metric] });
+    }
+    const run = config.runs[i];
+    return {
+      id: `r${i + 1}`,
+      label: `r${i + 1} ${run ? pipelineId(run.stages) : ''}`,
+      color: runColor(i),
+      points,
+      band: (run?.seeds ?? 1) > 1,
+    };
+  });
+}
+
+export const hasData = (s: Series[]) => s.some((x) => x.points.length > 0);
+
+/** The diagnostics, in the order a reader checks them (short titles; the metric key on hover). */
+export const DIAGNOSTICS: { key: string; title: string }[] = [
+  { key: 'kl', title: 'KL to reference' },
+  { key: 'entropy', title: 'Entropy' },
+  { key: 'clip_ratio/low_mean', title: 'Clipped low' },
+  { key: 'clip_ratio/high_mean', title: 'Clipped high' },
+  { key: 'frac_reward_zero_std', title: 'Zero-std groups' },
+  { key: 'reward_std', title: 'Reward std' },
+  { key: 'loss/policy', title: 'Policy loss' },
+  { key: 'loss/value', title: 'Value loss' },
+  { key: 'explained_variance', title: 'Explained var.' },
+  { key: 'grad_norm', title: 'Grad norm' },
+  { key: 'completions/mean_length', title: 'Length' },
+  { key: 'completions/mean_length_correct', title: 'Length, correct' },
+  { key: 'completions/mean_length_incorrect', title: 'Length, wrong' },
+];
+
+/**
+ * Where each multi-stage run enters its next stage (e.g. distillation ends, GRPO starts), on the
+ * chosen x-axis: at that step's eval point, once the run has got there.
+ */
+export function stageMarks(runs: { points: Point[]; info: { info: { stages: { algo: string; from: number }[] } } | null }[], x: string): XMark[] {
+  const marks: XMark[] = [];
+  runs.forEach((r, i) => {
+    const stages = r.info?.info.stages ?? [];
+    for (const s of stages.slice(1)) {
+      const p = r.points.find((q) => (q.mean.step ?? -1) >= s.from);
+      const xv = p ? (p.mean as Row)[x] : undefined;
+      if (xv !== undefined && Number.isFinite(xv)) marks.push({ x: xv, label: `r${i + 1} → ${s.algo}`, color: runColor(i) });
+    }
+  });
+  return marks;
+}

@@ -1,0 +1,108 @@
+/**
+ * The page's URL hash = the experiment (src/core/config.ts's codec) + view keys that are not
+ * experiment settings: `present=1` (presenter mode), `hide=a,b` (a classroom link hiding
+ * controls) and `x=samples` (the plots' x-axis). View keys are split off before the engine's
+ * decode (so it does not call them unknown) and appended after its encode. Total like decode:
+ * every bad view value becomes a Problem; nothing here ever becomes HTML.
+ */
+import { type ExperimentConfig, type Problem, decode, encode, EXPERIMENT_FIELDS, RUN_FIELDS } from '../core/config';
+
+export const X_AXES = [
+  { key: 'step', label: 'steps', title: 'Updates' },
+  { key: 'cost/samples', label: 'samples', title: 'Samples (completions or teacher examples)' },
+  { key: 'cost/tokens', label: 'tokens', title: 'Tokens' },
+  { key: 'cost/flops', label: 'flops', title: 'FLOPs' },
+  { key: 'time/seconds', label: 'seconds', title: 'Training seconds' },
+] as const;
+export type XAxis = (typeof X_AXES)[number]['key'];
+
+/** Parts of the page a classroom link can hide, besides single settings (by schema key). */
+export const HIDEABLE_SECTIONS = [
+  { key: 'builder', label: 'Experiment builder (all settings)' },
+  { key: 'runs', label: 'Run settings and adding/removing runs' },
+  { key: 'presets', label: 'Presets gallery' },
+  { key: 'subsets', label: 'Accuracy per subset' },
+  { key: 'diagnostics', label: 'Diagnostics' },
+  { key: 'inspector', label: 'Inspector' },
+  { key: 'export', label: 'Export buttons' },
+] as const;
+
+const FIELD_KEYS: string[] = [...EXPERIMENT_FIELDS, ...RUN_FIELDS].map((f) => f.key);
+const HIDEABLE = new Set<string>([...HIDEABLE_SECTIONS.map((s) => s.key), ...FIELD_KEYS]);
+
+export interface View {
+  present: boolean;
+  hide: string[];
+  x: XAxis;
+}
+
+export const defaultView = (): View => ({ present: false, hide: [], x: 'step' });
+
+const VIEW_KEYS = new Set(['present', 'hide', 'x']);
+
+export interface Location {
+  config: ExperimentConfig;
+  view: View;
+  problems: Problem[];
+}
+
+const clip = (s: string) => (s.length > 40 ? s.slice(0, 40) + '…' : s);
+const safeDecode = (s: string) => {
+  try {
+    return decodeURIComponent(s);
+  } catch {
+    return s;
+  }
+};
+
+/** Split a hash into the engine's part and the view keys (parsed and checked). */
+export function splitView(hash: string): { experiment: string; view: View; problems: Problem[] } {
+  const view = defaultView();
+  const problems: Problem[] = [];
+  const kept: string[] = [];
+  for (const raw of hash.replace(/^#/, '').split('&')) {
+    if (raw === '') continue;
+    const eq = raw.indexOf('=');
+    const key = safeDecode(eq < 0 ? raw : raw.slice(0, eq));
+    if (!VIEW_KEYS.has(key)) {
+      kept.push(raw);
+      continue;
+    }
+    const value = safeDecode(eq < 0 ? '' : raw.slice(eq + 1));
+    if (key === 'present') {
+      if (value === '1' || value === '0') view.present = value === '1';
+      else problems.push({ key, value: clip(value), message: 'must be 1 or 0', used: '0' });
+    } else if (key === 'x') {
+      const axis = X_AXES.find((a) => a.label === value || a.key === value);
+      if (axis) view.x = axis.key;
+      else problems.push({ key, value: clip(value), message: `must be one of ${X_AXES.map((a) => a.label).join(', ')}`, used: 'steps' });
+    } else {
+      for (const item of value.split(',')) {
+        if (item === '') continue;
+        if (HIDEABLE.has(item)) {
+          if (!view.hide.includes(item)) view.hide.push(item);
+        } else problems.push({ key: 'hide', value: clip(item), message: 'not a part of the page or a setting; ignored' });
+      }
+    }
+  }
+  return { experiment: kept.join('&'), view, problems };
+}
+
+/** Read a whole location hash. An empty hash gives `fallback` (the default preset). */
+export function readHash(hash: string, fallback: () => ExperimentConfig): Location {
+  const { experiment, view, problems } = splitView(hash);
+  if (experiment === '') return { config: fallback(), view, problems };
+  const d = decode(experiment);
+  return { config: d.config, view, problems: [...d.problems, ...problems] };
+}
+
+/** The hash body (no '#') for a config and view: the engine's encoding, then the view keys. */
+export function writeHash(config: ExperimentConfig, view: View): string {
+  const parts = [encode(config)];
+  if (view.present) parts.push('present=1');
+  if (view.hide.length) parts.push(`hide=${view.hide.map(encodeURIComponent).join(',')}`);
+  if (view.x !== 'step') parts.push(`x=${X_AXES.find((a) => a.key === view.x)!.label}`);
+  return parts.join('&');
+}
+
+export const isHidden = (view: View, key: string) => view.hide.includes(key);

@@ -1,0 +1,327 @@
+/**
+ * End to end: the built app (`vite build` + `vite preview`) in Debian's Chromium, driven by
+ * playwright-core through accessible names and the cards' data-run / data-step attributes.
+ * CI (.ci/run) installs /usr/bin/chromium; without it these tests fail, they do not skip.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { gzipSync } from 'node:zlib';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { type BrowserContext, type Page, chromium } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type ExperimentConfig, decode, encode, overlay } from '../../src/core/config';
+import type { MetricRow } from '../../src/core/metrics';
+import { presetById, presetConfig } from '../../src/core/presets';
+import { runSession, withoutTime } from '../helpers';
+
+const CHROMIUM = '/usr/bin/chromium';
+const ROOT = resolve(import.meta.dirname, '../..');
+const VITE = join(ROOT, 'node_modules/vite/bin/vite.js');
+
+let outDir = '';
+let profile = '';
+let server: ChildProcess | null = null;
+let base = '';
+let ctx: BrowserContext;
+
+/** The default preset with some settings changed (robust to the preset being tuned). */
+function preset(settings = ''): ExperimentConfig {
+  const d = overlay(presetConfig(presetById('first-steps')!), settings);
+  if (d.problems.length) throw new Error(`bad test settings: ${JSON.stringify(d.problems)}`);
+  return d.config;
+}
+
+function freePort(): Promise<number> {
+  return new Promise((ok, fail) => {
+    const s = createServer();
+    s.listen(0, '127.0.0.1', () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => ok(port));
+    });
+    s.on('error', fail);
+  });
+}
+
+function run(args: string[]): Promise<void> {
+  return new Promise((ok, fail) => {
+    // vitest sets NODE_ENV=test, which would make Svelte compile in dev mode: build what ships.
+    const p = spawn(process.execPath, [VITE, ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NODE_ENV: 'production' } });
+    let err = '';
+    p.stderr.on('data', (d) => (err += d));
+    p.on('exit', (code) => (code === 0 ? ok() : fail(new Error(`vite ${args[0]} failed (${code}): ${err}`))));
+  });
+}
+
+async function waitForServer(url: string, ms = 20_000): Promise<void> {
+  const end = Date.now() + ms;
+  for (;;) {
+    try {
+      if ((await fetch(url)).ok) return;
+    } catch {
+      // not up yet
+    }
+    if (Date.now() > end) throw new Error(`vite preview did not answer at ${url}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+beforeAll(async () => {
+  if (!existsSync(CHROMIUM)) {
+    throw new Error(`${CHROMIUM} is missing: the end-to-end tests need Debian's Chromium (apt-get update && apt-get install -y chromium; .ci/run does this).`);
+  }
+  outDir = mkdtempSync(join(tmpdir(), 'grpo-e2e-dist-'));
+  await run(['build', '--outDir', outDir, '--emptyOutDir', '--logLevel', 'warn']);
+  const port = await freePort();
+  server = spawn(process.execPath, [VITE, 'preview', '--outDir', outDir, '--port', String(port), '--strictPort', '--host', '127.0.0.1'], {
+    cwd: ROOT,
+    stdio: 'ignore',
+  });
+  base = `http://127.0.0.1:${port}/`;
+  await waitForServer(base);
+  profile = mkdtempSync(join(tmpdir(), 'grpo-e2e-profile-'));
+  ctx = await chromium.launchPersistentContext(profile, {
+    executablePath: CHROMIUM,
+    headless: true,
+    viewport: { width: 1280, height: 800 },
+    acceptDownloads: true,
+    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  });
+}, 180_000);
+
+afterAll(async () => {
+  await ctx?.close();
+  if (server?.pid) server.kill();
+  for (const d of [outDir, profile]) if (d) rmSync(d, { recursive: true, force: true });
+});
+
+/** A fresh page at `hash`; page errors fail the test. */
+async function open(hash = ''): Promise<Page> {
+  const page = await ctx.newPage();
+  const errors: string[] = [];
+  page.on('pageerror', (e) => errors.push(e.message));
+  (page as unknown as { errors: string[] }).errors = errors;
+  await page.goto(`${base}${hash ? `#${hash}` : ''}`);
+  return page;
+}
+
+const card = (page: Page, id: string) => page.locator(`[data-run="${id}"]`);
+const stepOf = async (page: Page, id: string) => Number(await card(page, id).getAttribute('data-step'));
+const ready = (page: Page, id = 'r1', timeout = 30_000) => card(page, id).and(page.locator('[data-status="ready"]')).waitFor({ timeout });
+
+async function waitFor(pred: () => Promise<boolean>, timeout = 30_000, what = 'condition'): Promise<void> {
+  const end = Date.now() + timeout;
+  while (!(await pred())) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+async function downloadText(page: Page, button: string): Promise<{ name: string; text: string; bytes: Buffer }> {
+  const [dl] = await Promise.all([page.waitForEvent('download'), page.getByRole('button', { name: button, exact: true }).first().click()]);
+  const path = await dl.path();
+  const bytes = readFileSync(path!);
+  return { name: dl.suggestedFilename(), text: bytes.toString('utf8'), bytes };
+}
+
+type Exported = { hash: string; runs: { id: string; seeds: { seed: number; rows: MetricRow[] }[] }[] };
+
+describe('the build', () => {
+  it('keeps tfjs out of the main chunk, which stays small', () => {
+    const html = readFileSync(join(outDir, 'index.html'), 'utf8');
+    const main = /<script type="module"[^>]*src="\/?([^"]+)"/.exec(html)?.[1];
+    expect(main).toBeTruthy();
+    const js = readFileSync(join(outDir, main!));
+    expect(js.toString('utf8').match(/.{0,80}(?:@tensorflow\/|tfjs-backend-wasm|tfjsflags).{0,80}/)?.[0]).toBeUndefined();
+    expect(gzipSync(js).length).toBeLessThan(150 * 1024);
+    // ...while the worker chunk has it (the check above looks for the right thing).
+    const worker = readdirSync(join(outDir, 'assets')).find((f) => /^trainer\.worker.*\.js$/.test(f));
+    expect(readFileSync(join(outDir, 'assets', worker!), 'utf8')).toMatch(/tfjs-backend-wasm-simd\.wasm/);
+  });
+});
+
+describe('the app in Chromium', () => {
+  it('loads the first-steps preset, ready to play, and writes its link', async () => {
+    const page = await open();
+    await ready(page);
+    expect(await stepOf(page, 'r1')).toBe(0);
+    expect(await page.getByRole('button', { name: 'Play' }).count()).toBe(1);
+    for (const name of ['Step', 'Reset']) expect(await page.getByRole('button', { name, exact: true }).count()).toBe(1);
+    expect(await page.getByRole('alert').count()).toBe(0);
+    const hash = decodeURIComponent(new URL(page.url()).hash.slice(1));
+    expect(hash).toBe(encode(preset()));
+    await expect.poll(() => page.locator('[data-plot="held-out-accuracy-greedy"] [data-ref^="teacher ceiling"]').count()).toBe(1);
+    expect((page as unknown as { errors: string[] }).errors).toEqual([]);
+    await page.close();
+  });
+
+  it('Play grows the curves, Pause holds, Step makes one update', async () => {
+    const page = await open();
+    await ready(page);
+    await page.keyboard.press('Space');
+    await page.getByRole('button', { name: 'Pause' }).waitFor();
+    const path = page.locator('[data-plot="held-out-accuracy-greedy"] path[data-series="r1"]');
+    await waitFor(async () => Number(await path.getAttribute('data-n')) >= 3, 30_000, 'three eval points');
+    await page.getByRole('button', { name: 'Pause' }).click();
+    await ready(page);
+    const held = await stepOf(page, 'r1');
+    expect(held).toBeGreaterThanOrEqual(40);
+    await page.waitForTimeout(700);
+    expect(await stepOf(page, 'r1')).toBe(held);
+    await page.getByRole('button', { name: 'Step', exact: true }).click();
+    await waitFor(async () => (await stepOf(page, 'r1')) === held + 1, 10_000, 'one step');
+    await ready(page);
+    // Reward rises from its first point (the preset learns within seconds).
+    const reward = page.locator('[data-plot="reward-training-samples"] path[data-series="r1"]');
+    expect(Number(await reward.getAttribute('data-n'))).toBeGreaterThanOrEqual(2);
+    await page.close();
+  });
+
+  it('Reset reproduces the same numbers, and they equal the engine run in Node', async () => {
+    const config = preset('steps=60&evalEvery=20&r1.batch=64');
+    const page = await open(encode(config));
+    await ready(page);
+    const play = async () => {
+      await page.getByRole('button', { name: 'Play' }).click();
+      await card(page, 'r1').and(page.locator('[data-status="done"]')).waitFor({ timeout: 60_000 });
+      return JSON.parse((await downloadText(page, 'Export JSON')).text) as Exported;
+    };
+    const first = await play();
+    await page.getByRole('button', { name: 'Reset', exact: true }).click();
+    await ready(page);
+    expect(await stepOf(page, 'r1')).toBe(0);
+    const second = await play();
+    const a = first.runs[0].seeds[0].rows;
+    const b = second.runs[0].seeds[0].rows;
+    expect(a.map((r) => r.step)).toEqual([0, 20, 40, 60]);
+    expect(withoutTime(b)).toEqual(withoutTime(a));
+    // The same link in Node (npm run sim's loop) gives the same numbers on the same backend.
+    expect(withoutTime(await runSession(config))).toEqual(withoutTime(a));
+    await page.close();
+  });
+
+  it('a link round-trips: opening it rebuilds the experiment; changes go back into it', async () => {
+    const config = preset('seed=5&runs=grpo,rloo&r2.lr=0.002&r2.G=4&r2.batch=128');
+    const hash = `${encode(config)}&x=samples`;
+    const page = await open(hash);
+    await ready(page, 'r2');
+    expect(decodeURIComponent(new URL(page.url()).hash.slice(1))).toBe(hash);
+    expect(await page.locator('#x-seed').inputValue()).toBe('5');
+    expect(await page.getByLabel('x-axis').inputValue()).toBe('cost/samples');
+    expect(await page.locator('[data-plot="reward-training-samples"] svg').textContent()).toContain('Samples');
+    await page.getByRole('tab', { name: /r2 rloo/ }).click();
+    expect(await page.locator('#r2-lr').inputValue()).toBe('0.002');
+    expect(await page.locator('#r2-G').inputValue()).toBe('4');
+    await page.locator('#x-seed').fill('7');
+    await page.locator('#x-seed').press('Enter');
+    await waitFor(async () => new URL(page.url()).hash.includes('seed=7'), 5_000, 'seed=7 in the link');
+    const next = new URL(page.url()).hash.slice(1);
+    const d = decode(next.replace(/&x=samples$/, ''));
+    expect(d.problems).toEqual([]);
+    expect(d.config).toEqual({ ...config, seed: 7 });
+    const again = await open(next);
+    await ready(again, 'r2');
+    expect(await again.locator('#x-seed').inputValue()).toBe('7');
+    expect(decodeURIComponent(new URL(again.url()).hash.slice(1))).toBe(decodeURIComponent(next));
+    await page.close();
+    await again.close();
+  });
+
+  it('a broken link opens anyway, with a notice listing each problem as text', async () => {
+    const evil = encodeURIComponent('<img src=x onerror="window.__pwned=1">');
+    const page = await open(`v=1&task=banana&r1.lr=abc&${evil}=1&steps=-3&present=2`);
+    const alert = page.getByRole('alert');
+    await alert.waitFor();
+    const text = await alert.innerText();
+    for (const s of ['task', 'banana', 'r1.lr', 'abc', 'steps', 'present', '<img src=x']) expect(text).toContain(s);
+    expect(text).toContain('using');
+    expect(await alert.locator('li').count()).toBe(5);
+    expect(await page.locator('img').count()).toBe(0);
+    expect(await page.evaluate(() => (window as unknown as { __pwned?: number }).__pwned)).toBeUndefined();
+    await ready(page);
+    await page.close();
+  });
+
+  it('two runs train at once, and changing one run resets that run only', async () => {
+    const page = await open(encode(preset('runs=grpo,rloo&steps=100000')));
+    await ready(page, 'r1');
+    await ready(page, 'r2');
+    await page.getByRole('button', { name: 'Play' }).click();
+    await waitFor(async () => (await stepOf(page, 'r1')) > 5 && (await stepOf(page, 'r2')) > 5, 30_000, 'both runs training');
+    expect(await card(page, 'r1').getAttribute('data-status')).toBe('running');
+    expect(await card(page, 'r2').getAttribute('data-status')).toBe('running');
+    // Change a setting of r2 while playing: r2 starts again, r1 goes on.
+    await page.getByRole('tab', { name: /r2 rloo/ }).click();
+    const r1Before = await stepOf(page, 'r1');
+    const r2Before = await stepOf(page, 'r2');
+    await page.locator('#r2-lr').fill('0.002');
+    await page.locator('#r2-lr').press('Enter');
+    await waitFor(async () => (await stepOf(page, 'r2')) < r2Before, 10_000, 'r2 to restart');
+    expect(await stepOf(page, 'r1')).toBeGreaterThanOrEqual(r1Before);
+    await waitFor(async () => (await stepOf(page, 'r2')) > 0, 20_000, 'r2 to train again');
+    await page.getByRole('button', { name: 'Pause' }).click();
+    await ready(page, 'r1');
+    await ready(page, 'r2');
+    await page.close();
+  });
+
+  it('a run whose worker crashes stops with a message on its card; the others go on', async () => {
+    // The second worker script request fails: that run's worker dies before it starts.
+    let workers = 0;
+    const page = await ctx.newPage();
+    await page.route(/trainer\.worker.*\.js$/, (route) => (++workers === 2 ? route.abort() : route.continue()));
+    await page.goto(`${base}#${encode(preset('runs=grpo,rloo&steps=100000'))}`);
+    await card(page, 'r2').and(page.locator('[data-status="error"]')).waitFor({ timeout: 30_000 });
+    expect(await card(page, 'r2').innerText()).toMatch(/crashed/i);
+    await ready(page, 'r1');
+    await page.getByRole('button', { name: 'Play' }).click();
+    await waitFor(async () => (await stepOf(page, 'r1')) > 5, 30_000, 'r1 to train');
+    await page.getByRole('button', { name: 'Pause' }).click();
+    await page.close();
+  });
+
+  it('export downloads metrics as CSV and JSON, plots as SVG and PNG', async () => {
+    const page = await open(encode(preset('steps=20&evalEvery=10&r1.batch=64')));
+    await ready(page);
+    await page.getByRole('button', { name: 'Play' }).click();
+    await card(page, 'r1').and(page.locator('[data-status="done"]')).waitFor({ timeout: 30_000 });
+    const csv = await downloadText(page, 'Export CSV');
+    expect(csv.name).toMatch(/\.csv$/);
+    const lines = csv.text.trim().split('\n');
+    expect(lines[0].split(',').slice(0, 4)).toEqual(['run', 'pipeline', 'seed', 'step']);
+    expect(lines).toHaveLength(4); // header + steps 0, 10, 20
+    const json = JSON.parse((await downloadText(page, 'Export JSON')).text) as Exported;
+    expect(json.runs[0].seeds[0].rows.map((r) => r.step)).toEqual([0, 10, 20]);
+    const svg = await downloadText(page, 'Download Held-out accuracy (greedy) as SVG');
+    expect(svg.name).toMatch(/\.svg$/);
+    expect(svg.text).toContain('<svg');
+    expect(svg.text).toContain('teacher ceiling');
+    const png = await downloadText(page, 'Download Held-out accuracy (greedy) as PNG');
+    expect(png.name).toMatch(/\.png$/);
+    expect(png.bytes.subarray(1, 4).toString('ascii')).toBe('PNG');
+    await page.close();
+  });
+
+  it('presenter mode toggles with P and lives in the link; a classroom link hides controls', async () => {
+    const page = await open();
+    await ready(page);
+    await page.keyboard.press('p');
+    await waitFor(async () => new URL(page.url()).hash.includes('present=1'), 5_000, 'present=1');
+    expect(await page.locator('.app').getAttribute('data-present')).toBe('1');
+    // Presenter mode gives the plots the screen; Settings brings the builder back.
+    await page.getByRole('button', { name: 'Settings' }).click();
+    // Keys typed into a box are the box's.
+    await page.locator('#x-seed').focus();
+    await page.keyboard.press('p');
+    expect(await page.locator('.app').getAttribute('data-present')).toBe('1');
+    await page.close();
+    const classroom = await open(`${encode(preset())}&present=1&hide=builder,inspector`);
+    await ready(classroom);
+    expect(await classroom.locator('.app').getAttribute('data-present')).toBe('1');
+    expect(await classroom.getByRole('complementary', { name: 'Experiment builder' }).count()).toBe(0);
+    expect(await classroom.getByRole('heading', { name: /Inspector/ }).count()).toBe(0);
+    expect(await classroom.getByRole('alert').count()).toBe(0);
+    await classroom.close();
+  });
+});

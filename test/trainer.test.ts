@@ -1,0 +1,150 @@
+/** The worker's trainer, called directly in Node (test/setup.ts picks the wasm backend). */
+import * as tf from '@tensorflow/tfjs';
+import { describe, expect, it } from 'vitest';
+import { DivergenceError } from '../src/core/algos/common';
+import type { MetricRow } from '../src/core/metrics';
+import { Session } from '../src/core/session';
+import { createTrainer, type Progress } from '../workers/trainer';
+import { type ExperimentConfig, encode, overlay } from '../src/core/config';
+import { presetById, presetConfig } from '../src/core/presets';
+import { runSession, withoutTime } from './helpers';
+
+/** The default preset, shortened: 40 steps of 64 samples. */
+const HASH = encode(from('steps=40&evalEvery=10&r1.batch=64'));
+
+function from(settings: string): ExperimentConfig {
+  const d = overlay(presetConfig(presetById('first-steps')!), settings);
+  if (d.problems.length) throw new Error(JSON.stringify(d.problems));
+  return d.config;
+}
+const configOf = (hash: string) => from(hash);
+
+async function trainAll(hash: string): Promise<{ rows: MetricRow[]; reports: Progress[]; status: string }> {
+  const t = createTrainer({ reportEveryMs: 0 });
+  const init = await t.init(configOf(hash), 0, 0);
+  const reports: Progress[] = [];
+  const res = await t.run(Infinity, (p) => reports.push(p));
+  await t.dispose();
+  const rows = [init.row, ...reports.flatMap((p) => p.rows), ...res.rows];
+  return { rows, reports, status: res.status };
+}
+
+describe('createTrainer', () => {
+  it('init evaluates step 0 and describes the run; step() makes one update', async () => {
+    const t = createTrainer();
+    const init = await t.init(configOf(HASH), 0, 0);
+    expect(init.row.step).toBe(0);
+    expect(init.row['eval/accuracy']).toBeGreaterThanOrEqual(0);
+    expect(init.info.policyParams).toBeGreaterThan(0);
+    expect(init.subsets.length).toBeGreaterThan(0);
+    expect(init.teacher['teacher/ceiling']).toBeGreaterThan(0);
+    const r = await t.step();
+    expect(r.status).toBe('budget');
+    expect(r.step).toBe(1);
+    expect(r.rows).toEqual([]);
+    expect(r.samples).toBe(64);
+    const insp = await t.inspect();
+    expect(insp?.rows.length).toBeGreaterThan(0);
+    expect(insp?.rows[0].tokens.length).toBeGreaterThan(0);
+    await t.dispose();
+  });
+
+  it('gives the rows `npm run sim` gives for the same config, deterministically', async () => {
+    const a = await trainAll(HASH);
+    const b = await trainAll(HASH);
+    expect(a.status).toBe('done');
+    expect(a.rows.map((r) => r.step)).toEqual([0, 10, 20, 30, 40]);
+    expect(withoutTime(b.rows)).toEqual(withoutTime(a.rows));
+    const sim = await runSession(configOf(HASH));
+    expect(withoutTime(a.rows)).toEqual(withoutTime(sim));
+    // Progress is throttled per report, never one message per update, and carries the state.
+    for (const p of a.reports) expect(p.step).toBeGreaterThan(0);
+  });
+
+  it('run(maxSteps) pauses at the budget and resumes to the same numbers', async () => {
+    const t = createTrainer();
+    const init = await t.init(configOf(HASH), 0, 0);
+    const rows = [init.row];
+    for (const n of [7, 13, 1, 100]) {
+      const r = await t.run(n);
+      rows.push(...r.rows);
+    }
+    await t.dispose();
+    const whole = await runSession(configOf(HASH));
+    expect(withoutTime(rows)).toEqual(withoutTime(whole));
+  });
+
+  it('stop() ends a run between updates; init() again restarts the same run', async () => {
+    const t = createTrainer({ reportEveryMs: 0 });
+    const cfg = configOf(HASH.replace('steps=40', 'steps=100000'));
+    await t.init(cfg, 0, 0);
+    let stopped = false;
+    const pending = t.run(Infinity, (p) => {
+      if (p.step >= 3 && !stopped) {
+        stopped = true;
+        t.stop();
+      }
+    });
+    const r = await pending;
+    expect(r.status).toBe('stopped');
+    expect(r.step).toBeGreaterThanOrEqual(3);
+    expect(r.step).toBeLessThan(1000);
+    // A second run continues, and init() while running stops it first.
+    const again = t.run(Infinity);
+    const re = await t.init(cfg, 0, 0);
+    expect((await again).status).toBe('stopped');
+    expect(re.row.step).toBe(0);
+    expect((await t.step()).step).toBe(1);
+    await t.dispose();
+  });
+
+  it('NaN weights: the DivergenceError comes back as an error result, not a hang or a throw', async () => {
+    const t = createTrainer({
+      createSession: (e, r, s) => {
+        const session = new Session(e, r, s);
+        for (const v of session.policy.vars) v.assign(tf.fill(v.shape, NaN));
+        return session;
+      },
+    });
+    await t.init(configOf(HASH), 0, 0);
+    const r = await t.run(Infinity);
+    expect(r.status).toBe('error');
+    expect(r.error?.name).toBe('DivergenceError');
+    expect(r.error?.message).toMatch(/not a finite number/);
+    // It stays failed.
+    expect((await t.step()).status).toBe('error');
+    await t.dispose();
+  });
+
+  it('any error thrown by a step is reported with its name', async () => {
+    const t = createTrainer({
+      createSession: (e, r, s) => {
+        const session = new Session(e, r, s);
+        const real = session.trainStep.bind(session);
+        session.trainStep = async () => {
+          if (session.step >= 2) throw new DivergenceError('the loss');
+          return real();
+        };
+        return session;
+      },
+    });
+    await t.init(configOf(HASH), 0, 0);
+    const r = await t.run(Infinity);
+    expect(r).toMatchObject({ status: 'error', step: 2, error: { name: 'DivergenceError' } });
+    await t.dispose();
+  });
+
+  it('does not leak tensors across init/run/dispose', async () => {
+    const t = createTrainer();
+    await t.init(configOf(HASH), 0, 0);
+    await t.run(5);
+    await t.init(configOf(HASH), 0, 0);
+    await t.run(5);
+    const before = tf.memory().numTensors;
+    await t.init(configOf(HASH), 0, 0);
+    await t.run(5);
+    await t.inspect();
+    expect(tf.memory().numTensors).toBe(before);
+    await t.dispose();
+  });
+});

@@ -1,0 +1,203 @@
+/**
+ * The trainer behind one worker: one Session (one run, one seed) driven exactly as
+ * `npm run sim` drives it (evaluate at step 0, then after every `evalEvery`-th update and at the
+ * end), so the app's numbers equal the CLI's for the same link on the same backend.
+ *
+ * A plain object, unit-testable in Node (test/trainer.test.ts); trainer.worker.ts picks the tfjs
+ * backend and Comlink-exposes it. Commands in, progress out: `run(maxSteps, onProgress)` trains
+ * until the budget, `maxSteps` more updates or `stop()`, yielding to the event loop every few
+ * milliseconds so that `stop()` arrives, and reports at most ~10 times a second (never once per
+ * update) with the eval rows made since the last report.
+ */
+import type { ExperimentConfig } from '../src/core/config';
+import type { MetricRow } from '../src/core/metrics';
+import { type Inspection, Session, type SessionInfo } from '../src/core/session';
+
+/** What a report carries: the state now, plus the eval rows since the previous report. */
+export interface Progress {
+  /** Updates made so far, and the cumulative cost (as the `cost/*` metrics). */
+  step: number;
+  samples: number;
+  tokens: number;
+  flops: number;
+  rows: MetricRow[];
+}
+
+export type RunStatus = 'done' | 'stopped' | 'budget' | 'error';
+
+export interface RunResult extends Progress {
+  status: RunStatus;
+  /** Set when status is 'error': the error's name (e.g. DivergenceError) and its message. */
+  error?: { name: string; message: string };
+}
+
+export interface InitResult {
+  info: SessionInfo;
+  /** The teacher's exact held-out accuracies (sampled, ceiling, per subset): reference lines. */
+  teacher: MetricRow;
+  subsets: string[];
+  /** The eval row at step 0. */
+  row: MetricRow;
+  steps: number;
+}
+
+/** The engine surface the trainer needs (tests may wrap a Session to inject faults). */
+export type SessionLike = Pick<Session, 'trainStep' | 'evaluate' | 'info' | 'inspect' | 'teacherMetrics' | 'dispose' | 'done' | 'step' | 'cost' | 'task'>;
+
+export interface TrainerOptions {
+  createSession?: (exp: ExperimentConfig, runIndex: number, seedIndex: number) => SessionLike;
+  /** Minimum milliseconds between progress reports (default 100: ~10 a second). */
+  reportEveryMs?: number;
+  /** Yield to the event loop after this many milliseconds of training (default 25). */
+  yieldEveryMs?: number;
+}
+
+const now = () => performance.now();
+
+/** A macrotask yield, so queued messages (stop, inspect) are handled between updates. */
+function makeYielder(): { yieldNow(): Promise<void>; close(): void } {
+  if (typeof MessageChannel === 'undefined') return { yieldNow: () => new Promise((r) => setTimeout(r, 0)), close() {} };
+  // MessageChannel: unlike setTimeout(0) it is not clamped to 4 ms when nested.
+  const ch = new MessageChannel();
+  const waiting: (() => void)[] = [];
+  ch.port1.onmessage = () => waiting.shift()?.();
+  // Node: an open port would keep the process alive.
+  (ch.port1 as unknown as { unref?: () => void }).unref?.();
+  return {
+    yieldNow: () =>
+      new Promise<void>((r) => {
+        waiting.push(r);
+        ch.port2.postMessage(0);
+      }),
+    close() {
+      ch.port1.close();
+      ch.port2.close();
+    },
+  };
+}
+
+export function createTrainer(options: TrainerOptions = {}) {
+  const makeSession = options.createSession ?? ((e, r, s) => new Session(e, r, s));
+  const reportEveryMs = options.reportEveryMs ?? 100;
+  const yieldEveryMs = options.yieldEveryMs ?? 25;
+  let session: SessionLike | null = null;
+  let exp: ExperimentConfig | null = null;
+  let stopRequested = false;
+  let running = false;
+  let failed: { name: string; message: string } | null = null;
+  /** Steps per second; 0: as fast as possible. */
+  let speed = 0;
+  const yielder = makeYielder();
+
+  function state(rows: MetricRow[]): Progress {
+    const c = session!.cost;
+    return { step: session!.step, samples: c.samples, tokens: c.tokens, flops: c.flops, rows };
+  }
+
+  /** One update, plus its eval row when it lands on an eval point (as the CLI does). */
+  async function oneStep(rows: MetricRow[]): Promise<void> {
+    const s = session!;
+    await s.trainStep();
+    if (s.step % exp!.evalEvery === 0 || s.done) rows.push(await s.evaluate());
+  }
+
+  function errorOf(e: unknown): { name: string; message: string } {
+    if (e instanceof Error) return { name: e.name, message: e.message };
+    return { name: 'Error', message: String(e) };
+  }
+
+  /**
+   * Train until the budget is spent, `maxSteps` more updates are made, or stop() is called.
+   * Never throws for a training failure: a DivergenceError (NaN/Inf loss) or any other error
+   * ends the run with status 'error', and later calls return it again.
+   */
+  async function run(maxSteps: number, onProgress?: (p: Progress) => void): Promise<RunResult> {
+    if (!session) throw new Error('init() first');
+    if (failed) return { ...state([]), status: 'error', error: failed };
+    if (running) throw new Error('already running');
+    running = true;
+    stopRequested = false;
+    const rows: MetricRow[] = [];
+    let lastReport = now();
+    let lastYield = now();
+    let made = 0;
+    try {
+      while (!session.done && made < maxSteps && !stopRequested) {
+        const started = now();
+        await oneStep(rows);
+        made++;
+        if (speed > 0) {
+          // Paced for watching: each update takes at least 1/speed seconds.
+          const due = started + 1000 / speed;
+          while (now() < due && !stopRequested) await new Promise((r) => setTimeout(r, Math.min(50, due - now())));
+          lastYield = now();
+        } else if (now() - lastYield >= yieldEveryMs) {
+          await yielder.yieldNow();
+          lastYield = now();
+        }
+        if (onProgress && now() - lastReport >= reportEveryMs && !session.done && made < maxSteps && !stopRequested) {
+          onProgress(state(rows.splice(0)));
+          lastReport = now();
+        }
+      }
+      const status: RunStatus = session.done ? 'done' : stopRequested ? 'stopped' : 'budget';
+      return { ...state(rows), status };
+    } catch (e) {
+      failed = errorOf(e);
+      return { ...state(rows), status: 'error', error: failed };
+    } finally {
+      running = false;
+      stopRequested = false;
+    }
+  }
+
+  return {
+    /** (Re)start: a fresh Session for this run and seed; returns its description and step-0 row. */
+    async init(config: ExperimentConfig, runIndex: number, seedIndex: number): Promise<InitResult> {
+      stopRequested = true; // a run in flight ends after its current update
+      while (running) await yielder.yieldNow();
+      stopRequested = false;
+      session?.dispose();
+      session = null;
+      failed = null;
+      exp = config;
+      session = makeSession(config, runIndex, seedIndex);
+      const row = await session.evaluate();
+      return { info: session.info(), teacher: session.teacherMetrics(), subsets: [...session.task.subsets], row, steps: config.steps };
+    },
+
+    run,
+
+    /** Steps per second (0: as fast as possible); takes effect at once, also mid-run. */
+    setSpeed(stepsPerSecond: number): void {
+      speed = Math.max(0, stepsPerSecond);
+    },
+
+    /** One update (and its eval row if it lands on an eval point). */
+    async step(): Promise<RunResult> {
+      return run(1);
+    },
+
+    /** Ask a running loop to end after the current update. */
+    stop(): void {
+      if (running) stopRequested = true;
+    },
+
+    /** The latest RL batch for the inspector (null before the first RL step). */
+    async inspect(maxRows = 32): Promise<Inspection | null> {
+      if (!session || failed) return null;
+      return session.inspect(maxRows);
+    },
+
+    /** End any run in flight, then free the session's tensors. */
+    async dispose(): Promise<void> {
+      stopRequested = true;
+      while (running) await yielder.yieldNow();
+      session?.dispose();
+      session = null;
+      yielder.close();
+    },
+  };
+}
+
+export type TrainerApi = ReturnType<typeof createTrainer>;
