@@ -57,7 +57,11 @@ export function stageMarks(runs: { points: Point[]; info: { info: { stages: { al
     for (const s of stages.slice(1)) {
       const p = r.points.find((q) => (q.mean.step ?? -1) >= s.from);
       const xv = p ? (p.mean as Row)[x] : undefined;
-      if (xv !== undefined && Number.isFinite(xv)) marks.push({ x: xv, label: `r${i + 1} → ${s.algo}`, color: runColor(i) });
+      if (xv === undefined || !Number.isFinite(xv)) continue;
+      // Runs that switch at the same x share one marker and one label (no overprinting).
+      const same = marks.find((m) => m.x === xv);
+      if (same) same.label += `, r${i + 1} → ${s.algo}`;
+      else marks.push({ x: xv, label: `r${i + 1} → ${s.algo}`, color: runColor(i) });
     }
   });
   return marks;
