@@ -151,8 +151,20 @@ describe('the app in Chromium', () => {
     expect(await page.getByRole('alert').count()).toBe(0);
     const hash = decodeURIComponent(new URL(page.url()).hash.slice(1));
     expect(hash).toBe(encode(preset()));
-    await expect.poll(() => page.locator('[data-plot="held-out-accuracy-greedy"] [data-ref^="teacher ceiling"]').count()).toBe(1);
+    // A pure RL run never meets the teacher: no teacher lines.
+    await expect.poll(() => page.locator('[data-plot="held-out-accuracy-greedy"] [data-ref^="r1"], [data-plot="held-out-accuracy-greedy"] svg').count()).toBeGreaterThan(0);
+    expect(await page.locator('[data-plot="held-out-accuracy-greedy"] [data-ref^="teacher ceiling"]').count()).toBe(0);
     expect((page as unknown as { errors: string[] }).errors).toEqual([]);
+    await page.close();
+  });
+
+  it("a run that distils shows the teacher's ceiling and sampled accuracy as labelled lines", async () => {
+    const page = await open(encode(preset('runs=sft&task=add&blindSpot=units-carry&steps=20&evalEvery=10')));
+    await ready(page);
+    const plot = page.locator('[data-plot="held-out-accuracy-greedy"]');
+    await expect.poll(() => plot.locator('[data-ref^="teacher ceiling"]').count()).toBe(1);
+    expect(await plot.locator('[data-ref^="teacher sampled"]').count()).toBe(1);
+    expect(await plot.textContent()).toContain('teacher ceiling 0.57');
     await page.close();
   });
 
@@ -296,7 +308,7 @@ describe('the app in Chromium', () => {
     const svg = await downloadText(page, 'Download Held-out accuracy (greedy) as SVG');
     expect(svg.name).toMatch(/\.svg$/);
     expect(svg.text).toContain('<svg');
-    expect(svg.text).toContain('teacher ceiling');
+    expect(svg.text).toContain('r1 grpo');
     const png = await downloadText(page, 'Download Held-out accuracy (greedy) as PNG');
     expect(png.name).toMatch(/\.png$/);
     expect(png.bytes.subarray(1, 4).toString('ascii')).toBe('PNG');
