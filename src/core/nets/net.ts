@@ -16,6 +16,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import type { Rng } from '../rng';
+import { gruSequence } from './gru-bptt';
 import { matMulFast, normalVar, uniformVar, uniqueName, zerosVar } from './layers';
 
 export type NetKind = 'gru' | 'mlp';
@@ -103,6 +104,8 @@ class GruNet implements SeqNet {
   private bhn: tf.Variable; // [H]  (b_hn sits inside r * (.), so it stays separate)
   private wo: tf.Variable; // [H, out]
   private bo: tf.Variable; // [out]
+  /** Train through the hand-written BPTT op (gru-bptt.ts); false: autodiff of the unrolled cell. */
+  fusedBptt = true;
 
   constructor(readonly spec: NetSpec, rng: Rng) {
     const { vocab, maxLen, embed: E, hidden: H, outDim } = spec;
@@ -156,10 +159,35 @@ class GruNet implements SeqNet {
   }
 
   outputs(tokens: Int32Array, B: number, L: number, from: number): tf.Tensor3D {
-    const { hs } = this.run(this.inputMatrices(), tokens, B, L, 0, tf.zeros([B, this.spec.hidden]), from);
+    // Forward-only passes (sampling, reference and old log-probs) are cheaper unfused; the fused
+    // op pays off only when a gradient is being taken.
+    const taping = (tf.engine().state as unknown as { gradientDepth: number }).gradientDepth > 0;
+    if (!this.fusedBptt || !taping) {
+      // Reference path: step the cell and let autodiff unroll it (kept for the gradient check).
+      const { hs } = this.run(this.inputMatrices(), tokens, B, L, 0, tf.zeros([B, this.spec.hidden]), from);
+      const n = L - from;
+      const f = tf.reshape(tf.stack(hs, 1), [B * n, this.spec.hidden]) as tf.Tensor2D; // [B*n, H]
+      return tf.reshape(this.head(f), [B, n, this.spec.outDim]);
+    }
+    const { vocab: V, maxLen, hidden: H, outDim } = this.spec;
+    // One-hot (token, position) inputs for every step, time-major [L*B, V + maxLen].
+    const K = V + maxLen;
+    const x = new Float32Array(L * B * K);
+    for (let t = 0; t < L; t++) {
+      for (let b = 0; b < B; b++) {
+        const row = (t * B + b) * K;
+        x[row + tokens[b * L + t]] = 1;
+        x[row + V + t] = 1;
+      }
+    }
+    const X = tf.tensor2d(x, [L * B, K]);
+    const C = this.inputMatrices();
+    const [xr, xz, xn] = [0, 1, 2].map((g) => tf.add(matMulFast(X, C[g]), this.bx[g]) as tf.Tensor2D); // [L*B, H]
+    const hs = gruSequence(xr, xz, xn, asT(this.wh[0]), asT(this.wh[1]), asT(this.wh[2]), this.bhn as unknown as tf.Tensor1D, tf.zeros([B, H]), B);
     const n = L - from;
-    const f = tf.reshape(tf.stack(hs, 1), [B * n, this.spec.hidden]) as tf.Tensor2D; // [B*n, H]
-    return tf.reshape(this.head(f), [B, n, this.spec.outDim]);
+    const f = tf.slice(hs, [from * B, 0], [n * B, H]) as tf.Tensor2D; // [n*B, H], time-major
+    const out = tf.reshape(this.head(f), [n, B, outDim]);
+    return tf.transpose(out, [1, 0, 2]) as tf.Tensor3D; // [B, n, outDim]
   }
 
   begin(prompts: Int32Array, B: number, P: number) {

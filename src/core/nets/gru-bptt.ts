@@ -1,0 +1,79 @@
+/**
+ * A whole GRU sequence as one differentiable op with a hand-written backward pass
+ * (backpropagation through time). Same function as stepping GruNet's cell with autodiff, but
+ * tfjs-wasm's cost at these sizes is per kernel, and autodiff of the unrolled cell launches
+ * ~4x more kernels than this (every add and broadcast gets its own gradient ops). Checked
+ * against autodiff in test/nets.test.ts.
+ *
+ * PyTorch's GRU equations, per step t (x-projections include their biases):
+ *   r = sig(xr_t + h Whr)        z = sig(xz_t + h Whz)
+ *   hn = h Whn + bhn             n = tanh(xn_t + r * hn)
+ *   h' = n + z * (h - n)
+ */
+import * as tf from '@tensorflow/tfjs';
+
+/**
+ * xr, xz, xn: input projections, time-major [L*B, H] (rows t*B .. t*B+B-1 are step t);
+ * whr, whz, whn [H, H]; bhn [H]; h0 [B, H] (a constant: no gradient). Returns all states h_1..h_L
+ * time-major [L*B, H].
+ */
+export function gruSequence(
+  xr: tf.Tensor2D, xz: tf.Tensor2D, xn: tf.Tensor2D,
+  whr: tf.Tensor2D, whz: tf.Tensor2D, whn: tf.Tensor2D, bhn: tf.Tensor1D,
+  h0: tf.Tensor2D, B: number,
+): tf.Tensor2D {
+  const H = whr.shape[0];
+  const L = xr.shape[0] / B;
+  const op = tf.customGrad(((xr: tf.Tensor2D, xz: tf.Tensor2D, xn: tf.Tensor2D, whr: tf.Tensor2D, whz: tf.Tensor2D, whn: tf.Tensor2D, bhn: tf.Tensor1D, save: tf.GradSaveFunc) => {
+    const rs: tf.Tensor2D[] = [], zs: tf.Tensor2D[] = [], ns: tf.Tensor2D[] = [], hns: tf.Tensor2D[] = [], hprev: tf.Tensor2D[] = [];
+    let h = h0;
+    // Row blocks by slicing (tfjs-wasm's SplitV is slower than L contiguous slices).
+    const rows = (x: tf.Tensor2D) => Array.from({ length: L }, (_, t) => tf.slice(x, [t * B, 0], [B, H]) as tf.Tensor2D);
+    const [XR, XZ, XN] = [rows(xr), rows(xz), rows(xn)];
+    for (let t = 0; t < L; t++) {
+      const r = tf.sigmoid(tf.add(XR[t], tf.matMul(h, whr))) as tf.Tensor2D;
+      const z = tf.sigmoid(tf.add(XZ[t], tf.matMul(h, whz))) as tf.Tensor2D;
+      const hn = tf.add(tf.matMul(h, whn), bhn) as tf.Tensor2D;
+      // tanh(a) = 2 sig(2a) - 1 (tfjs-wasm's Tanh kernel is slow)
+      const n = tf.sub(tf.mul(tf.sigmoid(tf.mul(tf.add(XN[t], tf.mul(r, hn)), 2)), 2), 1) as tf.Tensor2D;
+      hprev.push(h);
+      h = tf.add(n, tf.mul(z, tf.sub(h, n))) as tf.Tensor2D;
+      rs.push(r); zs.push(z); ns.push(n); hns.push(hn);
+    }
+    const hsList = [...hprev.slice(1), h];
+    const hs = tf.concat(hsList, 0) as tf.Tensor2D; // [L*B, H]
+    save([whr, whz, whn, ...rs, ...zs, ...ns, ...hns, ...hprev]);
+    return {
+      value: hs,
+      gradFunc: (dy: tf.Tensor | tf.Tensor[], saved: tf.Tensor[]) => {
+        const g = dy as tf.Tensor2D;
+        const [sWhr, sWhz, sWhn] = saved as tf.Tensor2D[];
+        const part = (k: number) => saved.slice(3 + k * L, 3 + (k + 1) * L) as tf.Tensor2D[];
+        const [R, Z, N, HN, HP] = [part(0), part(1), part(2), part(3), part(4)];
+        const whrT = tf.transpose(sWhr), whzT = tf.transpose(sWhz), whnT = tf.transpose(sWhn);
+        const dar: tf.Tensor2D[] = new Array(L), daz: tf.Tensor2D[] = new Array(L), dan: tf.Tensor2D[] = new Array(L), dhn: tf.Tensor2D[] = new Array(L);
+        let dh: tf.Tensor2D | null = null;
+        const DY = rows(g);
+        for (let t = L - 1; t >= 0; t--) {
+          const dyt = DY[t];
+          const d = (dh ? tf.add(dh, dyt) : dyt) as tf.Tensor2D; // dL/dh_t
+          const [r, z, n, hn, hp] = [R[t], Z[t], N[t], HN[t], HP[t]];
+          const dn = tf.sub(d, tf.mul(d, z)); // d * (1 - z)
+          const dz = tf.mul(d, tf.sub(hp, n));
+          dan[t] = tf.mul(dn, tf.sub(1, tf.square(n))) as tf.Tensor2D; // through tanh
+          const drr = tf.mul(dan[t], hn);
+          dar[t] = tf.mul(drr, tf.mul(r, tf.sub(1, r))) as tf.Tensor2D; // through sigmoid
+          daz[t] = tf.mul(dz, tf.mul(z, tf.sub(1, z))) as tf.Tensor2D;
+          dhn[t] = tf.mul(dan[t], r) as tf.Tensor2D;
+          dh = tf.addN([tf.mul(d, z), tf.matMul(dar[t], whrT), tf.matMul(daz[t], whzT), tf.matMul(dhn[t], whnT)]) as tf.Tensor2D;
+        }
+        const DAR = tf.concat(dar, 0) as tf.Tensor2D, DAZ = tf.concat(daz, 0) as tf.Tensor2D;
+        const DAN = tf.concat(dan, 0) as tf.Tensor2D, DHN = tf.concat(dhn, 0) as tf.Tensor2D;
+        const HPT = tf.transpose(tf.concat(HP, 0)) as tf.Tensor2D; // [H, L*B]
+        return [DAR, DAZ, DAN, tf.matMul(HPT, DAR), tf.matMul(HPT, DAZ), tf.matMul(HPT, DHN), tf.sum(DHN, 0)];
+      },
+    };
+    // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  }) as any) as (...xs: tf.Tensor[]) => tf.Tensor2D;
+  return op(xr, xz, xn, whr, whz, whn, bhn);
+}
