@@ -73,7 +73,7 @@ describe('reproducible', () => {
 });
 
 describe('no tensor leaks', () => {
-  for (const runs of ['grpo&r1.mu=2&r1.dynamicSampling=1', 'ppo&r1.klCoef=0.05&r1.minibatches=2', 'rloo', 'sft-grpo&r1.distillSteps=3', 'rsft', 'kd&r1.kdDir=reverse']) {
+  for (const runs of ['grpo&r1.mu=2&r1.dynamicSampling=1', 'ppo&r1.klCoef=0.05&r1.minibatches=2', 'rloo', 'sft-grpo&r1.distillSteps=3', 'rsft', 'kd&r1.kdDir=reverse', 'grpo&net=gru', 'ppo&net=gru']) {
     it(runs, async () => {
       const s = new Session(configOf(`task=sort&sortLen=3&blindSpot=none&r1.reward=partial&steps=1000&r1.batch=64&runs=${runs}`));
       try {

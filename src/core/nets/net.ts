@@ -43,6 +43,8 @@ export interface NetSpec {
 export interface DecodeState {
   /** GRU hidden state [B, H]. */
   h?: tf.Tensor2D;
+  /** GRU: the input matrices of this decode (kept across steps, disposed with the state). */
+  C?: tf.Tensor2D[];
   /** MLP: the tokens so far, [B * len] row-major. */
   tokens?: Int32Array;
   len?: number;
@@ -191,13 +193,15 @@ class GruNet implements SeqNet {
   }
 
   begin(prompts: Int32Array, B: number, P: number) {
-    const { h } = this.run(this.inputMatrices(), prompts, B, P, 0, tf.zeros([B, this.spec.hidden]), P);
-    return { state: { h }, out: this.head(h) };
+    // The folded input matrices are computed once per decode and carried in the state.
+    const C = this.inputMatrices();
+    const { h } = this.run(C, prompts, B, P, 0, tf.zeros([B, this.spec.hidden]), P);
+    return { state: { h, C }, out: this.head(h) };
   }
 
   next(state: DecodeState, tokens: Int32Array, pos: number) {
-    const { h } = this.run(this.inputMatrices(), tokens, tokens.length, 1, pos, state.h!, 1);
-    return { state: { h }, out: this.head(h) };
+    const { h } = this.run(state.C!, tokens, tokens.length, 1, pos, state.h!, 1);
+    return { state: { h, C: state.C }, out: this.head(h) };
   }
 
   copyFrom(other: SeqNet): void {

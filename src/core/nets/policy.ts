@@ -102,6 +102,7 @@ export async function sampleCompletions(
         const r = t === 0 ? net.begin(prompts, n, P) : net.next(state, step, P + t - 1);
         next = r.state;
         if (next.h) tf.keep(next.h);
+        if (next.C && t === 0) next.C.forEach((c) => tf.keep(c));
         return tf.logSoftmax(temperature === 1 ? r.out : tf.div(r.out, temperature));
       });
       state.h?.dispose();
@@ -133,6 +134,7 @@ export async function sampleCompletions(
     }
   } finally {
     state.h?.dispose();
+    if (state.C) tf.dispose(state.C);
   }
   return { n, T, prompts, tokens, mask: completionMask(tokens, n, T, eos), logp };
 }
