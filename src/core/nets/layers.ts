@@ -10,9 +10,12 @@
 import * as tf from '@tensorflow/tfjs';
 import type { Rng } from '../rng';
 
-/** x [N, I] . w [I, O] -> [N, O], with gradients that avoid transposed-operand matMuls. */
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
-export const matMulFast = tf.customGrad(((x: tf.Tensor, w: tf.Tensor, save: tf.GradSaveFunc) => {
+/** Whether a gradient tape is recording (inside tf.grad / tf.variableGrads). */
+export function taping(): boolean {
+  return (tf.engine().state as unknown as { gradientDepth: number }).gradientDepth > 0;
+}
+
+const matMulWithFastGrad = tf.customGrad(((x: tf.Tensor, w: tf.Tensor, save: tf.GradSaveFunc) => {
   save([x, w]);
   return {
     value: tf.matMul(x as tf.Tensor2D, w as tf.Tensor2D),
@@ -22,7 +25,17 @@ export const matMulFast = tf.customGrad(((x: tf.Tensor, w: tf.Tensor, save: tf.G
       return [tf.matMul(g, tf.transpose(ws)), tf.matMul(tf.transpose(xs), g)];
     },
   };
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
 }) as any) as unknown as (x: tf.Tensor2D, w: tf.Tensor2D) => tf.Tensor2D;
+
+/**
+ * x [N, I] . w [I, O] -> [N, O], with gradients that avoid transposed-operand matMuls. Outside a
+ * gradient tape (sampling, evaluation, reference passes) it is a plain matMul: the custom-gradient
+ * wrapper costs extra kernels for nothing there.
+ */
+export function matMulFast(x: tf.Tensor2D, w: tf.Tensor2D): tf.Tensor2D {
+  return taping() ? matMulWithFastGrad(x, w) : tf.matMul(x, w);
+}
 
 /** One-hot as float32, working around the wasm float one-hot bug. ids [...] -> [..., n]. */
 export function oneHotF(ids: tf.Tensor, n: number): tf.Tensor {

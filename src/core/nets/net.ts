@@ -17,7 +17,7 @@
 import * as tf from '@tensorflow/tfjs';
 import type { Rng } from '../rng';
 import { gruSequence } from './gru-bptt';
-import { matMulFast, normalVar, uniformVar, uniqueName, zerosVar } from './layers';
+import { matMulFast, normalVar, taping, uniformVar, uniqueName, zerosVar } from './layers';
 
 export type NetKind = 'gru' | 'mlp';
 
@@ -163,8 +163,7 @@ class GruNet implements SeqNet {
   outputs(tokens: Int32Array, B: number, L: number, from: number): tf.Tensor3D {
     // Forward-only passes (sampling, reference and old log-probs) are cheaper unfused; the fused
     // op pays off only when a gradient is being taken.
-    const taping = (tf.engine().state as unknown as { gradientDepth: number }).gradientDepth > 0;
-    if (!this.fusedBptt || !taping) {
+    if (!this.fusedBptt || !taping()) {
       // Reference path: step the cell and let autodiff unroll it (kept for the gradient check).
       const { hs } = this.run(this.inputMatrices(), tokens, B, L, 0, tf.zeros([B, this.spec.hidden]), from);
       const n = L - from;
