@@ -60,7 +60,7 @@ describe('no-signal', () => {
     const [exact] = await runAll(cfg, SEEDS);
     for (const r of exact) {
       for (const row of r.slice(1)) expect(row.frac_reward_zero_std).toBeGreaterThan(0.9);
-      expect(Math.max(...r.map(acc))).toBeLessThanOrEqual(0.01);
+      expect(Math.max(...r.map(acc))).toBeLessThan(0.02);
     }
     const dyn = presetWith('no-signal', 'steps=600&evalEvery=100');
     dyn.runs = [dyn.runs[1]];
