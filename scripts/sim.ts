@@ -86,8 +86,9 @@ async function main() {
       const info = session.info();
       if (!args.json) {
         process.stdout.write(
-          `# run ${r + 1} ${pipelineId(run.stages)} seed ${session.seed}: ${info.taskTitle}, policy ${info.policyParams} weights` +
-            (info.criticParams ? `, critic ${info.criticParams}` : '') + `, held-out ${info.heldOut}\n`,
+          `# run ${r + 1} ${pipelineId(run.stages)} seed ${session.seed}: ${info.taskTitle}, policy ${info.policyParams} weights ` +
+            `(${info.policyFlopsPerToken} FLOPs/token forward)` + (info.criticParams ? `, critic ${info.criticParams} weights` : '') +
+            `, held-out ${info.heldOut}\n`,
         );
         process.stdout.write('step  stage  reward  eval/acc  kl      entropy  samples   seconds\n');
       }
