@@ -10,13 +10,12 @@
  * - page: requestAnimationFrame intervals while four runs train, first render of the default
  *   page, gzipped JavaScript the main thread loads.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { type BrowserContext, chromium, type Page } from 'playwright-core';
+import { CHROME_ARGS, CHROMIUM, preview, vite } from '../preview';
 import { encode } from '../../src/core/config';
 import { presetById, presetConfig } from '../../src/core/presets';
 import { taskOf, teacherOf } from '../../src/core/session';
@@ -24,9 +23,6 @@ import {
   configOf, type Figures, fmtNum, GRU_NET, log, median, quantile, ROOT, round, type Row, table, WARMUP, WORKLOADS, workloadHash,
 } from './common';
 
-const CHROMIUM = '/usr/bin/chromium';
-const VITE = join(ROOT, 'node_modules/vite/bin/vite.js');
-const CHROME_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 const BENCH_PAGE = 'scripts/bench-page/index.html';
 
 export interface Chrome {
@@ -36,27 +32,6 @@ export interface Chrome {
   /** A fresh profile (cold cache), for first-render timing; close it after use. */
   coldContext(): Promise<{ ctx: BrowserContext; close(): Promise<void> }>;
   close(): Promise<void>;
-}
-
-function freePort(): Promise<number> {
-  return new Promise((ok, fail) => {
-    const s = createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => ok(port));
-    });
-    s.on('error', fail);
-  });
-}
-
-function vite(args: string[]): Promise<void> {
-  return new Promise((ok, fail) => {
-    // Build what ships: NODE_ENV=production (as test/e2e does).
-    const p = spawn(process.execPath, [VITE, ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NODE_ENV: 'production' } });
-    let err = '';
-    p.stderr.on('data', (d) => (err += d));
-    p.on('exit', (code) => (code === 0 ? ok() : fail(new Error(`vite ${args[0]} failed (${code}): ${err}`))));
-  });
 }
 
 /** The bench page, built into the app's output folder with its own inline config (no app plugins). */
@@ -73,28 +48,12 @@ async function buildBenchPage(outDir: string): Promise<void> {
   });
 }
 
-async function waitForServer(url: string, ms = 20_000): Promise<void> {
-  const end = Date.now() + ms;
-  for (;;) {
-    try {
-      if ((await fetch(url)).ok) return;
-    } catch {
-      // not up yet
-    }
-    if (Date.now() > end) throw new Error(`vite preview did not answer at ${url}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
 export async function startBrowser(): Promise<Chrome> {
   const outDir = mkdtempSync(join(tmpdir(), 'grpo-bench-dist-'));
   log('building the app (vite build, NODE_ENV=production) and the bench page');
   await vite(['build', '--outDir', outDir, '--emptyOutDir', '--logLevel', 'warn']);
   await buildBenchPage(outDir);
-  const port = await freePort();
-  const server: ChildProcess = spawn(process.execPath, [VITE, 'preview', '--outDir', outDir, '--port', String(port), '--strictPort', '--host', '127.0.0.1'], { cwd: ROOT, stdio: 'ignore' });
-  const base = `http://127.0.0.1:${port}/`;
-  await waitForServer(base);
+  const { base, server } = await preview(outDir);
   const dirs: string[] = [outDir];
   const launch = async () => {
     const profile = mkdtempSync(join(tmpdir(), 'grpo-bench-profile-'));

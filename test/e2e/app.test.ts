@@ -3,22 +3,19 @@
  * playwright-core through accessible names and the cards' data-run / data-step attributes.
  * CI (.ci/run) installs /usr/bin/chromium; without it these tests fail, they do not skip.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { gzipSync } from 'node:zlib';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { type BrowserContext, type Page, chromium } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type ExperimentConfig, decode, encode, overlay } from '../../src/core/config';
 import type { MetricRow } from '../../src/core/metrics';
 import { presetById, presetConfig } from '../../src/core/presets';
 import { runSession, withoutTime } from '../helpers';
+import { CHROME_ARGS, CHROMIUM, preview, vite } from '../../scripts/preview';
 
-const CHROMIUM = '/usr/bin/chromium';
-const ROOT = resolve(import.meta.dirname, '../..');
-const VITE = join(ROOT, 'node_modules/vite/bin/vite.js');
 
 let outDir = '';
 let profile = '';
@@ -33,60 +30,20 @@ function preset(settings = ''): ExperimentConfig {
   return d.config;
 }
 
-function freePort(): Promise<number> {
-  return new Promise((ok, fail) => {
-    const s = createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => ok(port));
-    });
-    s.on('error', fail);
-  });
-}
-
-function run(args: string[]): Promise<void> {
-  return new Promise((ok, fail) => {
-    // vitest sets NODE_ENV=test, which would make Svelte compile in dev mode: build what ships.
-    const p = spawn(process.execPath, [VITE, ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NODE_ENV: 'production' } });
-    let err = '';
-    p.stderr.on('data', (d) => (err += d));
-    p.on('exit', (code) => (code === 0 ? ok() : fail(new Error(`vite ${args[0]} failed (${code}): ${err}`))));
-  });
-}
-
-async function waitForServer(url: string, ms = 20_000): Promise<void> {
-  const end = Date.now() + ms;
-  for (;;) {
-    try {
-      if ((await fetch(url)).ok) return;
-    } catch {
-      // not up yet
-    }
-    if (Date.now() > end) throw new Error(`vite preview did not answer at ${url}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
 beforeAll(async () => {
   if (!existsSync(CHROMIUM)) {
     throw new Error(`${CHROMIUM} is missing: the end-to-end tests need Debian's Chromium (apt-get update && apt-get install -y chromium; .ci/run does this).`);
   }
   outDir = mkdtempSync(join(tmpdir(), 'grpo-e2e-dist-'));
-  await run(['build', '--outDir', outDir, '--emptyOutDir', '--logLevel', 'warn']);
-  const port = await freePort();
-  server = spawn(process.execPath, [VITE, 'preview', '--outDir', outDir, '--port', String(port), '--strictPort', '--host', '127.0.0.1'], {
-    cwd: ROOT,
-    stdio: 'ignore',
-  });
-  base = `http://127.0.0.1:${port}/`;
-  await waitForServer(base);
+  await vite(['build', '--outDir', outDir, '--emptyOutDir', '--logLevel', 'warn']);
+  ({ base, server } = await preview(outDir));
   profile = mkdtempSync(join(tmpdir(), 'grpo-e2e-profile-'));
   ctx = await chromium.launchPersistentContext(profile, {
     executablePath: CHROMIUM,
     headless: true,
     viewport: { width: 1280, height: 800 },
     acceptDownloads: true,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    args: CHROME_ARGS,
   });
 }, 180_000);
 
