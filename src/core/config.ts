@@ -26,7 +26,7 @@ export const ALGO_TITLES: Record<Algo, string> = {
   rsft: 'Distillation: SFT on verified teacher samples only (rejection sampling)',
   kd: "Distillation: match the teacher's token distribution (soft KD)",
 };
-export const DISTILL_ALGOS: readonly Algo[] = ['sft', 'rsft', 'kd'];
+const DISTILL_ALGOS: readonly Algo[] = ['sft', 'rsft', 'kd'];
 export const isDistill = (a: Algo) => DISTILL_ALGOS.includes(a);
 
 type FieldType = 'int' | 'float' | 'enum' | 'bool';
@@ -43,7 +43,7 @@ export interface Field<K extends string = string> {
   label: string;
   /** Help text: what it does, and the paper's name for it where there is one. */
   doc: string;
-  /** Show only when this predicate on the config holds (the UI uses it; the codec ignores it). */
+  /** Which section of the builder the control sits in (the UI uses it; the codec ignores it). */
   group?: string;
 }
 

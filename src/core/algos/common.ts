@@ -209,11 +209,6 @@ export function adam(lr: number): tf.Optimizer {
   return tf.train.adam(lr, 0.9, 0.999, 1e-8);
 }
 
-/** Dispose an optimiser and its slot variables. */
-export function disposeOptimiser(opt: tf.Optimizer): void {
-  opt.dispose();
-}
-
 /** Account for `tokens` positions through `net`: forward only, or forward + backward (3x). */
 export function addFlops(cost: Cost, net: SeqNet, tokens: number, backward: boolean): void {
   cost.flops += net.flopsPerToken * tokens * (backward ? 3 : 1);
