@@ -121,6 +121,18 @@ export function codeSplit(space: number, nHeld: number, label: string): CodeSpli
   };
 }
 
+/**
+ * A task's `sample` and `heldOut` over an integer coding of its problems: training draws never
+ * hit the held-out codes; held-out problems are built once, frozen, and shared.
+ */
+export function codedProblems(split: CodeSplit, fromCode: (c: number) => Problem): Pick<Task, 'sample' | 'heldOut'> {
+  const heldOut = split.held.map((c) => frozen(fromCode(c)));
+  return {
+    sample: (rng, n) => Array.from({ length: n }, () => fromCode(split.drawTrain(rng))),
+    heldOut: () => heldOut.slice(),
+  };
+}
+
 /** Freeze a problem and its arrays (held-out problems are shared by every caller). */
 export function frozen(p: Problem): Problem {
   Object.freeze(p.prompt);
@@ -177,7 +189,7 @@ export function createAddition({ digits }: AdditionOptions): AdditionTask {
 
   const split = codeSplit(base * base, HELD_OUT[digits], `add/${digits}`);
   const fromCode = (c: number) => problem(Math.floor(c / base), c % base);
-  const heldOut = split.held.map((c) => frozen(fromCode(c)));
+  const problems = codedProblems(split, fromCode);
 
   const blindSpots: BlindSpot[] = [
     {
@@ -212,12 +224,7 @@ export function createAddition({ digits }: AdditionOptions): AdditionTask {
     subsets: ['units-carry', 'no-units-carry', 'new-digit', 'no-new-digit'],
     blindSpots,
     problem,
-    sample(rng, n) {
-      return Array.from({ length: n }, () => fromCode(split.drawTrain(rng)));
-    },
-    heldOut() {
-      return heldOut.slice();
-    },
+    ...problems,
     verify(p, completion): Verdict {
       const { body, hasEos } = untilEos(completion, EOS);
       const correct = hasEos && sameTokens(body, p.target);

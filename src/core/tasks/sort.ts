@@ -6,7 +6,7 @@
  * set of the digits in order; the flawed teacher drops the repeats there.
  */
 import type { BlindSpot, Problem, Verdict, Task } from './task';
-import { codeSplit, frozen, paddedDigits, positionalPartial, renderTokens, sameTokens, untilEos } from './addition';
+import { codedProblems, codeSplit, paddedDigits, positionalPartial, renderTokens, sameTokens, untilEos } from './addition';
 
 export const SORT_VOCAB = ['0', '1', '2', '3', '4', '5', '6', '7', '8', '9', '=', '$', '_'];
 const EQ = 10;
@@ -42,7 +42,7 @@ export function createSort({ length }: SortOptions): SortTask {
 
   const split = codeSplit(space, nHeld, `sort/${length}`);
   const fromCode = (c: number) => problem(paddedDigits(c, length));
-  const heldOut = split.held.map((c) => frozen(fromCode(c)));
+  const problems = codedProblems(split, fromCode);
 
   const blindSpots: BlindSpot[] = [
     {
@@ -65,12 +65,7 @@ export function createSort({ length }: SortOptions): SortTask {
     subsets: ['duplicates', 'no-duplicates'],
     blindSpots,
     problem,
-    sample(rng, n) {
-      return Array.from({ length: n }, () => fromCode(split.drawTrain(rng)));
-    },
-    heldOut() {
-      return heldOut.slice();
-    },
+    ...problems,
     verify(p, completion): Verdict {
       const { body, hasEos } = untilEos(completion, EOS);
       return {
