@@ -76,7 +76,9 @@ export function createPpo(ctx: RunContext, ref: SeqNet | null): Algorithm {
       const adv = run.whiten ? whiten(advantages, ro.mask) : advantages;
       ctx.record({ problems, rollout: ro, rewards, advantages: adv, perToken: true, groupSize: 1 });
 
-      // 4. Epochs x minibatches of clipped policy and value updates.
+      // 4. Epochs x minibatches of clipped policy and value updates (float32 copies made once).
+      const adv32 = Float32Array.from(adv);
+      const returns32 = Float32Array.from(returns);
       const mbSize = Math.max(1, Math.floor(n / run.minibatches));
       const acc: Record<string, number[]> = { pg: [], vf: [], gn: [], ent: [], lo: [], hi: [], kl: [] };
       for (let epoch = 0; epoch < run.epochs; epoch++) {
@@ -90,9 +92,9 @@ export function createPpo(ctx: RunContext, ref: SeqNet | null): Algorithm {
             oh: tf.tensor3d(rows(oneHotAll, idx, T * V), [m, T, V]),
             mask: tf.tensor2d(rows(ro.mask, idx, T), [m, T]),
             old: tf.tensor2d(rows(oldLogp, idx, T), [m, T]),
-            adv: tf.tensor2d(rows(Float32Array.from(adv), idx, T), [m, T]),
+            adv: tf.tensor2d(rows(adv32, idx, T), [m, T]),
             oldV: tf.tensor2d(rows(oldValues, idx, T), [m, T]),
-            ret: tf.tensor2d(rows(Float32Array.from(returns), idx, T), [m, T]),
+            ret: tf.tensor2d(rows(returns32, idx, T), [m, T]),
           };
           try {
             const a = await optimiserStep(actorOpt, policy.vars, run.maxGradNorm, () => {

@@ -107,9 +107,8 @@ export async function sampleCompletions(
       });
       state.h?.dispose();
       state = next;
-      const out = { lp: lpT };
-      const lpv = (await out.lp.data()) as Float32Array; // [n * V]
-      out.lp.dispose();
+      const lpv = (await lpT.data()) as Float32Array; // [n * V]
+      lpT.dispose();
       let allDone = true;
       for (let i = 0; i < n; i++) {
         if (done[i]) {
