@@ -4,6 +4,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
+import { installWasmKernels } from '../workers/wasm-kernels';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 
@@ -19,6 +20,7 @@ export function initBackend(): Promise<string> {
       const ok = await tf.setBackend('wasm');
       if (!ok) throw new Error('tfjs wasm backend failed to initialise');
       await tf.ready();
+      installWasmKernels();
       return tf.getBackend();
     })();
   }
