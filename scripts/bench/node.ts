@@ -16,7 +16,7 @@ import { Session } from '../../src/core/session';
 import { Rng } from '../../src/core/rng';
 import { completionOutputs, oneHotTokens, sampleCompletions, tokenLogProbs } from '../../src/core/nets/policy';
 import type { MetricRow } from '../../src/core/metrics';
-import { BoundedSeries } from '../../src/core/metrics';
+import { BoundedSeries, RowStore } from '../../src/core/metrics';
 import { aggregate, BoundedHistory } from '../../src/ui/history';
 import { createTrainer } from '../../workers/trainer';
 import {
@@ -197,7 +197,7 @@ export async function memory(o: MemoryOptions): Promise<{ figures: Figures; text
 }
 
 async function memoryLoop(o: MemoryOptions, runs: string[], config: ReturnType<typeof configOf>, trainers: ReturnType<typeof createTrainer>[]): Promise<{ figures: Figures; text: string }> {
-  const rows: MetricRow[][] = runs.map(() => []);
+  const rows = runs.map(() => new RowStore());
   const histories = runs.map(() => new BoundedHistory());
   const series = runs.map(() => new BoundedSeries());
   const keep = (k: number, rs: MetricRow[]) => {

@@ -6,7 +6,7 @@
  */
 import * as Comlink from 'comlink';
 import type { ExperimentConfig } from '../core/config';
-import type { MetricRow } from '../core/metrics';
+import { type MetricRow, RowStore } from '../core/metrics';
 import type { Inspection } from '../core/session';
 import type { InitResult, Progress, RunResult } from '../../workers/trainer';
 import type { WorkerApi } from '../../workers/trainer.worker';
@@ -65,7 +65,7 @@ export class RunController {
   version = $state(0);
 
   private workers: SeedWorker[] = [];
-  private seedRows: MetricRow[][] = [];
+  private seedRows: RowStore[] = [];
   private seedStep: number[] = [];
   private seedDone: boolean[] = [];
   private seedRunning: boolean[] = [];
@@ -80,7 +80,7 @@ export class RunController {
 
   /** Eval rows per seed, for export. */
   exportRows(): { seed: number; rows: MetricRow[] }[] {
-    return this.seedRows.map((rows, k) => ({ seed: this.seed0 + k, rows: [...rows] }));
+    return this.seedRows.map((rows, k) => ({ seed: this.seed0 + k, rows: rows.rows() }));
   }
 
   /** (Re)start the run from step 0 with this config: the same config gives the same run, step for step. */
@@ -103,7 +103,7 @@ export class RunController {
     });
     while (this.workers.length > seeds) this.workers.pop()!.terminate();
     while (this.workers.length < seeds) this.workers.push(new SeedWorker(this.makeWorker));
-    this.seedRows = this.workers.map(() => []);
+    this.seedRows = this.workers.map(() => new RowStore());
     this.seedStep = this.workers.map(() => 0);
     this.seedDone = this.workers.map(() => false);
     this.seedRunning = this.workers.map(() => false);
@@ -139,7 +139,7 @@ export class RunController {
   /** New rows and step of one seed. */
   private absorb(k: number, p: Progress | RunResult): void {
     this.seedStep[k] = p.step;
-    if (p.rows.length) this.seedRows[k].push(...p.rows);
+    for (const r of p.rows) this.seedRows[k].push(r);
     this.absorbed();
   }
 
@@ -147,11 +147,11 @@ export class RunController {
     this.step = Math.min(...this.seedStep);
     const ready = Math.min(...this.seedRows.map((r) => r.length));
     if (ready <= this.aggregated) return;
-    for (; this.aggregated < ready; this.aggregated++) this.history.push(aggregate(this.seedRows.map((r) => r[this.aggregated])));
+    for (; this.aggregated < ready; this.aggregated++) this.history.push(aggregate(this.seedRows.map((r) => r.row(this.aggregated))));
     this.points = this.history.snapshot();
     const last = this.points[this.points.length - 1];
     // The newest point itself, not its merged bucket, for the card's numbers.
-    this.latest = { ...aggregate(this.seedRows.map((r) => r[ready - 1])), n: last?.n ?? 1 };
+    this.latest = { ...aggregate(this.seedRows.map((r) => r.row(ready - 1))), n: last?.n ?? 1 };
   }
 
   get running(): boolean {

@@ -1,0 +1,38 @@
+/** src/core/metrics.ts: the bounded plot series and the columnar store of eval rows. */
+import { describe, expect, it } from 'vitest';
+import { BoundedSeries, type MetricRow, RowStore } from '../src/core/metrics';
+import { Rng } from '../src/core/rng';
+
+describe('RowStore', () => {
+  it('gives back exactly the rows pushed, across growth, with metrics that come and go', () => {
+    const rng = new Rng(5);
+    const keys = ['step', 'eval/accuracy', 'train/reward_mean', 'skill/units-carry', 'critic/value_loss'];
+    const pushed: MetricRow[] = [];
+    const store = new RowStore();
+    for (let i = 0; i < 1000; i++) {
+      const r: Record<string, number> = { step: i * 10 };
+      for (const k of keys.slice(1)) if (rng.next() < 0.7) r[k] = rng.normal() * 1e3;
+      pushed.push(r as MetricRow);
+      store.push(r as MetricRow);
+    }
+    expect(store.length).toBe(1000);
+    const back = store.rows();
+    expect(back).toHaveLength(1000);
+    back.forEach((r, i) => expect(r).toEqual(pushed[i]));
+    expect(store.row(999)).toEqual(pushed[999]);
+    expect(() => store.row(1000)).toThrow(RangeError);
+  });
+});
+
+describe('BoundedSeries', () => {
+  it('stays bounded and keeps the mean, min and max of what it merged', () => {
+    const s = new BoundedSeries(50);
+    for (let i = 0; i < 10_000; i++) s.push(i, i % 7);
+    expect(s.xs.length).toBeLessThanOrEqual(50);
+    expect(Math.min(...s.lo)).toBe(0);
+    expect(Math.max(...s.hi)).toBe(6);
+    const mean = s.ys.reduce((a, b) => a + b, 0) / s.ys.length;
+    expect(mean).toBeGreaterThan(2.5);
+    expect(mean).toBeLessThan(3.5);
+  });
+});
