@@ -16,10 +16,59 @@ function sliceJs(vals: Float32Array, shape: number[], begin: number[], size: num
 }
 
 describe('wasm kernels', () => {
-  it('the replacement Slice is installed on the wasm backend', () => {
+  it('the replacement Slice and GatherV2 are installed on the wasm backend', () => {
     expect(tf.getBackend()).toBe('wasm');
-    const k = tf.getKernel('Slice', 'wasm');
-    expect(k?.kernelFunc.name).toBe('fastSlice');
+    expect(tf.getKernel('Slice', 'wasm')?.kernelFunc.name).toBe('fastSlice');
+    expect(tf.getKernel('GatherV2', 'wasm')?.kernelFunc.name).toBe('fastGather');
+    expect(tf.getKernel('Identity', 'wasm')?.kernelFunc.name).toBe('sharedIdentity');
+  });
+
+  it('a clone shares its buffer and outlives the original; memory is freed when both are gone', () => {
+    const before = tf.memory();
+    const x = tf.tensor1d([1, 2, 3]);
+    const y = tf.clone(x);
+    x.dispose();
+    expect(Array.from(y.dataSync())).toEqual([1, 2, 3]);
+    const init = tf.mul(y, 2);
+    const v = tf.variable(init);
+    tf.dispose([y, init]);
+    const next = tf.add(v, 1);
+    v.assign(next);
+    next.dispose();
+    expect(Array.from(v.dataSync())).toEqual([3, 5, 7]);
+    v.dispose();
+    expect(tf.memory().numTensors).toBe(before.numTensors);
+    expect(tf.memory().numBytes).toBe(before.numBytes);
+  });
+
+  it('gathers along any axis equal the JS gather exactly, and a bad index throws', () => {
+    const rng = new Rng(4);
+    for (let trial = 0; trial < 100; trial++) {
+      const rank = 1 + rng.int(3);
+      const shape = Array.from({ length: rank }, () => 1 + rng.int(5));
+      const axis = rng.int(rank);
+      const n = shape.reduce((a, b) => a * b, 1);
+      const vals = Float32Array.from({ length: n }, () => rng.next());
+      const idx = Int32Array.from({ length: 1 + rng.int(7) }, () => rng.int(shape[axis]));
+      const x = tf.tensor(vals, shape);
+      const y = tf.gather(x, tf.tensor1d(idx, 'int32'), axis);
+      const outShape = [...shape];
+      outShape[axis] = idx.length;
+      expect(y.shape).toEqual(outShape);
+      // Expected: for every output index, the input index with axis coordinate idx[i].
+      const strides = shape.map((_, d) => shape.slice(d + 1).reduce((a, b) => a * b, 1));
+      const expected: number[] = [];
+      const walk = (d: number, off: number) => {
+        if (d === rank) return void expected.push(vals[off]);
+        for (let i = 0; i < outShape[d]; i++) walk(d + 1, off + (d === axis ? idx[i] : i) * strides[d]);
+      };
+      walk(0, 0);
+      expect(Array.from(y.dataSync())).toEqual(expected);
+      tf.dispose([x, y]);
+    }
+    const x = tf.tensor2d([1, 2, 3, 4], [2, 2]);
+    expect(() => tf.gather(x, tf.tensor1d([2], 'int32'))).toThrow(/index value 2/);
+    x.dispose();
   });
 
   it('slices of rank 1-4, contiguous or not, equal the JS slice exactly', () => {

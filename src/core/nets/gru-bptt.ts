@@ -14,8 +14,8 @@ import * as tf from '@tensorflow/tfjs';
 
 /**
  * xr, xz, xn: input projections, time-major [L*B, H] (rows t*B .. t*B+B-1 are step t);
- * whr, whz, whn [H, H]; bhn [H]; h0 [B, H] (a constant: no gradient). Returns all states h_1..h_L
- * time-major [L*B, H].
+ * whr, whz, whn [H, H]; bhn [H]; h0 [B, H] (the state before step 1; it gets a gradient too, so a
+ * sequence can continue from another's state). Returns all states h_1..h_L time-major [L*B, H].
  */
 export function gruSequence(
   xr: tf.Tensor2D, xz: tf.Tensor2D, xn: tf.Tensor2D,
@@ -24,7 +24,7 @@ export function gruSequence(
 ): tf.Tensor2D {
   const H = whr.shape[0];
   const L = xr.shape[0] / B;
-  const op = tf.customGrad(((xr: tf.Tensor2D, xz: tf.Tensor2D, xn: tf.Tensor2D, whr: tf.Tensor2D, whz: tf.Tensor2D, whn: tf.Tensor2D, bhn: tf.Tensor1D, save: tf.GradSaveFunc) => {
+  const op = tf.customGrad(((xr: tf.Tensor2D, xz: tf.Tensor2D, xn: tf.Tensor2D, whr: tf.Tensor2D, whz: tf.Tensor2D, whn: tf.Tensor2D, bhn: tf.Tensor1D, h0: tf.Tensor2D, save: tf.GradSaveFunc) => {
     const rs: tf.Tensor2D[] = [], zs: tf.Tensor2D[] = [], ns: tf.Tensor2D[] = [], hns: tf.Tensor2D[] = [], hprev: tf.Tensor2D[] = [];
     let h = h0;
     // Row blocks by slicing (tfjs-wasm's SplitV is slower than L contiguous slices).
@@ -70,10 +70,10 @@ export function gruSequence(
         const DAR = tf.concat(dar, 0) as tf.Tensor2D, DAZ = tf.concat(daz, 0) as tf.Tensor2D;
         const DAN = tf.concat(dan, 0) as tf.Tensor2D, DHN = tf.concat(dhn, 0) as tf.Tensor2D;
         const HPT = tf.transpose(tf.concat(HP, 0)) as tf.Tensor2D; // [H, L*B]
-        return [DAR, DAZ, DAN, tf.matMul(HPT, DAR), tf.matMul(HPT, DAZ), tf.matMul(HPT, DHN), tf.sum(DHN, 0)];
+        return [DAR, DAZ, DAN, tf.matMul(HPT, DAR), tf.matMul(HPT, DAZ), tf.matMul(HPT, DHN), tf.sum(DHN, 0), dh!];
       },
     };
     // eslint-disable-next-line @typescript-eslint/no-explicit-any
   }) as any) as (...xs: tf.Tensor[]) => tf.Tensor2D;
-  return op(xr, xz, xn, whr, whz, whn, bhn);
+  return op(xr, xz, xn, whr, whz, whn, bhn, h0);
 }

@@ -37,6 +37,25 @@ export function matMulFast(x: tf.Tensor2D, w: tf.Tensor2D): tf.Tensor2D {
   return taping() ? matMulWithFastGrad(x, w) : tf.matMul(x, w);
 }
 
+/**
+ * x [N, I] . w [I, O] where x is a constant input (a one-hot built in JS) whose transpose xT
+ * [I, N] the caller built too: the only gradient is w's, xT . dy, so no transpose kernel runs and
+ * no gradient is computed for x (matMulFast would compute dy . w^T, a wasted matMul as large as
+ * the forward one). Outside a gradient tape it is a plain matMul.
+ */
+export function inputMatMul(x: tf.Tensor2D, xT: tf.Tensor2D, w: tf.Tensor2D): tf.Tensor2D {
+  if (!taping()) return tf.matMul(x, w);
+  const op = tf.customGrad(((wIn: tf.Tensor2D, save: tf.GradSaveFunc) => {
+    save([xT]);
+    return {
+      value: tf.matMul(x, wIn),
+      gradFunc: (dy: tf.Tensor | tf.Tensor[], saved: tf.Tensor[]) => [tf.matMul(saved[0] as tf.Tensor2D, dy as tf.Tensor2D)],
+    };
+    // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  }) as any) as unknown as (w: tf.Tensor2D) => tf.Tensor2D;
+  return op(w);
+}
+
 /** One-hot as float32, working around the wasm float one-hot bug. ids [...] -> [..., n]. */
 export function oneHotF(ids: tf.Tensor, n: number): tf.Tensor {
   return tf.cast(tf.oneHot(ids as tf.Tensor1D, n), 'float32');

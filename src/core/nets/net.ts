@@ -17,7 +17,7 @@
 import * as tf from '@tensorflow/tfjs';
 import type { Rng } from '../rng';
 import { gruSequence } from './gru-bptt';
-import { matMulFast, normalVar, taping, uniformVar, uniqueName, zerosVar } from './layers';
+import { inputMatMul, matMulFast, normalVar, taping, uniformVar, uniqueName, zerosVar } from './layers';
 
 export type NetKind = 'gru' | 'mlp';
 
@@ -93,6 +93,100 @@ function tokenPosOneHot(ids: Int32Array, off: number, stride: number, B: number,
   return tf.tensor2d(x, [B, K]);
 }
 
+/** Rows of ids [B, stride] grouped by their first `len` tokens: U distinct prefixes. */
+export interface PrefixGroups {
+  U: number;
+  /** The first row of each group [U]. */
+  first: Int32Array;
+  /** The group of each row [B]. */
+  of: Int32Array;
+}
+
+export function prefixGroups(ids: Int32Array, B: number, stride: number, len: number): PrefixGroups {
+  const seen = new Map<string, number>();
+  const first: number[] = [];
+  const of = new Int32Array(B);
+  for (let b = 0; b < B; b++) {
+    const key = ids.subarray(b * stride, b * stride + len).join(',');
+    let u = seen.get(key);
+    if (u === undefined) {
+      u = first.length;
+      seen.set(key, u);
+      first.push(b);
+    }
+    of[b] = u;
+  }
+  return { U: first.length, first: Int32Array.from(first), of };
+}
+
+/** Row g.of[b] of x [U, D] for each row b: [B, D]; the gradient sums each group's rows. */
+export function expandRows(x: tf.Tensor2D, g: PrefixGroups): tf.Tensor2D {
+  const idx = tf.tensor1d(g.of, 'int32');
+  if (!taping()) return tf.gather(x, idx) as tf.Tensor2D;
+  const B = g.of.length;
+  const sT = new Float32Array(g.U * B); // the selection matrix, transposed: [U, B]
+  for (let b = 0; b < B; b++) sT[g.of[b] * B + b] = 1;
+  const ST = tf.tensor2d(sT, [g.U, B]);
+  const op = tf.customGrad(((xIn: tf.Tensor2D, save: tf.GradSaveFunc) => {
+    save([ST]);
+    return {
+      value: tf.gather(xIn, idx) as tf.Tensor2D,
+      gradFunc: (dy: tf.Tensor | tf.Tensor[], saved: tf.Tensor[]) => [tf.matMul(saved[0] as tf.Tensor2D, dy as tf.Tensor2D)],
+    };
+    // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  }) as any) as unknown as (x: tf.Tensor2D) => tf.Tensor2D;
+  return op(x);
+}
+
+/**
+ * The GRU's inputs for `count` consecutive positions pos0.. of R rows, time-major (N = count*R
+ * rows, position pos0+j in rows j*R..j*R+R-1): each a one-hot of width V + maxLen with two ones,
+ * the token's column and the position's. Times a matrix c [V + maxLen, D] that is the sum of two
+ * gathered rows of c: exactly what the matMul gives, at a fraction of its cost. The gradient of c
+ * (tfjs-wasm registers none for gather): token rows X_tok^T dy with X_tok^T [V, N] built in JS (no
+ * transpose kernel, and V = 14 rows where the whole one-hot has V + maxLen); position rows are
+ * sums of dy over each position's block of rows.
+ */
+class TokenPositionInputs {
+  private readonly tok: tf.Tensor1D;
+  private readonly pos: tf.Tensor1D;
+  private xT: tf.Tensor2D | null = null;
+
+  constructor(private readonly tokIds: Int32Array, private readonly R: number, private readonly count: number, private readonly pos0: number, private readonly V: number, private readonly maxLen: number) {
+    this.tok = tf.tensor1d(tokIds, 'int32');
+    this.pos = tf.tensor1d(Int32Array.from({ length: count * R }, (_, r) => V + pos0 + Math.floor(r / R)), 'int32');
+  }
+
+  times(c: tf.Tensor2D): tf.Tensor2D {
+    if (!taping()) return tf.add(tf.gather(c, this.tok), tf.gather(c, this.pos)) as tf.Tensor2D;
+    const { R, count, pos0, V, maxLen } = this;
+    const N = count * R;
+    if (!this.xT) {
+      const x = new Float32Array(V * N);
+      for (let r = 0; r < N; r++) x[this.tokIds[r] * N + r] = 1;
+      this.xT = tf.tensor2d(x, [V, N]);
+    }
+    const xT = this.xT;
+    const op = tf.customGrad(((cIn: tf.Tensor2D, save: tf.GradSaveFunc) => {
+      save([xT]);
+      return {
+        value: tf.add(tf.gather(cIn, this.tok), tf.gather(cIn, this.pos)) as tf.Tensor2D,
+        gradFunc: (dy: tf.Tensor | tf.Tensor[], saved: tf.Tensor[]) => {
+          const g = dy as tf.Tensor2D;
+          const D = g.shape[1];
+          const parts: tf.Tensor2D[] = [tf.matMul(saved[0] as tf.Tensor2D, g)]; // token rows [V, D]
+          if (pos0 > 0) parts.push(tf.zeros([pos0, D]));
+          parts.push(tf.sum(tf.reshape(g, [count, R, D]), 1) as tf.Tensor2D); // positions pos0.. [count, D]
+          if (maxLen - pos0 - count > 0) parts.push(tf.zeros([maxLen - pos0 - count, D]));
+          return [tf.concat(parts, 0)];
+        },
+      };
+      // eslint-disable-next-line @typescript-eslint/no-explicit-any
+    }) as any) as unknown as (c: tf.Tensor2D) => tf.Tensor2D;
+    return op(c);
+  }
+}
+
 class GruNet implements SeqNet {
   readonly vars: tf.Variable[];
   readonly paramCount: number;
@@ -147,13 +241,58 @@ class GruNet implements SeqNet {
     return tf.add(n, tf.mul(z, tf.sub(h, n))) as tf.Tensor2D;
   }
 
-  private run(C: tf.Tensor2D[], ids: Int32Array, B: number, L: number, pos0: number, h: tf.Tensor2D, keepFrom: number) {
+  /** The reference path: step the cell on one-hot inputs and let autodiff unroll it (kept for the gradient check). */
+  private unfusedOutputs(tokens: Int32Array, B: number, L: number, from: number): tf.Tensor3D {
+    const C = this.inputMatrices();
     const hs: tf.Tensor2D[] = [];
+    let h = tf.zeros([B, this.spec.hidden]) as tf.Tensor2D;
     for (let t = 0; t < L; t++) {
-      h = this.cell(C, tokenPosOneHot(ids, t, L, B, pos0 + t, this.spec.vocab, this.spec.maxLen), h);
-      if (t >= keepFrom) hs.push(h);
+      h = this.cell(C, tokenPosOneHot(tokens, t, L, B, t, this.spec.vocab, this.spec.maxLen), h);
+      if (t >= from) hs.push(h);
     }
-    return { hs, h };
+    const n = L - from;
+    const f = tf.reshape(tf.stack(hs, 1), [B * n, this.spec.hidden]) as tf.Tensor2D; // [B*n, H]
+    return tf.reshape(this.head(f), [B, n, this.spec.outDim]);
+  }
+
+  /**
+   * The three gates' input projections (with their biases), time-major [count*R, H] each, for
+   * rows `rows` of ids [., stride], columns col0..col0+count-1, at positions pos0... The one-hot
+   * (token, position) input times C_g is a sum of two rows of C_g: gathered, not multiplied.
+   */
+  private project(C: tf.Tensor2D[], ids: Int32Array, rows: Int32Array, stride: number, col0: number, count: number, pos0: number): tf.Tensor2D[] {
+    const { vocab: V, maxLen } = this.spec;
+    const R = rows.length;
+    const N = count * R;
+    const tok = new Int32Array(N);
+    for (let j = 0; j < count; j++) for (let i = 0; i < R; i++) tok[j * R + i] = ids[rows[i] * stride + col0 + j];
+    const oh = new TokenPositionInputs(tok, R, count, pos0, V, maxLen);
+    return C.map((c, g) => tf.add(oh.times(c), this.bx[g]) as tf.Tensor2D);
+  }
+
+  /** GRU states after each of `count` positions for the given rows, continuing from h0 [R, H]: [count*R, H]. */
+  private sequence(C: tf.Tensor2D[], ids: Int32Array, rows: Int32Array, stride: number, col0: number, count: number, pos0: number, h0: tf.Tensor2D): tf.Tensor2D {
+    const [xr, xz, xn] = this.project(C, ids, rows, stride, col0, count, pos0);
+    return gruSequence(xr, xz, xn, asT(this.wh[0]), asT(this.wh[1]), asT(this.wh[2]), this.bhn as unknown as tf.Tensor1D, h0, rows.length);
+  }
+
+  /**
+   * States after positions from..L-1 of ids [B, L], time-major [(L-from)*B, H]. Rows whose first
+   * from+1 tokens agree (GRPO's G samples of one prompt) share the state there: it is computed once
+   * per distinct prefix and copied to each row (the copy's gradient sums the rows' gradients).
+   */
+  private states(C: tf.Tensor2D[], ids: Int32Array, B: number, L: number, from: number): tf.Tensor2D {
+    const H = this.spec.hidden;
+    const g = prefixGroups(ids, B, L, from + 1);
+    const all = Int32Array.from({ length: B }, (_, b) => b);
+    if (g.U * 2 > B) {
+      const hs = this.sequence(C, ids, all, L, 0, L, 0, tf.zeros([B, H]));
+      return from === 0 ? hs : (tf.slice(hs, [from * B, 0], [(L - from) * B, H]) as tf.Tensor2D);
+    }
+    const pre = this.sequence(C, ids, g.first, L, 0, from + 1, 0, tf.zeros([g.U, H]));
+    const hB = expandRows(tf.slice(pre, [from * g.U, 0], [g.U, H]) as tf.Tensor2D, g);
+    if (L === from + 1) return hB;
+    return tf.concat([hB, this.sequence(C, ids, all, L, from + 1, L - from - 1, from + 1, hB)], 0) as tf.Tensor2D;
   }
 
   private head(f: tf.Tensor2D): tf.Tensor2D {
@@ -161,45 +300,22 @@ class GruNet implements SeqNet {
   }
 
   outputs(tokens: Int32Array, B: number, L: number, from: number): tf.Tensor3D {
-    // Forward-only passes (sampling, reference and old log-probs) are cheaper unfused; the fused
-    // op pays off only when a gradient is being taken.
-    if (!this.fusedBptt || !taping()) {
-      // Reference path: step the cell and let autodiff unroll it (kept for the gradient check).
-      const { hs } = this.run(this.inputMatrices(), tokens, B, L, 0, tf.zeros([B, this.spec.hidden]), from);
-      const n = L - from;
-      const f = tf.reshape(tf.stack(hs, 1), [B * n, this.spec.hidden]) as tf.Tensor2D; // [B*n, H]
-      return tf.reshape(this.head(f), [B, n, this.spec.outDim]);
-    }
-    const { vocab: V, maxLen, hidden: H, outDim } = this.spec;
-    // One-hot (token, position) inputs for every step, time-major [L*B, V + maxLen].
-    const K = V + maxLen;
-    const x = new Float32Array(L * B * K);
-    for (let t = 0; t < L; t++) {
-      for (let b = 0; b < B; b++) {
-        const row = (t * B + b) * K;
-        x[row + tokens[b * L + t]] = 1;
-        x[row + V + t] = 1;
-      }
-    }
-    const X = tf.tensor2d(x, [L * B, K]);
-    const C = this.inputMatrices();
-    const [xr, xz, xn] = [0, 1, 2].map((g) => tf.add(matMulFast(X, C[g]), this.bx[g]) as tf.Tensor2D); // [L*B, H]
-    const hs = gruSequence(xr, xz, xn, asT(this.wh[0]), asT(this.wh[1]), asT(this.wh[2]), this.bhn as unknown as tf.Tensor1D, tf.zeros([B, H]), B);
+    if (!this.fusedBptt && taping()) return this.unfusedOutputs(tokens, B, L, from);
     const n = L - from;
-    const f = tf.slice(hs, [from * B, 0], [n * B, H]) as tf.Tensor2D; // [n*B, H], time-major
-    const out = tf.reshape(this.head(f), [n, B, outDim]);
+    const out = tf.reshape(this.head(this.states(this.inputMatrices(), tokens, B, L, from)), [n, B, this.spec.outDim]);
     return tf.transpose(out, [1, 0, 2]) as tf.Tensor3D; // [B, n, outDim]
   }
 
   begin(prompts: Int32Array, B: number, P: number) {
     // The folded input matrices are computed once per decode and carried in the state.
     const C = this.inputMatrices();
-    const { h } = this.run(C, prompts, B, P, 0, tf.zeros([B, this.spec.hidden]), P);
+    const h = this.states(C, prompts, B, P, P - 1);
     return { state: { h, C }, out: this.head(h) };
   }
 
   next(state: DecodeState, tokens: Int32Array, pos: number) {
-    const { h } = this.run(state.C!, tokens, tokens.length, 1, pos, state.h!, 1);
+    const B = tokens.length;
+    const h = this.sequence(state.C!, tokens, Int32Array.from({ length: B }, (_, b) => b), 1, 0, 1, pos, state.h!);
     return { state: { h, C: state.C }, out: this.head(h) };
   }
 
@@ -245,30 +361,56 @@ class MlpNet implements SeqNet {
     this.flopsPerToken = flops;
   }
 
-  /** One-hot windows [B*n, K] for positions from..L-1 of tokens [B, L] that start at pos0. */
-  private windows(tokens: Int32Array, B: number, L: number, from: number, pos0: number): tf.Tensor2D {
+  /**
+   * One-hot windows [B*n, K] for positions from..L-1 of tokens [B, L] that start at pos0; with
+   * `withT`, also their transpose [K, B*n] (for the first layer's gradient).
+   */
+  private windows(tokens: Int32Array, B: number, L: number, from: number, pos0: number, withT = false): { x: tf.Tensor2D; xT: tf.Tensor2D | null } {
     const { vocab: V, window: W } = this.spec;
     const K = this.K;
     const n = L - from;
-    const x = new Float32Array(B * n * K);
+    const N = B * n;
+    const x = new Float32Array(N * K);
+    const xT = withT ? new Float32Array(K * N) : null;
     for (let b = 0; b < B; b++) {
       for (let i = 0; i < n; i++) {
         const t = from + i;
-        const row = (b * n + i) * K;
-        for (let k = 0; k < W && t - k >= 0; k++) x[row + k * V + tokens[b * L + t - k]] = 1; // slot k: k back
-        x[row + W * V + pos0 + t] = 1;
+        const r = b * n + i;
+        for (let k = 0; k < W && t - k >= 0; k++) {
+          const c = k * V + tokens[b * L + t - k]; // slot k: k back
+          x[r * K + c] = 1;
+          if (xT) xT[c * N + r] = 1;
+        }
+        const c = W * V + pos0 + t;
+        x[r * K + c] = 1;
+        if (xT) xT[c * N + r] = 1;
       }
     }
-    return tf.tensor2d(x, [B * n, K]);
+    return { x: tf.tensor2d(x, [N, K]), xT: xT ? tf.tensor2d(xT, [K, N]) : null };
   }
 
-  private mlp(x: tf.Tensor2D): tf.Tensor2D {
-    for (let l = 0; l < this.ws.length; l++) x = tanh(tf.add(matMulFast(x, asT(this.ws[l])), this.bs[l])) as tf.Tensor2D;
-    return tf.add(matMulFast(x, asT(this.wo)), this.bo) as tf.Tensor2D;
+  private mlp({ x, xT }: { x: tf.Tensor2D; xT: tf.Tensor2D | null }): tf.Tensor2D {
+    let h = x;
+    for (let l = 0; l < this.ws.length; l++) {
+      const a = l === 0 && xT ? inputMatMul(x, xT, asT(this.ws[0])) : matMulFast(h, asT(this.ws[l]));
+      h = tanh(tf.add(a, this.bs[l])) as tf.Tensor2D;
+    }
+    return tf.add(matMulFast(h, asT(this.wo)), this.bo) as tf.Tensor2D;
   }
 
   outputs(tokens: Int32Array, B: number, L: number, from: number): tf.Tensor3D {
-    return tf.reshape(this.mlp(this.windows(tokens, B, L, from, 0)), [B, L - from, this.spec.outDim]);
+    const out = this.spec.outDim;
+    const n = L - from;
+    // Rows whose first from+1 tokens agree (GRPO's G samples of one prompt) have the same output
+    // at position `from`: computed once per distinct prefix and copied (the gradient sums them).
+    const g = prefixGroups(tokens, B, L, from + 1);
+    if (g.U * 2 > B) return tf.reshape(this.mlp(this.windows(tokens, B, L, from, 0, taping())), [B, n, out]);
+    const heads = new Int32Array(g.U * (from + 1));
+    g.first.forEach((b, u) => heads.set(tokens.subarray(b * L, b * L + from + 1), u * (from + 1)));
+    const first = tf.reshape(expandRows(this.mlp(this.windows(heads, g.U, from + 1, from, 0, taping())), g), [B, 1, out]);
+    if (n === 1) return first as tf.Tensor3D;
+    const rest = tf.reshape(this.mlp(this.windows(tokens, B, L, from + 1, 0, taping())), [B, n - 1, out]);
+    return tf.concat([first, rest], 1) as tf.Tensor3D;
   }
 
   /** Keep only the last `window` tokens of each row. */
@@ -282,7 +424,12 @@ class MlpNet implements SeqNet {
 
   begin(prompts: Int32Array, B: number, P: number) {
     const t = this.tail(prompts, B, P);
-    return { state: t, out: this.mlp(this.windows(t.tokens, B, t.len, t.len - 1, P - t.len)) };
+    // Repeated prompts (a GRPO group) are run once each.
+    const g = prefixGroups(t.tokens, B, t.len, t.len);
+    if (g.U * 2 > B) return { state: t, out: this.mlp(this.windows(t.tokens, B, t.len, t.len - 1, P - t.len)) };
+    const uniq = new Int32Array(g.U * t.len);
+    g.first.forEach((b, u) => uniq.set(t.tokens.subarray(b * t.len, (b + 1) * t.len), u * t.len));
+    return { state: t, out: expandRows(this.mlp(this.windows(uniq, g.U, t.len, t.len - 1, P - t.len)), g) };
   }
 
   next(state: DecodeState, tokens: Int32Array, pos: number) {
