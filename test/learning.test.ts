@@ -100,3 +100,44 @@ describe('no tensor leaks', () => {
     expect(tf.memory().numTensors).toBe(before);
   });
 });
+
+describe('optimiser', () => {
+  it("the JS Adam with clipping takes the steps tf.train.adam takes on clipped gradients", async () => {
+    const { Adam, optimiserStep } = await import('../src/core/algos/common');
+    const { Rng } = await import('../src/core/rng');
+    const rng = new Rng(9);
+    const shapes = [[3, 4], [4], [2, 2, 2]];
+    const init = shapes.map((s) => Float32Array.from({ length: s.reduce((a, b) => a * b, 1) }, () => rng.normal()));
+    const target = shapes.map((s) => Float32Array.from({ length: s.reduce((a, b) => a * b, 1) }, () => rng.normal() * 3));
+    const ours = shapes.map((s, i) => tf.variable(tf.tensor(init[i], s)));
+    const theirs = shapes.map((s, i) => tf.variable(tf.tensor(init[i], s)));
+    const tgt = shapes.map((s, i) => tf.tensor(target[i], s));
+    const lossOf = (vs: tf.Variable[]) => tf.addN(vs.map((v, i) => tf.sum(tf.square(tf.sub(v, tgt[i]))))) as tf.Scalar;
+    const opt = new Adam(0.05);
+    const ref = tf.train.adam(0.05, 0.9, 0.999, 1e-8);
+    const maxNorm = 2; // the gradients start far larger: clipping is exercised
+    let clipped = 0;
+    for (let step = 0; step < 30; step++) {
+      const r = await optimiserStep(opt, ours, maxNorm, () => ({ loss: lossOf(ours) }));
+      tf.tidy(() => {
+        const { grads } = tf.variableGrads(() => lossOf(theirs), theirs);
+        const gs = theirs.map((v) => grads[v.name]);
+        const norm = tf.sqrt(tf.addN(gs.map((g) => tf.sum(tf.square(g))))).dataSync()[0];
+        expect(r.gradNorm).toBeCloseTo(norm, 3);
+        if (norm > maxNorm) clipped++;
+        const scale = Math.min(1, maxNorm / (norm + 1e-6));
+        ref.applyGradients(theirs.map((v, i) => ({ name: v.name, tensor: tf.mul(gs[i], scale) })));
+      });
+      ours.forEach((v, i) => {
+        const a = v.dataSync();
+        const b = theirs[i].dataSync();
+        for (let j = 0; j < a.length; j++) expect(a[j]).toBeCloseTo(b[j], 4);
+      });
+    }
+    expect(clipped).toBeGreaterThan(5);
+    const moved = ours[0].dataSync()[0] - init[0][0];
+    expect(Math.abs(moved)).toBeGreaterThan(0.1);
+    tf.dispose([...ours, ...theirs, ...tgt]);
+    ref.dispose();
+  });
+});

@@ -13,6 +13,7 @@ import * as tf from '@tensorflow/tfjs';
 import { overlay } from '../../src/core/config';
 import { presetById, presetConfig } from '../../src/core/presets';
 import { Session } from '../../src/core/session';
+import { Adam } from '../../src/core/algos/common';
 import { Rng } from '../../src/core/rng';
 import { completionOutputs, oneHotTokens, sampleCompletions, tokenLogProbs } from '../../src/core/nets/policy';
 import type { MetricRow } from '../../src/core/metrics';
@@ -328,7 +329,7 @@ export async function profile(reps = 15): Promise<{ figures: Figures; text: stri
     const ro = await sampleCompletions(policy, shape, prompts, n, rng);
     const oh = tf.tensor3d(oneHotTokens(ro.tokens, V), [n, T, V]);
     const mask = tf.tensor2d(ro.mask, [n, T]);
-    const opt = tf.train.adam(1e-3);
+    const opt = new Adam(1e-3);
     const lossOf = () => tf.div(tf.sum(tf.mul(tokenLogProbs(completionOutputs(policy, prompts, ro.tokens, n, P, T), oh).logp, mask)), tf.sum(mask)) as tf.Scalar;
     const phases: Record<string, () => Promise<void>> = {
       sampling: async () => void (await sampleCompletions(policy, shape, prompts, n, rng)),
@@ -345,13 +346,14 @@ export async function profile(reps = 15): Promise<{ figures: Figures; text: stri
         await g.data();
         g.dispose();
       },
+      // The engine's Adam (src/core/algos/common.ts): weights and gradients read back in one piece,
+      // the update in JS, one upload per weight tensor.
       optimiser: async () => {
-        const grads = policy.vars.map((v) => ({ name: v.name, tensor: tf.zerosLike(v) }));
-        const t0 = tf.tidy(() => tf.zeros([1]));
-        opt.applyGradients(grads);
-        tf.dispose(grads.map((g) => g.tensor));
-        await t0.data();
-        t0.dispose();
+        const size = policy.vars.reduce((a, v) => a + v.size, 0);
+        const packed = tf.tidy(() => tf.concat([...policy.vars.map((v) => tf.reshape(v, [-1])), tf.zeros([size])]));
+        const vals = (await packed.data()) as Float32Array;
+        packed.dispose();
+        opt.apply(policy.vars, vals.subarray(0, size), vals.subarray(size), 0);
       },
     };
     const ms: Record<string, number> = {};

@@ -165,12 +165,70 @@ export function meanLength(mask: Float32Array, n: number): number {
 }
 
 /**
+ * Adam as the reference uses it (PyTorch's defaults: betas 0.9/0.999, eps 1e-8, bias-corrected),
+ * with global-norm gradient clipping, computed in JS over all weights at once. Same update as
+ * tf.train.adam (test/learning.test.ts checks it), but tfjs's Adam launches ~12 tiny kernels per
+ * weight tensor, and per-kernel cost is what dominates at our sizes: here one step is a read of
+ * the gradients and weights and one upload per weight tensor. The moments are float64.
+ */
+export class Adam {
+  private m: Float64Array | null = null;
+  private v: Float64Array | null = null;
+  private t = 0;
+
+  constructor(readonly lr: number, readonly beta1 = 0.9, readonly beta2 = 0.999, readonly eps = 1e-8) {}
+
+  /**
+   * Clip `grads` (flat, in the order and sizes of `vars`) to a global norm of `maxGradNorm` (0: no
+   * clipping) and take one step. Returns the gradient norm before clipping.
+   */
+  apply(vars: tf.Variable[], weights: Float32Array, grads: Float32Array, maxGradNorm: number): number {
+    const n = grads.length;
+    if (!this.m || this.m.length !== n) {
+      this.m = new Float64Array(n);
+      this.v = new Float64Array(n);
+      this.t = 0;
+    }
+    let sq = 0;
+    for (let i = 0; i < n; i++) sq += grads[i] * grads[i];
+    const norm = Math.sqrt(sq);
+    if (!Number.isFinite(norm)) return norm;
+    const scale = maxGradNorm > 0 ? Math.min(1, maxGradNorm / (norm + 1e-6)) : 1;
+    this.t += 1;
+    const { beta1: b1, beta2: b2, eps } = this;
+    const bc1 = 1 - b1 ** this.t;
+    const bc2 = 1 - b2 ** this.t;
+    const m = this.m, v = this.v!;
+    const out = new Float32Array(n);
+    for (let i = 0; i < n; i++) {
+      const g = grads[i] * scale;
+      m[i] = b1 * m[i] + (1 - b1) * g;
+      v[i] = b2 * v[i] + (1 - b2) * g * g;
+      out[i] = weights[i] - (this.lr * (m[i] / bc1)) / (Math.sqrt(v[i] / bc2) + eps);
+    }
+    let off = 0;
+    for (const w of vars) {
+      const t = tf.tensor(out.subarray(off, off + w.size), w.shape);
+      w.assign(t);
+      t.dispose();
+      off += w.size;
+    }
+    return norm;
+  }
+
+  dispose(): void {
+    this.m = this.v = null;
+  }
+}
+
+/**
  * One optimiser step: gradients of `lossFn` w.r.t. `vars`, clipped to a global norm of
  * `maxGradNorm` (0: no clipping), applied with `opt`. `lossFn` returns the scalar loss plus any
- * diagnostics (scalars) to read back; everything is read back once, batched, after the update.
+ * diagnostics (scalars) to read back; all of it, the gradients and the weights are read back in
+ * one piece.
  */
 export async function optimiserStep(
-  opt: tf.Optimizer,
+  opt: Adam,
   vars: tf.Variable[],
   maxGradNorm: number,
   lossFn: () => { loss: tf.Scalar; extras?: tf.Scalar[] },
@@ -182,31 +240,24 @@ export async function optimiserStep(
       extras = (r.extras ?? []).map((e) => tf.keep(e));
       return r.loss;
     }, vars);
-    const gs = vars.map((v) => grads[v.name]);
-    const norm = tf.sqrt(tf.addN(gs.map((g) => tf.sum(tf.square(g))))) as tf.Scalar;
-    let scaled = gs;
-    if (maxGradNorm > 0) {
-      const scale = tf.minimum(1, tf.div(maxGradNorm, tf.add(norm, 1e-6)));
-      scaled = gs.map((g) => tf.mul(g, scale));
-    }
-    const named: tf.NamedTensorMap = {};
-    vars.forEach((v, i) => (named[v.name] = scaled[i]));
-    opt.applyGradients(named);
-    return tf.stack([value, norm, ...extras]);
+    const flat = (ts: tf.Tensor[]) => ts.map((t) => tf.reshape(t, [-1]));
+    return tf.concat([tf.stack([value, ...extras]), ...flat(vars.map((v) => grads[v.name])), ...flat(vars)]);
   });
   tf.dispose(extras);
-  const vals = await packed.data();
+  const vals = (await packed.data()) as Float32Array;
   packed.dispose();
+  const k = 1 + extras.length;
+  const size = vars.reduce((s, v) => s + v.size, 0);
   const loss = vals[0];
-  const gradNorm = vals[1];
   if (!Number.isFinite(loss)) throw new DivergenceError('the loss');
+  const gradNorm = opt.apply(vars, vals.subarray(k + size, k + 2 * size), vals.subarray(k, k + size), maxGradNorm);
   if (!Number.isFinite(gradNorm)) throw new DivergenceError('the gradient norm');
-  return { loss, gradNorm, extras: Array.from(vals.slice(2)) };
+  return { loss, gradNorm, extras: Array.from(vals.subarray(1, k)) };
 }
 
 /** Adam as the reference uses it (PyTorch defaults: betas 0.9/0.999, eps 1e-8). */
-export function adam(lr: number): tf.Optimizer {
-  return tf.train.adam(lr, 0.9, 0.999, 1e-8);
+export function adam(lr: number): Adam {
+  return new Adam(lr);
 }
 
 /** Account for `tokens` positions through `net`: forward only, or forward + backward (3x). */

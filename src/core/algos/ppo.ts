@@ -8,7 +8,8 @@
  *   1. rollout: one completion per prompt with the current policy;
  *   2. rewards: the verifier's score on the last token (+ an optional per-token KL penalty
  *      -klCoef * (log pi_old - log pi_ref), InstructGPT);
- *   3. the critic's values at rollout time; GAE advantages and returns; optional whitening;
+ *   3. pi_old's log-probs (kept from sampling) and the critic's values at rollout time; GAE
+ *      advantages and returns; optional whitening;
  *   4. epochs x minibatches of: the clipped policy loss + vfCoef x the clipped value loss;
  *      actor and critic have separate variables and optimisers;
  *   5. diagnostics: clip fractions, explained variance of the rollout-time values.
@@ -54,19 +55,21 @@ export function createPpo(ctx: RunContext, ref: SeqNet | null): Algorithm {
       const logpOf = (net: SeqNet, pr: Int32Array, tok: Int32Array, oh: tf.Tensor3D, m: number) =>
         tokenLogProbs(completionOutputs(net, pr, tok, m, P, T), oh, run.temperature);
       const valuesOf = (pr: Int32Array, tok: Int32Array, m: number) => tf.reshape(completionOutputs(critic, pr, tok, m, P, T), [m, T]);
-      const [oldLogp, oldValues, refLogp] = await (async () => {
+      // pi_old's log-probs are the sampling-time ones (the same policy, the same function: decoding
+      // equals teacher forcing, test/nets.test.ts), so no extra policy pass is needed for them.
+      const oldLogp = ro.logp;
+      const [oldValues, refLogp] = await (async () => {
         const oh = tf.tensor3d(oneHotAll, [n, T, V]);
         const ts = tf.tidy(() => {
-          const out = [logpOf(policy, prompts, ro.tokens, oh, n).logp, tf.mul(valuesOf(prompts, ro.tokens, n), tf.tensor2d(ro.mask, [n, T]))];
+          const out = [tf.mul(valuesOf(prompts, ro.tokens, n), tf.tensor2d(ro.mask, [n, T]))];
           if (ref && run.klCoef > 0) out.push(logpOf(ref, prompts, ro.tokens, oh, n).logp);
           return out;
         });
         oh.dispose();
         const data = await Promise.all(ts.map((t) => t.data() as Promise<Float32Array>));
         tf.dispose(ts);
-        return [data[0], data[1], data[2] ?? null] as const;
+        return [data[0], data[1] ?? null] as const;
       })();
-      addFlops(ctx.cost, policy, n * L, false);
       addFlops(ctx.cost, critic, n * L, false);
       if (refLogp) addFlops(ctx.cost, ref!, n * L, false);
 
