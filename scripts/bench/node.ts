@@ -16,6 +16,7 @@ import { Session } from '../../src/core/session';
 import { Adam } from '../../src/core/algos/common';
 import { Rng } from '../../src/core/rng';
 import { completionOutputs, oneHotTokens, sampleCompletions, tokenLogProbs } from '../../src/core/nets/policy';
+import { prefixSharing } from '../../src/core/nets/net';
 import type { MetricRow } from '../../src/core/metrics';
 import { BoundedSeries, RowStore } from '../../src/core/metrics';
 import { aggregate, BoundedHistory } from '../../src/ui/history';
@@ -382,6 +383,28 @@ export async function profile(reps = 15): Promise<{ figures: Figures; text: stri
       const top = [...k.byName.entries()].sort((a, b) => b[1].ms - a[1].ms).slice(0, 6);
       rows.push({ figure: `${name} ${w} whole step`, value: `${fmtNum(stepMs, 1)} ms`, target: `${k.kernels} kernels, ${fmtNum(k.kernelMs, 1)} ms in kernels` });
       lines.push(`${name} ${w} top kernels: ${top.map(([kn, v]) => `${kn} x${v.n} ${fmtNum(v.ms, 1)}ms`).join(', ')}`);
+    }
+    // What computing a group's shared prompt once saves: GRPO steps with it off and on, interleaved.
+    {
+      const ws = new Session(configOf(workloadHash('grpo', net)));
+      for (let i = 0; i < WARMUP; i++) await ws.trainStep();
+      const ms = { off: [] as number[], on: [] as number[] };
+      try {
+        for (let i = 0; i < reps; i++) {
+          for (const mode of ['off', 'on'] as const) {
+            prefixSharing.enabled = mode === 'on';
+            const t0 = performance.now();
+            await ws.trainStep();
+            ms[mode].push(performance.now() - t0);
+          }
+        }
+      } finally {
+        prefixSharing.enabled = true;
+        ws.dispose();
+      }
+      f[`profile.${name}.grpo.step_ms_sharing_off`] = round(median(ms.off), 2);
+      f[`profile.${name}.grpo.step_ms_sharing_on`] = round(median(ms.on), 2);
+      rows.push({ figure: `${name} grpo step, prompt sharing off / on`, value: `${fmtNum(median(ms.off), 1)} / ${fmtNum(median(ms.on), 1)} ms`, target: 'G completions of one prompt share its computation' });
     }
   }
   // The fixed cost of one kernel: a 1-element add, many times (engine bookkeeping + wasm call).

@@ -370,17 +370,20 @@ export function decode(hash: string): Decoded {
   return { config: c, problems };
 }
 
+/** Blind spots each task has ('none' first, then the default for that task). */
+export const BLIND_SPOTS: Record<ExperimentConfig['task'], string[]> = {
+  add: ['none', 'units-carry', 'new-digit'],
+  sort: ['none', 'duplicates'],
+  countdown: ['none', 'needs-mult'],
+};
+
 /**
  * Checks between settings (a field alone is fine, the combination is not). Fixes the config in
  * place and reports what it changed.
  */
 export function crossCheck(c: ExperimentConfig): Problem[] {
   const problems: Problem[] = [];
-  const spots: Record<string, string[]> = {
-    add: ['none', 'units-carry', 'new-digit'],
-    sort: ['none', 'duplicates'],
-    countdown: ['none', 'needs-mult'],
-  };
+  const spots = BLIND_SPOTS;
   if (!spots[c.task].includes(c.blindSpot)) {
     const used = spots[c.task][1];
     problems.push({ key: 'blindSpot', value: c.blindSpot, message: `not a blind spot of task '${c.task}' (it has: ${spots[c.task].join(', ')})`, used });

@@ -4,7 +4,8 @@
  * - `tf.oneHot(x, n, 'float32')` returns ~1e-45 instead of 1: we cast an int one-hot instead.
  * - matMul with a transposed operand is 7-15x slower, and the built-in matMul gradient uses
  *   transposed operands: `dense` below computes its gradients with explicit transposes.
- * - The gradient of `tf.gather` is not registered on wasm: embeddings are one-hot x matrix.
+ * - The gradient of `tf.gather` is not registered on wasm: a gather that needs a gradient is
+ *   wrapped in a custom op that supplies it (net.ts), else embeddings are one-hot x matrix.
  * Weights are initialised from our seeded Rng, never from tfjs initialisers.
  */
 import * as tf from '@tensorflow/tfjs';

@@ -9,10 +9,14 @@
  *   one-hot window is a per-slot embedding folded into one matrix.)
  *
  * Inputs are token ids as plain Int32Arrays (they live in JS anyway: sampled, or from the task);
- * the one-hot inputs are built in JS and uploaded once. That, and everything else here, follows
- * what was measured on tfjs-wasm 4.22 (DESIGN.md section 3, and scripts/bench.ts): per-kernel cost
- * dominates at these sizes, so the graph is kept to few kernels; oneHot/gather/unstack/Tanh and
- * transposed matMuls are avoided.
+ * one-hot inputs (and their transposes, for gradients) are built in JS and uploaded once. That, and
+ * everything else here, follows what was measured on tfjs-wasm 4.22 (DESIGN.md section 3, and
+ * `npm run bench -- --only profile`): per-kernel cost dominates at these sizes, so the graph is
+ * kept to few kernels; tf.oneHot, unstack, Tanh and transposed matMuls are avoided, and gather is
+ * used only inside ops that supply their own gradient (wasm registers none for it).
+ *
+ * Rows that share a prefix (GRPO's G completions of one prompt) share its computation: the GRU's
+ * state after the prompt, the MLP's output at the last prompt position (`prefixGroups`).
  */
 import * as tf from '@tensorflow/tfjs';
 import type { Rng } from '../rng';
@@ -91,6 +95,18 @@ function tokenPosOneHot(ids: Int32Array, off: number, stride: number, B: number,
     x[b * K + V + pos] = 1;
   }
   return tf.tensor2d(x, [B, K]);
+}
+
+/**
+ * Whether rows that share a prefix share its computation (on by default; `npm run bench -- --only
+ * profile` switches it off to measure what it saves). Results agree either way up to float
+ * rounding (test/nets.test.ts).
+ */
+export const prefixSharing = { enabled: true };
+
+/** Sharing pays when at most half the rows are distinct. */
+function worthSharing(g: PrefixGroups, B: number): boolean {
+  return prefixSharing.enabled && g.U * 2 <= B;
 }
 
 /** Rows of ids [B, stride] grouped by their first `len` tokens: U distinct prefixes. */
@@ -285,7 +301,7 @@ class GruNet implements SeqNet {
     const H = this.spec.hidden;
     const g = prefixGroups(ids, B, L, from + 1);
     const all = Int32Array.from({ length: B }, (_, b) => b);
-    if (g.U * 2 > B) {
+    if (!worthSharing(g, B)) {
       const hs = this.sequence(C, ids, all, L, 0, L, 0, tf.zeros([B, H]));
       return from === 0 ? hs : (tf.slice(hs, [from * B, 0], [(L - from) * B, H]) as tf.Tensor2D);
     }
@@ -404,7 +420,7 @@ class MlpNet implements SeqNet {
     // Rows whose first from+1 tokens agree (GRPO's G samples of one prompt) have the same output
     // at position `from`: computed once per distinct prefix and copied (the gradient sums them).
     const g = prefixGroups(tokens, B, L, from + 1);
-    if (g.U * 2 > B) return tf.reshape(this.mlp(this.windows(tokens, B, L, from, 0, taping())), [B, n, out]);
+    if (!worthSharing(g, B)) return tf.reshape(this.mlp(this.windows(tokens, B, L, from, 0, taping())), [B, n, out]);
     const heads = new Int32Array(g.U * (from + 1));
     g.first.forEach((b, u) => heads.set(tokens.subarray(b * L, b * L + from + 1), u * (from + 1)));
     const first = tf.reshape(expandRows(this.mlp(this.windows(heads, g.U, from + 1, from, 0, taping())), g), [B, 1, out]);
@@ -426,7 +442,7 @@ class MlpNet implements SeqNet {
     const t = this.tail(prompts, B, P);
     // Repeated prompts (a GRPO group) are run once each.
     const g = prefixGroups(t.tokens, B, t.len, t.len);
-    if (g.U * 2 > B) return { state: t, out: this.mlp(this.windows(t.tokens, B, t.len, t.len - 1, P - t.len)) };
+    if (!worthSharing(g, B)) return { state: t, out: this.mlp(this.windows(t.tokens, B, t.len, t.len - 1, P - t.len)) };
     const uniq = new Int32Array(g.U * t.len);
     g.first.forEach((b, u) => uniq.set(t.tokens.subarray(b * t.len, (b + 1) * t.len), u * t.len));
     return { state: t, out: expandRows(this.mlp(this.windows(uniq, g.U, t.len, t.len - 1, P - t.len)), g) };

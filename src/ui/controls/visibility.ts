@@ -2,14 +2,10 @@
  * Which settings apply to an experiment or a run (the builder shows only those). Kept beside the
  * controls: the schema's `group` says what a setting belongs to, this says when it matters.
  */
-import { type Algo, type ExperimentConfig, type RunConfig, isDistill } from '../../core/config';
+import { type Algo, BLIND_SPOTS, type ExperimentConfig, type RunConfig, isDistill } from '../../core/config';
 
-/** Blind spots each task has (the engine's crossCheck enforces the same table). */
-export const BLIND_SPOTS: Record<ExperimentConfig['task'], string[]> = {
-  add: ['none', 'units-carry', 'new-digit'],
-  sort: ['none', 'duplicates'],
-  countdown: ['none', 'needs-mult'],
-};
+/** Blind spots each task has: the engine's table (crossCheck enforces it). */
+export { BLIND_SPOTS };
 
 /** Whether a shared setting matters for this experiment. */
 export function sharedApplies(key: string, config: ExperimentConfig): boolean {
