@@ -28,6 +28,27 @@ describe('view keys in the URL', () => {
   });
 });
 
+describe('short preset links', () => {
+  it('preset=ID opens that preset; other settings in the link override it; views still apply', () => {
+    const r1 = presetConfig(presetById('r1-recipe')!);
+    const loc = readHash('#preset=r1-recipe', fallback);
+    expect(loc.problems).toEqual([]);
+    expect(loc.config).toEqual(r1);
+    const o = readHash('#preset=r1-recipe&seed=7&present=1', fallback);
+    expect(o.problems).toEqual([]);
+    expect(o.config).toEqual({ ...r1, seed: 7 });
+    expect(o.view.present).toBe(true);
+  });
+
+  it('an unknown preset is reported with the list, and the rest of the link still applies', () => {
+    const loc = readHash('#preset=nope&seed=3', fallback);
+    expect(loc.problems.map((p) => p.key)).toEqual(['preset']);
+    expect(loc.problems[0].message).toContain('r1-recipe');
+    expect(loc.config.seed).toBe(3);
+    expect(readHash('#preset=%E0%A4%A', fallback).config).toEqual(fallback());
+  });
+});
+
 describe('BoundedHistory', () => {
   it('aggregates seeds into mean, min and max', () => {
     const p = aggregate([{ step: 10, reward: 0.2 }, { step: 10, reward: 0.6 }, { step: 10 }]);

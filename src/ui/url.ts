@@ -5,7 +5,8 @@
  * decode (so it does not call them unknown) and appended after its encode. Total like decode:
  * every bad view value becomes a Problem; nothing here ever becomes HTML.
  */
-import { type ExperimentConfig, type Problem, decode, encode, EXPERIMENT_FIELDS, RUN_FIELDS } from '../core/config';
+import { type ExperimentConfig, type Problem, decode, encode, EXPERIMENT_FIELDS, overlay, RUN_FIELDS } from '../core/config';
+import { PRESETS, presetById, presetConfig } from '../core/presets';
 
 export const X_AXES = [
   { key: 'step', label: 'steps', title: 'Updates' },
@@ -88,9 +89,33 @@ export function splitView(hash: string): { experiment: string; view: View; probl
   return { experiment: kept.join('&'), view, problems };
 }
 
-/** Read a whole location hash. An empty hash gives `fallback` (the default preset). */
+/**
+ * Read a whole location hash. An empty hash gives `fallback` (the default preset). A short link
+ * `preset=ID` (what one would type on a projector) starts from that preset, and any other settings
+ * in the link override it; an unknown ID is a problem and the rest of the link still applies.
+ */
 export function readHash(hash: string, fallback: () => ExperimentConfig): Location {
   const { experiment, view, problems } = splitView(hash);
+  const parts = experiment === '' ? [] : experiment.split('&');
+  const presetPart = parts.find((p) => p.startsWith('preset='));
+  if (presetPart !== undefined) {
+    const rest = parts.filter((p) => !p.startsWith('preset=')).join('&');
+    let id = presetPart.slice('preset='.length);
+    try {
+      id = decodeURIComponent(id);
+    } catch {
+      /* keep it raw: reported below */
+    }
+    const preset = presetById(id);
+    if (preset) {
+      const d = overlay(presetConfig(preset), rest);
+      return { config: d.config, view, problems: [...d.problems, ...problems] };
+    }
+    problems.push({ key: 'preset', value: id.slice(0, 40), message: `not a preset (they are: ${PRESETS.map((p) => p.id).join(', ')}); ignored` });
+    if (rest === '') return { config: fallback(), view, problems };
+    const d = decode(rest);
+    return { config: d.config, view, problems: [...d.problems, ...problems] };
+  }
   if (experiment === '') return { config: fallback(), view, problems };
   const d = decode(experiment);
   return { config: d.config, view, problems: [...d.problems, ...problems] };
