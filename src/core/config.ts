@@ -383,10 +383,10 @@ export const BLIND_SPOTS: Record<ExperimentConfig['task'], string[]> = {
  */
 export function crossCheck(c: ExperimentConfig): Problem[] {
   const problems: Problem[] = [];
-  const spots = BLIND_SPOTS;
-  if (!spots[c.task].includes(c.blindSpot)) {
-    const used = spots[c.task][1];
-    problems.push({ key: 'blindSpot', value: c.blindSpot, message: `not a blind spot of task '${c.task}' (it has: ${spots[c.task].join(', ')})`, used });
+  const spots = BLIND_SPOTS[c.task];
+  if (!spots.includes(c.blindSpot)) {
+    const used = spots[1];
+    problems.push({ key: 'blindSpot', value: c.blindSpot, message: `not a blind spot of task '${c.task}' (it has: ${spots.join(', ')})`, used });
     c.blindSpot = used as ExperimentConfig['blindSpot'];
   }
   c.runs.forEach((r, i) => {

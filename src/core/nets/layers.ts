@@ -39,22 +39,29 @@ export function matMulFast(x: tf.Tensor2D, w: tf.Tensor2D): tf.Tensor2D {
 }
 
 /**
- * x [N, I] . w [I, O] where x is a constant input (a one-hot built in JS) whose transpose xT
- * [I, N] the caller built too: the only gradient is w's, xT . dy, so no transpose kernel runs and
- * no gradient is computed for x (matMulFast would compute dy . w^T, a wasted matMul as large as
- * the forward one). Outside a gradient tape it is a plain matMul.
+ * y = forward(w) where forward is linear in w, as y = M w for a constant M [N, I] whose transpose
+ * mT [I, N] the caller built in JS: the gradient of w is mT . dy, with no transpose kernel and no
+ * gradient for M. (The caller may compute M w more cheaply than a matMul, e.g. as a gather.)
  */
-export function inputMatMul(x: tf.Tensor2D, xT: tf.Tensor2D, w: tf.Tensor2D): tf.Tensor2D {
-  if (!taping()) return tf.matMul(x, w);
+export function constLinear(w: tf.Tensor2D, forward: (w: tf.Tensor2D) => tf.Tensor2D, mT: tf.Tensor2D): tf.Tensor2D {
   const op = tf.customGrad(((wIn: tf.Tensor2D, save: tf.GradSaveFunc) => {
-    save([xT]);
+    save([mT]);
     return {
-      value: tf.matMul(x, wIn),
+      value: forward(wIn),
       gradFunc: (dy: tf.Tensor | tf.Tensor[], saved: tf.Tensor[]) => [tf.matMul(saved[0] as tf.Tensor2D, dy as tf.Tensor2D)],
     };
     // eslint-disable-next-line @typescript-eslint/no-explicit-any
   }) as any) as unknown as (w: tf.Tensor2D) => tf.Tensor2D;
   return op(w);
+}
+
+/**
+ * x [N, I] . w [I, O] where x is a constant input (a one-hot built in JS) whose transpose xT
+ * [I, N] the caller built too: the only gradient is w's, xT . dy (matMulFast would also compute
+ * dy . w^T, a wasted matMul as large as the forward one). Outside a gradient tape a plain matMul.
+ */
+export function inputMatMul(x: tf.Tensor2D, xT: tf.Tensor2D, w: tf.Tensor2D): tf.Tensor2D {
+  return taping() ? constLinear(w, (wIn) => tf.matMul(x, wIn), xT) : tf.matMul(x, w);
 }
 
 /** One-hot as float32, working around the wasm float one-hot bug. ids [...] -> [..., n]. */

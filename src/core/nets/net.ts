@@ -21,7 +21,7 @@
 import * as tf from '@tensorflow/tfjs';
 import type { Rng } from '../rng';
 import { gruSequence } from './gru-bptt';
-import { inputMatMul, matMulFast, normalVar, taping, uniformVar, uniqueName, zerosVar } from './layers';
+import { constLinear, inputMatMul, matMulFast, normalVar, taping, uniformVar, uniqueName, zerosVar } from './layers';
 
 export type NetKind = 'gru' | 'mlp';
 
@@ -142,16 +142,14 @@ export function expandRows(x: tf.Tensor2D, g: PrefixGroups): tf.Tensor2D {
   const B = g.of.length;
   const sT = new Float32Array(g.U * B); // the selection matrix, transposed: [U, B]
   for (let b = 0; b < B; b++) sT[g.of[b] * B + b] = 1;
-  const ST = tf.tensor2d(sT, [g.U, B]);
-  const op = tf.customGrad(((xIn: tf.Tensor2D, save: tf.GradSaveFunc) => {
-    save([ST]);
-    return {
-      value: tf.gather(xIn, idx) as tf.Tensor2D,
-      gradFunc: (dy: tf.Tensor | tf.Tensor[], saved: tf.Tensor[]) => [tf.matMul(saved[0] as tf.Tensor2D, dy as tf.Tensor2D)],
-    };
-    // eslint-disable-next-line @typescript-eslint/no-explicit-any
-  }) as any) as unknown as (x: tf.Tensor2D) => tf.Tensor2D;
-  return op(x);
+  return constLinear(x, (xIn) => tf.gather(xIn, idx) as tf.Tensor2D, tf.tensor2d(sT, [g.U, B]));
+}
+
+/** Rows g.first of ids [., stride], their first `len` tokens: [U, len]. */
+function firstRows(ids: Int32Array, stride: number, len: number, g: PrefixGroups): Int32Array {
+  const out = new Int32Array(g.U * len);
+  g.first.forEach((b, u) => out.set(ids.subarray(b * stride, b * stride + len), u * len));
+  return out;
 }
 
 /**
@@ -421,8 +419,7 @@ class MlpNet implements SeqNet {
     // at position `from`: computed once per distinct prefix and copied (the gradient sums them).
     const g = prefixGroups(tokens, B, L, from + 1);
     if (!worthSharing(g, B)) return tf.reshape(this.mlp(this.windows(tokens, B, L, from, 0, taping())), [B, n, out]);
-    const heads = new Int32Array(g.U * (from + 1));
-    g.first.forEach((b, u) => heads.set(tokens.subarray(b * L, b * L + from + 1), u * (from + 1)));
+    const heads = firstRows(tokens, L, from + 1, g);
     const first = tf.reshape(expandRows(this.mlp(this.windows(heads, g.U, from + 1, from, 0, taping())), g), [B, 1, out]);
     if (n === 1) return first as tf.Tensor3D;
     const rest = tf.reshape(this.mlp(this.windows(tokens, B, L, from + 1, 0, taping())), [B, n - 1, out]);
@@ -443,8 +440,7 @@ class MlpNet implements SeqNet {
     // Repeated prompts (a GRPO group) are run once each.
     const g = prefixGroups(t.tokens, B, t.len, t.len);
     if (!worthSharing(g, B)) return { state: t, out: this.mlp(this.windows(t.tokens, B, t.len, t.len - 1, P - t.len)) };
-    const uniq = new Int32Array(g.U * t.len);
-    g.first.forEach((b, u) => uniq.set(t.tokens.subarray(b * t.len, (b + 1) * t.len), u * t.len));
+    const uniq = firstRows(t.tokens, t.len, t.len, g);
     return { state: t, out: expandRows(this.mlp(this.windows(uniq, g.U, t.len, t.len - 1, P - t.len)), g) };
   }
 
