@@ -1,24 +1,34 @@
 /**
- * Headless runs: `npm run sim -- [HASH] [--preset NAME] [--seed N] [--steps N] [--eval-every N] [--json]`
+ * Headless runs: `npm run sim -- [HASH] [--preset NAME] [--seed N] [--steps N] [--eval-every N] [--json]
+ * [--save-policy FILE] [--teacher-policy FILE] [--init-policy FILE]`
  *
  * HASH is what the app puts after '#'. With --json: one JSON object per line per eval point (with
  * a `run` field when the experiment has several runs, and `seed` when a run has several seeds).
- * The same arguments print byte-identical lines apart from `time/seconds`.
- * Exit status 2 on a bad HASH or flag, naming each bad key and value on stderr.
+ * The same arguments print byte-identical lines apart from `time/seconds`. Runs that learn from
+ * other runs (`r2.teacher=r1`) train after them, seed for seed.
+ * Exit status 2 on a bad HASH, flag or policy file, naming each bad key and value (or what does
+ * not match) on stderr.
  */
+import { readFileSync, writeFileSync } from 'node:fs';
 import { initBackend } from './backend';
 import { type ExperimentConfig, decode, encode, overlay, pipelineId, type Problem } from '../src/core/config';
+import { trainExperiment } from '../src/core/experiment';
 import { PRESETS, presetById, presetConfig } from '../src/core/presets';
-import { Session } from '../src/core/session';
+import { type Policy, parsePolicy, policyMismatch, policyRef, refName, serialisePolicy } from '../src/core/policy-file';
+import { taskOf } from '../src/core/session';
 import type { MetricRow } from '../src/core/metrics';
 
 const USAGE = `usage: npm run sim -- [HASH] [--preset NAME] [--seed N] [--steps N] [--eval-every N] [--json]
-  HASH           the part of an app link after '#', e.g. 'v=1&task=add&runs=sft-grpo'
-  --preset NAME  start from a preset (${PRESETS.map((p) => p.id).join(', ')}); HASH settings override it
-  --seed N       experiment seed
-  --steps N      training budget per run
-  --eval-every N steps between evaluations
-  --json         one JSON object per line per eval point`;
+                      [--save-policy FILE] [--teacher-policy FILE] [--init-policy FILE]
+  HASH                 the part of an app link after '#', e.g. 'v=1&task=add&runs=sft-grpo'
+  --preset NAME        start from a preset (${PRESETS.map((p) => p.id).join(', ')}); HASH settings override it
+  --seed N             experiment seed
+  --steps N            training budget per run
+  --eval-every N       steps between evaluations
+  --json               one JSON object per line per eval point
+  --save-policy FILE   write run r1's (first seed's) final policy to FILE
+  --teacher-policy FILE  that policy teaches every distillation stage of every run
+  --init-policy FILE   every run starts from that policy`;
 
 function fail(lines: string[]): never {
   for (const l of lines) process.stderr.write(l + '\n');
@@ -30,6 +40,9 @@ export interface SimArgs {
   preset?: string;
   json: boolean;
   overrides: string[];
+  savePolicy?: string;
+  teacherPolicy?: string;
+  initPolicy?: string;
 }
 
 /** Parse argv; every problem is collected and reported together. */
@@ -37,12 +50,20 @@ export function parseArgs(argv: string[]): SimArgs {
   const errors: string[] = [];
   const out: SimArgs = { hash: '', json: false, overrides: [] };
   const numeric: Record<string, string> = { '--seed': 'seed', '--steps': 'steps', '--eval-every': 'evalEvery' };
+  const files: Record<string, 'savePolicy' | 'teacherPolicy' | 'initPolicy'> = { '--save-policy': 'savePolicy', '--teacher-policy': 'teacherPolicy', '--init-policy': 'initPolicy' };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === '--json') out.json = true;
     else if (a === '--help' || a === '-h') {
       process.stdout.write(USAGE + '\n');
       process.exit(0);
+    } else if (a in files) {
+      const v = argv[i + 1];
+      if (v === undefined || v.startsWith('--')) errors.push(`${a}: needs a file name`);
+      else {
+        out[files[a]] = v;
+        i++;
+      }
     } else if (a === '--preset' || a in numeric) {
       const v = argv[i + 1];
       if (v === undefined || v.startsWith('--')) {
@@ -70,56 +91,90 @@ export function resolveConfig(args: SimArgs): { config: ExperimentConfig; proble
 
 const fmt = (v: number | undefined, d = 3) => (v === undefined ? '-' : Number.isInteger(v) ? String(v) : v.toFixed(d));
 
+/** Read and check a policy file for this experiment; exit 2 naming what is wrong. */
+function loadPolicy(flag: string, file: string, config: ExperimentConfig): Policy {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (e) {
+    fail([`${flag} ${file}: cannot read it (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`]);
+  }
+  const p = parsePolicy(text);
+  if (!p.ok) fail([`${flag} ${file}: ${p.message}`]);
+  const bad = policyMismatch(p.value, taskOf(config));
+  if (bad) fail([`${flag} ${file}: ${bad}`]);
+  return p.value;
+}
+
 async function main() {
   const args = parseArgs(process.argv.slice(2));
   const { config, problems } = resolveConfig(args);
   if (problems.length) {
     fail(problems.map((p) => `bad setting ${p.key}=${p.value}: ${p.message}`));
   }
+  // Policy files: named in the link by reference (name~hash), given here by path.
+  const files = new Map<string, Policy>();
+  if (args.teacherPolicy) {
+    const p = loadPolicy('--teacher-policy', args.teacherPolicy, config);
+    const ref = policyRef(args.teacherPolicy, p);
+    files.set(ref, p);
+    for (const r of config.runs) Object.assign(r, { teacher: 'file', teacherFile: ref });
+  }
+  if (args.initPolicy) {
+    const p = loadPolicy('--init-policy', args.initPolicy, config);
+    const ref = policyRef(args.initPolicy, p);
+    files.set(ref, p);
+    for (const r of config.runs) Object.assign(r, { init: 'file', initFile: ref });
+  }
+  const missing: string[] = [];
+  config.runs.forEach((r, i) => {
+    if (r.teacher === 'file' && !files.has(r.teacherFile)) missing.push(`r${i + 1} learns from the policy file '${refName(r.teacherFile)}' (${r.teacherFile}): give it with --teacher-policy FILE`);
+    if (r.init === 'file' && !files.has(r.initFile)) missing.push(`r${i + 1} starts from the policy file '${refName(r.initFile)}' (${r.initFile}): give it with --init-policy FILE`);
+  });
+  if (missing.length) fail(missing);
   await initBackend();
   if (!args.json) process.stdout.write(`# experiment #${encode(config)}\n`);
   const multiRun = config.runs.length > 1;
-  for (let r = 0; r < config.runs.length; r++) {
-    const run = config.runs[r];
-    for (let s = 0; s < run.seeds; s++) {
-      const session = new Session(config, r, s);
+  await trainExperiment(config, files, {
+    onStart(r, s, session) {
+      if (args.json) return;
+      const run = config.runs[r];
       const info = session.info();
-      if (!args.json) {
+      process.stdout.write(
+        `# run ${r + 1} ${pipelineId(run.stages)} seed ${session.seed}: ${info.taskTitle}, policy ${info.policyParams} weights ` +
+          `(${info.policyFlopsPerToken} FLOPs/token forward)` + (info.criticParams ? `, critic ${info.criticParams} weights` : '') +
+          (info.teacher !== 'scripted' && run.stages.some((a) => a === 'sft' || a === 'rsft' || a === 'kd') ? `, teacher ${info.teacher}` : '') +
+          (info.init !== 'scratch' ? `, starts from ${info.init}` : '') + (info.generations > 1 ? `, ${info.generations} generations` : '') +
+          `, held-out ${info.heldOut}\n`,
+      );
+      process.stdout.write('step  gen  stage  reward  eval/acc  kl      entropy  samples   seconds\n');
+    },
+    onRow(r, s, row: MetricRow, session) {
+      const run = config.runs[r];
+      if (args.json) {
+        const obj: Record<string, unknown> = {};
+        if (multiRun) obj.run = r + 1;
+        if (run.seeds > 1) obj.seed = session.seed;
+        Object.assign(obj, row);
+        process.stdout.write(JSON.stringify(obj) + '\n');
+      } else {
         process.stdout.write(
-          `# run ${r + 1} ${pipelineId(run.stages)} seed ${session.seed}: ${info.taskTitle}, policy ${info.policyParams} weights ` +
-            `(${info.policyFlopsPerToken} FLOPs/token forward)` + (info.criticParams ? `, critic ${info.criticParams} weights` : '') +
-            `, held-out ${info.heldOut}\n`,
+          [fmt(row.step).padEnd(5), fmt(row.generation).padEnd(4), fmt(row.stage).padEnd(6), fmt(row.reward).padEnd(7), fmt(row['eval/accuracy']).padEnd(9),
+            fmt(row.kl, 4).padEnd(7), fmt(row.entropy).padEnd(8), fmt(row['cost/samples']).padEnd(9), fmt(row['time/seconds'], 1)].join(' ') + '\n',
         );
-        process.stdout.write('step  stage  reward  eval/acc  kl      entropy  samples   seconds\n');
       }
-      const emit = (row: MetricRow) => {
-        if (args.json) {
-          const obj: Record<string, unknown> = {};
-          if (multiRun) obj.run = r + 1;
-          if (run.seeds > 1) obj.seed = session.seed;
-          Object.assign(obj, row);
-          process.stdout.write(JSON.stringify(obj) + '\n');
-        } else {
-          process.stdout.write(
-            [fmt(row.step).padEnd(5), fmt(row.stage).padEnd(6), fmt(row.reward).padEnd(7), fmt(row['eval/accuracy']).padEnd(9),
-              fmt(row.kl, 4).padEnd(7), fmt(row.entropy).padEnd(8), fmt(row['cost/samples']).padEnd(9), fmt(row['time/seconds'], 1)].join(' ') + '\n',
-          );
-        }
-      };
-      try {
-        emit(await session.evaluate());
-        while (!session.done) {
-          await session.trainStep();
-          if (session.step % config.evalEvery === 0 || session.done) emit(await session.evaluate());
-        }
-      } catch (e) {
-        process.stderr.write(`run ${r + 1} stopped at step ${session.step}: ${(e as Error).message}\n`);
-        process.exitCode = 1;
-      } finally {
-        session.dispose();
+    },
+    onError(r, s, e) {
+      process.stderr.write(`run ${r + 1} (seed ${config.seed + s}) stopped: ${e.message}\n`);
+      process.exitCode = 1;
+    },
+    async onDone(r, s, session) {
+      if (args.savePolicy && r === 0 && s === 0) {
+        writeFileSync(args.savePolicy, serialisePolicy(await session.exportPolicy()));
+        if (!args.json) process.stdout.write(`# saved r1's policy to ${args.savePolicy}\n`);
       }
-    }
-  }
+    },
+  });
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {

@@ -1,5 +1,8 @@
 /** The two command-line contracts: `npm run sim` (determinism, JSON lines, exit 2 on bad input). */
 import { execFile } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 
 function sim(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
@@ -55,5 +58,46 @@ describe('npm run sim', () => {
       expect(r.code, args.join(' ')).toBe(2);
       expect(r.stderr.length).toBeGreaterThan(0);
     }
+  });
+
+  it('--save-policy writes r1\'s policy; --teacher-policy and --init-policy use it; bad files exit 2 naming the mismatch', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'sim-policy-'));
+    const file = join(dir, 'student.json');
+    const saved = await sim(['v=1&runs=sft&steps=20&evalEvery=20&r1.batch=64', '--json', '--save-policy', file]);
+    expect(saved.code, saved.stderr).toBe(0);
+    const p = JSON.parse(readFileSync(file, 'utf8'));
+    expect(p).toMatchObject({ format: 'grpo-playground-policy', version: 1, run: 1, seed: 1, step: 20, link: 'v=1&steps=20&evalEvery=20&runs=sft&r1.batch=64' });
+    expect(p.task.key).toBe('add/2');
+    const taught = await sim(['v=1&runs=kd&steps=4&evalEvery=4&r1.batch=32', '--teacher-policy', file]);
+    expect(taught.code, taught.stderr).toBe(0);
+    expect(taught.stdout).toMatch(/teacher student\.json/);
+    expect(taught.stdout).toMatch(/#v=1&steps=4&evalEvery=4&runs=kd&r1\.batch=32&r1\.teacher=file&r1\.teacherFile=student\.json~[0-9a-f]{8}/);
+    const started = await sim(['v=1&runs=grpo&steps=2&evalEvery=2&r1.batch=32', '--init-policy', file, '--json']);
+    expect(started.code, started.stderr).toBe(0);
+    // Starting from the saved policy, step 0 is that policy's accuracy, not a random net's.
+    const savedRows = saved.stdout.trim().split('\n').map((l) => JSON.parse(l));
+    expect(JSON.parse(started.stdout.split('\n')[0])['eval/accuracy']).toBe(savedRows.at(-1)['eval/accuracy']);
+    // Another task: exit 2, naming both.
+    const wrong = await sim(['v=1&task=sort&sortLen=3&blindSpot=none&runs=sft&steps=2', '--teacher-policy', file]);
+    expect(wrong.code).toBe(2);
+    expect(wrong.stderr).toMatch(/trained on 2-digit addition \(add\/2\); this experiment is sorting 3 digits \(sort\/3\)/);
+    // Not a policy at all.
+    const junk = join(dir, 'junk.json');
+    writeFileSync(junk, '{"weights": []}');
+    const notPolicy = await sim(['v=1&runs=sft&steps=2', '--init-policy', junk]);
+    expect(notPolicy.code).toBe(2);
+    expect(notPolicy.stderr).toMatch(/junk\.json: it is not a policy file/);
+    // A link that names a file the command line does not give.
+    const missing = await sim(['v=1&runs=sft&steps=2&r1.teacher=file&r1.teacherFile=student.json~0123abcd']);
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toMatch(/r1 learns from the policy file 'student\.json'.*--teacher-policy/);
+  });
+
+  it('runs that learn from runs train after them', async () => {
+    const r = await sim(['v=1&runs=sft,sft&r1.teacher=r2&steps=4&evalEvery=4&r1.batch=32&r2.batch=32', '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    const rows = r.stdout.trim().split('\n').map((l) => JSON.parse(l));
+    expect(rows.map((x) => [x.run, x.step])).toEqual([[2, 0], [2, 4], [1, 0], [1, 4]]);
+    expect(rows[2]['teacher/ceiling']).toBe(rows[1]['eval/accuracy']);
   });
 });

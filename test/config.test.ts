@@ -16,6 +16,7 @@ function randomConfig(rng: Rng): ExperimentConfig {
         const x = f.min! + rng.next() * (f.max! - f.min!);
         return rng.next() < 0.3 ? f.default : Number(x.toPrecision(4));
       }
+      case 'text': return `policy-${rng.int(1000)}.json~${rng.nextUint32().toString(16).padStart(8, '0')}`;
     }
   };
   const c = defaultConfig();

@@ -1,7 +1,9 @@
 /** Shared helpers for the learning tests: drive a Session like the CLI does. */
-import { decode, type ExperimentConfig } from '../src/core/config';
+import { cloneConfig, decode, type ExperimentConfig } from '../src/core/config';
+import { type PolicyFiles, trainExperiment } from '../src/core/experiment';
 import type { MetricRow } from '../src/core/metrics';
-import { Session } from '../src/core/session';
+import type { Policy } from '../src/core/policy-file';
+import { Session, type SessionPolicies } from '../src/core/session';
 
 export function configOf(hash: string): ExperimentConfig {
   const { config, problems } = decode(hash);
@@ -10,15 +12,16 @@ export function configOf(hash: string): ExperimentConfig {
 }
 
 /** Run one (run, seed) of an experiment to the end; the eval rows, as `npm run sim` prints them. */
-export async function runSession(config: ExperimentConfig, runIndex = 0, seedIndex = 0): Promise<MetricRow[]> {
-  const s = new Session(config, runIndex, seedIndex);
+export async function runSession(config: ExperimentConfig, runIndex = 0, seedIndex = 0, policies: SessionPolicies = {}, keep?: (p: Policy) => void): Promise<MetricRow[]> {
+  const s = new Session(config, runIndex, seedIndex, policies);
   const rows: MetricRow[] = [];
   try {
     rows.push(await s.evaluate());
     while (!s.done) {
       await s.trainStep();
-      if (s.step % config.evalEvery === 0 || s.done) rows.push(await s.evaluate());
+      if (s.atEvalPoint) rows.push(await s.evaluate());
     }
+    if (keep) keep(await s.exportPolicy());
   } finally {
     s.dispose();
   }
@@ -52,14 +55,20 @@ export function presetWith(id: string, hash = ''): ExperimentConfig {
   return config;
 }
 
-/** Rows of every (run, seed) of an experiment for seeds seed, seed+1, ...: rows[run][seed]. */
-export async function runAll(config: ExperimentConfig, seeds: number): Promise<MetricRow[][][]> {
-  const out: MetricRow[][][] = [];
-  for (let r = 0; r < config.runs.length; r++) {
-    const perSeed: MetricRow[][] = [];
-    for (let s = 0; s < seeds; s++) perSeed.push(await runSession(config, r, s));
-    out.push(perSeed);
-  }
+/**
+ * Rows of every (run, seed) of an experiment for seeds seed, seed+1, ...: rows[run][seed], trained
+ * as `npm run sim` trains them (runs that learn from runs after their teachers). Throws on any error.
+ */
+export async function runAll(config: ExperimentConfig, seeds: number, files: PolicyFiles = new Map()): Promise<MetricRow[][][]> {
+  const c = cloneConfig(config);
+  for (const r of c.runs) r.seeds = seeds;
+  const out: MetricRow[][][] = c.runs.map(() => Array.from({ length: seeds }, () => []));
+  const errors: string[] = [];
+  await trainExperiment(c, files, {
+    onRow: (r, s, row) => out[r][s].push(row),
+    onError: (r, s, e) => errors.push(`r${r + 1} seed ${s}: ${e.message}`),
+  });
+  if (errors.length) throw new Error(errors.join('; '));
   return out;
 }
 

@@ -11,7 +11,8 @@
  */
 import type { ExperimentConfig } from '../src/core/config';
 import type { MetricRow } from '../src/core/metrics';
-import { type Inspection, Session, type SessionInfo } from '../src/core/session';
+import type { Policy } from '../src/core/policy-file';
+import { type Inspection, Session, type SessionInfo, type SessionPolicies } from '../src/core/session';
 
 /** What a report carries: the state now, plus the eval rows since the previous report. */
 export interface Progress {
@@ -42,10 +43,10 @@ export interface InitResult {
 }
 
 /** The engine surface the trainer needs (tests may wrap a Session to inject faults). */
-export type SessionLike = Pick<Session, 'trainStep' | 'evaluate' | 'info' | 'inspect' | 'teacherMetrics' | 'dispose' | 'done' | 'step' | 'cost' | 'task'>;
+export type SessionLike = Pick<Session, 'trainStep' | 'evaluate' | 'info' | 'inspect' | 'teacherMetrics' | 'exportPolicy' | 'dispose' | 'done' | 'step' | 'cost' | 'task' | 'atEvalPoint'>;
 
 export interface TrainerOptions {
-  createSession?: (exp: ExperimentConfig, runIndex: number, seedIndex: number) => SessionLike;
+  createSession?: (exp: ExperimentConfig, runIndex: number, seedIndex: number, policies: SessionPolicies) => SessionLike;
   /** Minimum milliseconds between progress reports (default 100: ~10 a second). */
   reportEveryMs?: number;
   /** Yield to the event loop after this many milliseconds of training (default 25). */
@@ -77,11 +78,10 @@ function makeYielder(): { yieldNow(): Promise<void>; close(): void } {
 }
 
 export function createTrainer(options: TrainerOptions = {}) {
-  const makeSession = options.createSession ?? ((e, r, s) => new Session(e, r, s));
+  const makeSession = options.createSession ?? ((e, r, s, p) => new Session(e, r, s, p));
   const reportEveryMs = options.reportEveryMs ?? 100;
   const yieldEveryMs = options.yieldEveryMs ?? 25;
   let session: SessionLike | null = null;
-  let exp: ExperimentConfig | null = null;
   let stopRequested = false;
   let running = false;
   let failed: { name: string; message: string } | null = null;
@@ -98,7 +98,7 @@ export function createTrainer(options: TrainerOptions = {}) {
   async function oneStep(rows: MetricRow[]): Promise<void> {
     const s = session!;
     await s.trainStep();
-    if (s.step % exp!.evalEvery === 0 || s.done) rows.push(await s.evaluate());
+    if (s.atEvalPoint) rows.push(await s.evaluate());
   }
 
   function errorOf(e: unknown): { name: string; message: string } {
@@ -152,18 +152,28 @@ export function createTrainer(options: TrainerOptions = {}) {
   }
 
   return {
-    /** (Re)start: a fresh Session for this run and seed; returns its description and step-0 row. */
-    async init(config: ExperimentConfig, runIndex: number, seedIndex: number): Promise<InitResult> {
+    /**
+     * (Re)start: a fresh Session for this run and seed, with the policies its settings name (a
+     * teacher, a starting point); returns its description and step-0 row. Rejects with the
+     * session's message (e.g. a PolicyError) if it cannot be built.
+     */
+    async init(config: ExperimentConfig, runIndex: number, seedIndex: number, policies: SessionPolicies = {}): Promise<InitResult> {
       stopRequested = true; // a run in flight ends after its current update
       while (running) await yielder.yieldNow();
       stopRequested = false;
       session?.dispose();
       session = null;
       failed = null;
-      exp = config;
-      session = makeSession(config, runIndex, seedIndex);
+      session = makeSession(config, runIndex, seedIndex, policies);
       const row = await session.evaluate();
-      return { info: session.info(), teacher: session.teacherMetrics(), subsets: [...session.task.subsets], row, steps: config.steps };
+      const info = session.info();
+      return { info, teacher: await session.teacherMetrics(), subsets: [...session.task.subsets], row, steps: info.steps };
+    },
+
+    /** The run's policy as it is now (for Download policy, or to teach another run). */
+    async exportPolicy(): Promise<Policy | null> {
+      if (!session) return null;
+      return session.exportPolicy();
     },
 
     run,

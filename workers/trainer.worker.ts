@@ -37,6 +37,11 @@ const api = {
     return trainer.init(...args);
   },
   step: () => trainer.step(),
+  /** The policy, its weight buffers transferred (not copied) to the page. */
+  async exportPolicy() {
+    const p = await trainer.exportPolicy();
+    return p ? Comlink.transfer(p, p.weights.map((w) => w.data.buffer as ArrayBuffer)) : null;
+  },
   async backend(): Promise<{ name: string; simd: boolean }> {
     const name = await backendReady;
     return { name, simd: Boolean(await tf.env().getAsync('WASM_HAS_SIMD_SUPPORT')) };

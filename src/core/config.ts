@@ -29,7 +29,7 @@ export const ALGO_TITLES: Record<Algo, string> = {
 const DISTILL_ALGOS: readonly Algo[] = ['sft', 'rsft', 'kd'];
 export const isDistill = (a: Algo) => DISTILL_ALGOS.includes(a);
 
-type FieldType = 'int' | 'float' | 'enum' | 'bool';
+type FieldType = 'int' | 'float' | 'enum' | 'bool' | 'text';
 
 export interface Field<K extends string = string> {
   key: K;
@@ -39,6 +39,10 @@ export interface Field<K extends string = string> {
   max?: number;
   /** Allowed values of an enum. */
   options?: readonly string[];
+  /** Text: the value must match this (the empty string is always allowed: no value). */
+  pattern?: RegExp;
+  /** Text: what the pattern asks for, in plain words. */
+  patternDoc?: string;
   /** Short label for a control. */
   label: string;
   /** Help text: what it does, and the paper's name for it where there is one. */
@@ -54,7 +58,7 @@ export const EXPERIMENT_FIELDS = [
   { key: 'seed', type: 'int', default: 1, min: 0, max: 2147483647, label: 'Seed', group: 'experiment',
     doc: 'Seed of the random number generator: the same link, seed and backend give the same numbers, step for step.' },
   { key: 'steps', type: 'int', default: 2000, min: 1, max: 1000000, label: 'Steps', group: 'experiment',
-    doc: 'Training budget of every run, in updates (all stages together).' },
+    doc: 'Training budget of every run, in updates (all stages and generations together); a run may set its own.' },
   { key: 'evalEvery', type: 'int', default: 25, min: 1, max: 100000, label: 'Eval every', group: 'experiment',
     doc: 'Steps between evaluations on the held-out set (greedy decoding).' },
   { key: 'task', type: 'enum', default: 'add', options: ['add', 'sort', 'countdown'], label: 'Task', group: 'task',
@@ -85,7 +89,13 @@ export const EXPERIMENT_FIELDS = [
 // ---------------------------------------------------------------------------------------------
 // Per-run settings (URL keys r1.lr, r2.G, ...)
 // ---------------------------------------------------------------------------------------------
+/** A policy file named in a link: its (cleaned) file name, '~', and 8 hex digits of its content hash. */
+export const POLICY_REF = /^[A-Za-z0-9._-]{1,64}~[0-9a-f]{8}$/;
+const POLICY_REF_DOC = 'a policy file reference: name~hash (8 hex digits)';
+
 export const RUN_FIELDS = [
+  { key: 'steps', type: 'int', default: 0, min: 0, max: 1000000, label: 'Run steps', group: 'pipeline',
+    doc: "This run's own training budget in updates (0: the experiment's)." },
   { key: 'distillSteps', type: 'int', default: 300, min: 0, max: 100000, label: 'Stage steps', group: 'pipeline',
     doc: 'Steps of every stage but the last (e.g. distil this many steps, then RL for the rest of the budget).' },
   { key: 'seeds', type: 'int', default: 1, min: 1, max: 5, label: 'Seeds', group: 'pipeline',
@@ -142,10 +152,33 @@ export const RUN_FIELDS = [
     doc: 'PPO: normalise advantages to mean 0, std 1 over the batch.' },
   { key: 'kdDir', type: 'enum', default: 'forward', options: ['forward', 'reverse'], label: 'KD direction', group: 'distill',
     doc: "Soft distillation: forward KL(teacher || student) on teacher samples (mode-covering), or reverse KL(student || teacher) on the student's own samples (mode-seeking)." },
+  { key: 'teacher', type: 'enum', default: 'scripted', options: ['scripted', 'r1', 'r2', 'r3', 'r4', 'file'], label: 'Teacher', group: 'distill',
+    doc: "Whom distillation stages learn from: the scripted flawed teacher, the final policy of another run of this experiment (seed for seed; this run starts when that one finishes: DeepSeek-R1's distilled students), or a policy file (Load policy)." },
+  { key: 'teacherFile', type: 'text', default: '', pattern: POLICY_REF, patternDoc: POLICY_REF_DOC, label: 'Teacher file', group: 'distill',
+    doc: 'The policy file that teaches when teacher = file (set by Load policy; the link names the file, it does not carry it).' },
+  { key: 'teacherTemp', type: 'float', default: 1, min: 0.1, max: 3, label: 'Teacher temperature', group: 'distill',
+    doc: "Temperature at which a learned teacher (another run, a file, or the previous generation) samples its data and gives its token distributions; its accuracy lines are computed at it. The scripted teacher has none." },
+  { key: 'dataSize', type: 'int', default: 0, min: 0, max: 200000, label: 'Data size', group: 'distill',
+    doc: "Distillation data: 0 draws fresh teacher samples every step; N > 0 draws a finite synthetic data set of N teacher samples once (per generation; rsft keeps drawing until N pass the verifier) and trains on minibatches of it." },
+  { key: 'generations', type: 'int', default: 1, min: 1, max: 8, label: 'Generations', group: 'generations',
+    doc: "Each generation trains a fresh student (its own seeded initialisation) through the run's pipeline, distilling from the previous generation's final policy; generation 1 learns from the run's teacher. The budget is split equally between generations." },
+  { key: 'leak', type: 'float', default: 0, min: 0, max: 1, label: 'Benchmark leak', group: 'contamination',
+    doc: "Contamination: the share of the problems this run trains on (distillation data and RL prompts) that are copies of held-out benchmark problems. Evaluations then report the benchmark (eval/accuracy) and a fresh set no run trains on (eval/accuracy_fresh)." },
+  { key: 'init', type: 'enum', default: 'scratch', options: ['scratch', 'file'], label: 'Start from', group: 'policy',
+    doc: 'Random initial weights, or a policy file (Load policy): the run then has that policy\'s architecture.' },
+  { key: 'initFile', type: 'text', default: '', pattern: POLICY_REF, patternDoc: POLICY_REF_DOC, label: 'Start file', group: 'policy',
+    doc: 'The policy file the run starts from when init = file (set by Load policy; the link names the file, it does not carry it).' },
+  { key: 'hidden', type: 'int', default: 0, min: 0, max: 256, label: 'Hidden (run)', group: 'policy',
+    doc: "This run's policy width: GRU state size or MLP layer width (0: the experiment's). A student may be smaller than its teacher." },
+  { key: 'layers', type: 'int', default: 0, min: 0, max: 4, label: 'MLP layers (run)', group: 'policy',
+    doc: "This run's number of MLP hidden layers (0: the experiment's)." },
+  { key: 'window', type: 'int', default: 0, min: 0, max: 16, label: 'MLP window (run)', group: 'policy',
+    doc: "How many recent tokens this run's MLP sees (0: the experiment's)." },
 ] as const satisfies readonly Field[];
 
 type ValueOf<F> = F extends { type: 'int' | 'float' } ? number
   : F extends { type: 'bool' } ? boolean
+  : F extends { type: 'text' } ? string
   : F extends { type: 'enum'; options: readonly (infer O)[] } ? O
   : never;
 type Shape<Fs extends readonly Field[]> = { -readonly [F in Fs[number] as F['key']]: ValueOf<F> };
@@ -218,6 +251,9 @@ export function parseValue(f: Field, text: string): { ok: true; value: number | 
     case 'enum':
       if (f.options!.includes(text)) return { ok: true, value: text };
       return { ok: false, message: `must be one of ${f.options!.join(', ')}` };
+    case 'text':
+      if (text === '' || !f.pattern || f.pattern.test(text)) return { ok: true, value: text };
+      return { ok: false, message: `must be ${f.patternDoc ?? 'well formed'}` };
   }
 }
 
@@ -225,6 +261,7 @@ export function parseValue(f: Field, text: string): { ok: true; value: number | 
 export function checkValue(f: Field, v: unknown): string | null {
   if (f.type === 'bool') return typeof v === 'boolean' ? null : 'must be true or false';
   if (f.type === 'enum') return typeof v === 'string' && f.options!.includes(v) ? null : `must be one of ${f.options!.join(', ')}`;
+  if (f.type === 'text') return typeof v === 'string' && (v === '' || !f.pattern || f.pattern.test(v)) ? null : `must be ${f.patternDoc ?? 'text'}`;
   if (typeof v !== 'number' || !Number.isFinite(v)) return 'not a finite number';
   if (f.type === 'int' && !Number.isInteger(v)) return 'must be a whole number';
   if ((f.min !== undefined && v < f.min) || (f.max !== undefined && v > f.max)) return `out of range [${f.min}, ${f.max}]`;
@@ -395,9 +432,93 @@ export function crossCheck(c: ExperimentConfig): Problem[] {
       problems.push({ key: `r${i + 1}.batch`, value: String(r.batch), message: `must be a multiple of the group size G=${r.G}`, used: String(used) });
       r.batch = used;
     }
+    if (r.teacher === 'file' && r.teacherFile === '') {
+      problems.push({ key: `r${i + 1}.teacher`, value: 'file', message: 'names no policy file (r' + (i + 1) + '.teacherFile is empty)', used: 'scripted' });
+      r.teacher = 'scripted';
+    }
+    if (r.teacher !== 'file') r.teacherFile = '';
+    if (r.init === 'file' && r.initFile === '') {
+      problems.push({ key: `r${i + 1}.init`, value: 'file', message: 'names no policy file (r' + (i + 1) + '.initFile is empty)', used: 'scratch' });
+      r.init = 'scratch';
+    }
+    if (r.init !== 'file') r.initFile = '';
+    const t = teacherRunOf(r);
+    if (t !== null && (t === i || t >= c.runs.length)) {
+      const why = t === i ? 'a run cannot learn from itself' : `there is no run r${t + 1} (runs: ${c.runs.length})`;
+      problems.push({ key: `r${i + 1}.teacher`, value: r.teacher, message: why, used: 'scripted' });
+      r.teacher = 'scripted';
+    }
   });
+  // Runs that learn from runs must not go round in a circle: the run closing a cycle keeps the scripted teacher.
+  for (;;) {
+    const cyc = teacherCycle(c);
+    if (cyc === null) break;
+    const r = c.runs[cyc];
+    problems.push({ key: `r${cyc + 1}.teacher`, value: r.teacher, message: 'runs would wait for each other in a circle', used: 'scripted' });
+    r.teacher = 'scripted';
+  }
   return problems;
 }
+
+/** The run (0-based) whose final policy teaches run `r`, or null (the scripted teacher or a file). */
+export function teacherRunOf(r: Pick<RunConfig, 'teacher'>): number | null {
+  const m = /^r(\d)$/.exec(r.teacher);
+  return m ? Number(m[1]) - 1 : null;
+}
+
+/** A run on a cycle of teacher references (the highest-numbered one on it), or null. */
+function teacherCycle(c: ExperimentConfig): number | null {
+  for (let i = 0; i < c.runs.length; i++) {
+    const seen: number[] = [];
+    let k: number | null = i;
+    while (k !== null && k < c.runs.length && !seen.includes(k)) {
+      seen.push(k);
+      k = teacherRunOf(c.runs[k]);
+    }
+    if (k !== null && k < c.runs.length && k === i) return Math.max(...seen);
+  }
+  return null;
+}
+
+/**
+ * The order in which runs can train: every run after the run that teaches it (`rK.teacher=rJ`).
+ * Runs keep their own order otherwise. Assumes a checked config (no cycles: crossCheck).
+ */
+export function runOrder(c: ExperimentConfig): number[] {
+  const order: number[] = [];
+  const visit = (i: number, depth: number) => {
+    if (order.includes(i) || depth > c.runs.length) return;
+    const t = teacherRunOf(c.runs[i]);
+    if (t !== null && t < c.runs.length && t !== i) visit(t, depth + 1);
+    if (!order.includes(i)) order.push(i);
+  };
+  c.runs.forEach((_, i) => visit(i, 0));
+  return order;
+}
+
+/** Which seed of the teaching run teaches seed `seedIndex` of a run: the same one, or its last if it has fewer. */
+export function teacherSeed(c: ExperimentConfig, teacherRun: number, seedIndex: number): number {
+  return Math.min(seedIndex, c.runs[teacherRun].seeds - 1);
+}
+
+/** Runs that learn, directly or through others, from run `i` (0-based). */
+export function dependentsOf(c: ExperimentConfig, i: number): number[] {
+  const out: number[] = [];
+  let frontier = [i];
+  while (frontier.length) {
+    const next: number[] = [];
+    c.runs.forEach((r, j) => {
+      const t = teacherRunOf(r);
+      if (t !== null && frontier.includes(t) && !out.includes(j) && j !== i) next.push(j);
+    });
+    out.push(...next);
+    frontier = next;
+  }
+  return out;
+}
+
+/** A run's budget in updates: its own, or the experiment's. */
+export const runSteps = (c: ExperimentConfig, r: RunConfig) => (r.steps > 0 ? r.steps : c.steps);
 
 /**
  * Validate a config object from code or JSON (e.g. a preset): every field present and in range.

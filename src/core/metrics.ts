@@ -6,6 +6,7 @@
 export const METRIC_NAMES = [
   'step',
   'stage',
+  'generation',
   'reward',
   'reward_std',
   'frac_reward_zero_std',
@@ -21,6 +22,7 @@ export const METRIC_NAMES = [
   'completions/mean_length_correct',
   'completions/mean_length_incorrect',
   'eval/accuracy',
+  'eval/accuracy_fresh',
   'teacher/accuracy',
   'teacher/ceiling',
   'cost/samples',
@@ -31,10 +33,10 @@ export const METRIC_NAMES = [
 
 export type FixedMetric = (typeof METRIC_NAMES)[number];
 /** Per-subset accuracies: `eval/accuracy/<subset>`; teacher per subset likewise. */
-export type SubsetMetric = `eval/accuracy/${string}` | `teacher/accuracy/${string}` | `teacher/ceiling/${string}`;
+export type SubsetMetric = `eval/accuracy/${string}` | `eval/accuracy_fresh/${string}` | `teacher/accuracy/${string}` | `teacher/ceiling/${string}`;
 export type MetricName = FixedMetric | SubsetMetric;
 
-/** One eval point: metric -> value. `stage` is the index of the pipeline stage. */
+/** One eval point: metric -> value. `stage` is the index of the pipeline stage, `generation` counts from 1. */
 export type MetricRow = { [K in MetricName]?: number };
 
 /** Metrics an algorithm reports for one update (averaged between eval points). */

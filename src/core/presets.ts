@@ -88,6 +88,37 @@ export const PRESETS: Preset[] = [
       runs: [{ ...R1_RUN }, { ...R1_RUN, advStd: 'none', agg: 'constant' }],
     },
   },
+  {
+    id: 'distil-the-rl-model',
+    title: 'Distil the RL model into a smaller student',
+    story: 'TBD',
+    config: {
+      task: 'add', digits: 2, teacherAcc: 0.8, blindSpot: 'units-carry', steps: 2000, evalEvery: 50,
+      runs: [{ ...R1_RUN }, { stages: ['sft'], teacher: 'r1', hidden: 64, steps: 600 }],
+    },
+  },
+  {
+    id: 'collapse',
+    title: 'Generations of synthetic data: collapse, verification, and RL',
+    story: 'TBD',
+    config: {
+      task: 'add', digits: 2, teacherAcc: 0.8, blindSpot: 'units-carry', steps: 2000, evalEvery: 100,
+      runs: [
+        { stages: ['sft'], generations: 5, dataSize: 5000 },
+        { stages: ['rsft'], generations: 5, dataSize: 5000 },
+        { stages: ['sft', 'grpo'], generations: 5, dataSize: 5000, distillSteps: 300, steps: 3000, ...R1_RL },
+      ],
+    },
+  },
+  {
+    id: 'contamination',
+    title: 'A leaked benchmark',
+    story: 'TBD',
+    config: {
+      task: 'add', digits: 3, blindSpot: 'none', steps: 1500, evalEvery: 50,
+      runs: [{ stages: ['sft'] }, { stages: ['sft'], leak: 0.5 }],
+    },
+  },
 ];
 
 export function presetById(id: string): Preset | undefined {

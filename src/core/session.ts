@@ -3,7 +3,7 @@
  * `trainStep()` makes one update; `evaluate()` returns one row of metrics. Runs unchanged in a
  * Worker, in Node tests and in the CLI (the tfjs backend is chosen by the caller).
  */
-import { type Algo, type ExperimentConfig, type RunConfig, isDistill } from './config';
+import { type Algo, type ExperimentConfig, type RunConfig, encode, isDistill, runSteps } from './config';
 import type { Algorithm, Cost, RecordedBatch, RunContext } from './algos/common';
 import { createDistill } from './algos/distill';
 import { createGrpo } from './algos/grpo';
@@ -14,9 +14,15 @@ import { createNet, type NetSpec, type SeqNet } from './nets/net';
 import * as tf from '@tensorflow/tfjs';
 import { completionOutputs, oneHotTokens, sampleCompletions, tokenLogProbs, type SeqShape } from './nets/policy';
 import { Rng } from './rng';
-import { Teacher } from './teacher';
+import { Teacher, type TeacherModel } from './teacher';
 import { createTask } from './tasks';
 import type { Problem, Task } from './tasks/task';
+import { evaluatePolicy, greedyAccuracy } from './evaluate';
+import { LearnedTeacher } from './learned-teacher';
+import { type Policy, policyMismatch, refName } from './policy-file';
+import { netFromPolicy, policyOf } from './nets/from-policy';
+
+export { evaluatePolicy };
 
 /** The task an experiment config describes. */
 export function taskOf(exp: ExperimentConfig): Task {
@@ -27,39 +33,18 @@ export function teacherOf(exp: ExperimentConfig, task: Task): Teacher {
   return new Teacher(task, { accuracy: exp.teacherAcc, blindSpot: exp.blindSpot });
 }
 
-export function netSpecOf(exp: ExperimentConfig, task: Task, outDim: number): NetSpec {
+/** The net of a run: the experiment's policy settings, with the run's own sizes where it sets them. */
+export function netSpecOf(exp: ExperimentConfig, task: Task, outDim: number, run?: RunConfig): NetSpec {
   return {
     kind: exp.net,
     vocab: task.vocab.length,
     maxLen: task.promptLen + task.maxNew,
     embed: exp.embed,
-    hidden: exp.hidden,
-    layers: exp.layers,
-    window: exp.window,
+    hidden: run && run.hidden > 0 ? run.hidden : exp.hidden,
+    layers: run && run.layers > 0 ? run.layers : exp.layers,
+    window: run && run.window > 0 ? run.window : exp.window,
     outDim,
   };
-}
-
-/** Greedy accuracy of a policy on problems, overall and per subset. */
-export async function evaluatePolicy(policy: SeqNet, task: Task, shape: SeqShape, problems: Problem[]): Promise<MetricRow> {
-  const P = shape.promptLen;
-  const prompts = new Int32Array(problems.length * P);
-  problems.forEach((p, i) => prompts.set(p.prompt, i * P));
-  const ro = await sampleCompletions(policy, shape, prompts, problems.length, null);
-  const hits: Record<string, [number, number]> = {};
-  let right = 0;
-  problems.forEach((p, i) => {
-    const ok = task.verify(p, ro.tokens.subarray(i * ro.T, (i + 1) * ro.T)).correct ? 1 : 0;
-    right += ok;
-    for (const s of p.subsets) {
-      const h = (hits[s] ??= [0, 0]);
-      h[0] += ok;
-      h[1] += 1;
-    }
-  });
-  const row: MetricRow = { 'eval/accuracy': right / problems.length };
-  for (const s of task.subsets) if (hits[s]) row[`eval/accuracy/${s}`] = hits[s][0] / hits[s][1];
-  return row;
 }
 
 export interface InspectToken {
@@ -104,85 +89,186 @@ export interface SessionInfo {
   policyFlopsPerToken: number;
   taskTitle: string;
   heldOut: number;
-  stages: { algo: Algo; from: number; to: number }[];
+  /** The run's budget in updates. */
+  steps: number;
+  /** Generations of the run (1: a single student). */
+  generations: number;
+  /** Who teaches generation 1: 'scripted', 'rK' or the policy file's name. */
+  teacher: string;
+  /** Where the policy starts: 'scratch' or the policy file's name. */
+  init: string;
+  /** Every stage of every generation, in order: updates [from, to). */
+  stages: { algo: Algo; from: number; to: number; generation: number; stage: number }[];
+}
+
+/** Policies a session is handed (from files, or from the run that teaches it). */
+export interface SessionPolicies {
+  /** The teacher of generation 1's distillation stages (instead of the scripted one). */
+  teacher?: Policy | null;
+  /** Where the first student starts (instead of random weights). */
+  init?: Policy | null;
+}
+
+/** A policy that cannot be used: the message names what does not match. */
+export class PolicyError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'PolicyError';
+  }
+}
+
+/** Where each update goes: stage `stage` (of the pipeline) of generation `generation` (1-based). */
+function scheduleOf(run: RunConfig, budget: number): SessionInfo['stages'] {
+  const G = run.generations;
+  const out: SessionInfo['stages'] = [];
+  const perGen = Math.floor(budget / G);
+  for (let g = 0; g < G; g++) {
+    const start = g * perGen;
+    const end = g === G - 1 ? budget : start + perGen;
+    let from = start;
+    run.stages.forEach((algo, i) => {
+      const last = i === run.stages.length - 1;
+      const to = last ? Math.max(from, end) : Math.min(end, from + run.distillSteps);
+      out.push({ algo, from, to, generation: g + 1, stage: i });
+      from = to;
+    });
+  }
+  return out;
 }
 
 export class Session {
   readonly task: Task;
-  readonly teacher: Teacher;
   readonly shape: SeqShape;
-  readonly policy: SeqNet;
   readonly run: RunConfig;
   readonly seed: number;
+  /** The run's budget in updates. */
+  readonly steps: number;
   /** Updates made so far. */
   step = 0;
+  /** The student being trained (a fresh one each generation). */
+  policy: SeqNet;
+  /** Who teaches the current generation. */
+  teacher: TeacherModel;
   private ctx: RunContext;
   private algo: Algorithm | null = null;
   private ref: SeqNet | null = null;
   private stageIndex = -1;
   private averager = new StepAverager();
   private trainSeconds = 0;
-  private teacherRow: MetricRow | null = null;
-  private readonly schedule: { algo: Algo; from: number; to: number }[];
+  /** Teacher metrics per generation (computed once, when first asked). */
+  private teacherRows = new Map<number, MetricRow>();
+  private readonly schedule: SessionInfo['stages'];
   private lastBatch: (RecordedBatch & { step: number }) | null = null;
+  private readonly base: Rng;
+  private readonly sources: { teacher: string; init: string };
+  /** Evaluate on the fresh set too: some run of the experiment trains on leaked benchmark problems. */
+  private readonly withFresh: boolean;
 
   /**
    * @param exp the experiment; @param runIndex which of its runs; @param seedIndex which of the
-   * run's seeds (seed = exp.seed + seedIndex).
+   * run's seeds (seed = exp.seed + seedIndex); @param policies the teacher and starting policy the
+   * run's settings name (a file's, or the final policy of the run that teaches it). Throws a
+   * PolicyError when a policy the run needs is missing or does not fit the task.
    */
-  constructor(readonly exp: ExperimentConfig, readonly runIndex = 0, seedIndex = 0) {
+  constructor(readonly exp: ExperimentConfig, readonly runIndex = 0, seedIndex = 0, policies: SessionPolicies = {}) {
     this.run = exp.runs[runIndex];
     this.seed = exp.seed + seedIndex;
+    this.steps = runSteps(exp, this.run);
     this.task = taskOf(exp);
-    this.teacher = teacherOf(exp, this.task);
     this.shape = { promptLen: this.task.promptLen, maxNew: this.task.maxNew, vocab: this.task.vocab.length, eos: this.task.eos, pad: this.task.pad };
-    const base = new Rng(this.seed);
+    this.withFresh = exp.runs.some((r) => r.leak > 0);
+    const run = this.run;
+    const id = `r${runIndex + 1}`;
+    const needTeacher = run.teacher !== 'scripted' && run.stages.some(isDistill);
+    if (needTeacher && !policies.teacher) {
+      throw new PolicyError(run.teacher === 'file' ? `${id} learns from the policy file '${refName(run.teacherFile)}', which is not loaded` : `${id} learns from ${run.teacher}, whose policy is not there yet`);
+    }
+    if (run.init === 'file' && !policies.init) throw new PolicyError(`${id} starts from the policy file '${refName(run.initFile)}', which is not loaded`);
+    for (const [what, p] of [['teacher', needTeacher ? policies.teacher : null], ['starting policy', run.init === 'file' ? policies.init : null]] as const) {
+      const bad = p ? policyMismatch(p, this.task) : null;
+      if (bad) throw new PolicyError(`${id}'s ${what} cannot be used: ${bad}`);
+    }
+    this.base = new Rng(this.seed);
+    const base = this.base;
     const rng = { init: base.fork('init'), task: base.fork('task'), sample: base.fork('sample'), teacher: base.fork('teacher'), minibatch: base.fork('minibatch') };
-    this.policy = createNet(netSpecOf(exp, this.task, this.shape.vocab), rng.init);
+    this.policy = run.init === 'file' ? netFromPolicy(policies.init!) : createNet(netSpecOf(exp, this.task, this.shape.vocab, run), rng.init);
+    this.teacher = needTeacher
+      ? new LearnedTeacher(netFromPolicy(policies.teacher!), this.task, this.shape, run.teacherTemp, run.teacher === 'file' ? refName(run.teacherFile) : run.teacher)
+      : teacherOf(exp, this.task);
+    this.sources = { teacher: this.teacher.source, init: run.init === 'file' ? refName(run.initFile) : 'scratch' };
     const cost: Cost = { samples: 0, tokens: 0, flops: 0 };
+    const leak = run.leak;
+    const task = this.task;
+    const bench = task.heldOut();
     this.ctx = {
       exp,
-      run: this.run,
-      task: this.task,
+      run,
+      task,
       teacher: this.teacher,
       shape: this.shape,
       policy: this.policy,
       rng,
       cost,
-      makeNet: (outDim) => createNet(netSpecOf(exp, this.task, outDim), rng.init),
+      makeNet: (outDim) => createNet({ ...this.policy.spec, outDim }, rng.init),
+      // Contamination: with probability `leak` a training problem is a copy of a benchmark problem.
+      problems: (n) => (leak > 0 ? Array.from({ length: n }, () => (rng.task.next() < leak ? bench[rng.task.int(bench.length)] : task.sample(rng.task, 1)[0])) : task.sample(rng.task, n)),
       record: (b) => {
         this.lastBatch = { ...b, step: this.step + 1 };
       },
     };
-    let from = 0;
-    this.schedule = this.run.stages.map((algo, i) => {
-      const last = i === this.run.stages.length - 1;
-      const to = last ? Math.max(from, exp.steps) : Math.min(exp.steps, from + this.run.distillSteps);
-      const s = { algo, from, to };
-      from = to;
-      return s;
-    });
+    this.schedule = scheduleOf(run, this.steps);
   }
 
   get done(): boolean {
-    return this.step >= this.exp.steps;
+    return this.step >= this.steps;
   }
 
   get cost(): Cost {
     return { ...this.ctx.cost };
   }
 
-  /** Index of the stage the next update belongs to. */
-  get stage(): number {
+  /** Index (into the schedule) of the stage the next update belongs to. */
+  private get slot(): number {
     const i = this.schedule.findIndex((s) => this.step < s.to);
     return i < 0 ? this.schedule.length - 1 : i;
+  }
+
+  /** Pipeline stage of the next update. */
+  get stage(): number {
+    return this.schedule[this.slot].stage;
+  }
+
+  /** Generation (1-based) of the next update. */
+  get generation(): number {
+    return this.schedule[this.slot].generation;
+  }
+
+  /** The schedule slot of the last update made (the slot of step 0 before any). */
+  private get lastSlot(): number {
+    if (this.step === 0) return 0;
+    const i = this.schedule.findIndex((s) => this.step - 1 < s.to);
+    return i < 0 ? this.schedule.length - 1 : i;
+  }
+
+  /** Whether the update just made ends a generation (before the last): there is an eval point there. */
+  private get generationEnds(): boolean {
+    const g = this.schedule[this.lastSlot].generation;
+    return this.step > 0 && g < this.run.generations && this.schedule.filter((s) => s.generation === g).every((s) => s.to <= this.step);
+  }
+
+  /**
+   * Whether an eval row is due after the update just made: every `evalEvery` updates, at the end
+   * of each generation, and at the end of the budget (the CLI, the trainer and the tests all ask this).
+   */
+  get atEvalPoint(): boolean {
+    return this.step % this.exp.evalEvery === 0 || this.done || this.generationEnds;
   }
 
   info(): SessionInfo {
     const hasCritic = this.run.stages.includes('ppo');
     let criticParams = 0;
     if (hasCritic) {
-      const c = createNet(netSpecOf(this.exp, this.task, 1), new Rng(0));
+      const c = createNet({ ...this.policy.spec, outDim: 1 }, new Rng(0));
       criticParams = c.paramCount;
       c.dispose();
     }
@@ -192,8 +278,28 @@ export class Session {
       policyFlopsPerToken: this.policy.flopsPerToken,
       taskTitle: this.task.title,
       heldOut: this.task.heldOut().length,
+      steps: this.steps,
+      generations: this.run.generations,
+      teacher: this.sources.teacher,
+      init: this.sources.init,
       stages: this.schedule.map((s) => ({ ...s })),
     };
+  }
+
+  /**
+   * A new generation: the student so far becomes the teacher (at the run's teacher temperature), and
+   * a fresh student, with its own seeded initialisation, takes its place.
+   */
+  private nextGeneration(g: number): void {
+    const parent = createNet(this.policy.spec, new Rng(0));
+    parent.copyFrom(this.policy);
+    const spec = this.policy.spec;
+    this.teacher.dispose();
+    this.policy.dispose();
+    this.teacher = new LearnedTeacher(parent, this.task, this.shape, this.run.teacherTemp, `generation ${g - 1}`);
+    this.policy = createNet(spec, this.base.fork(`init/generation-${g}`));
+    this.ctx.teacher = this.teacher;
+    this.ctx.policy = this.policy;
   }
 
   private enterStage(i: number): void {
@@ -201,8 +307,11 @@ export class Session {
     this.algo = null;
     this.ref?.dispose();
     this.ref = null;
+    const prev = this.stageIndex;
     this.stageIndex = i;
-    const algo = this.schedule[i].algo;
+    const slot = this.schedule[i];
+    if (prev >= 0 && slot.generation !== this.schedule[prev].generation) this.nextGeneration(slot.generation);
+    const algo = slot.algo;
     if (!isDistill(algo)) {
       // The reference policy of an RL stage is the policy as the stage starts (R1: the SFT model).
       const needsRef = (algo === 'grpo' && this.run.beta > 0) || (algo === 'ppo' && this.run.klCoef > 0);
@@ -222,7 +331,7 @@ export class Session {
   /** One update of the current stage. Throws DivergenceError on a non-finite loss. */
   async trainStep(): Promise<void> {
     if (this.done) return;
-    const i = this.stage;
+    const i = this.slot;
     if (i !== this.stageIndex) this.enterStage(i);
     const t0 = performance.now();
     const m = await this.algo!.step();
@@ -233,12 +342,13 @@ export class Session {
 
   /** One row of metrics: step metrics averaged since the last call, then held-out accuracy. */
   async evaluate(): Promise<MetricRow> {
-    const row: MetricRow = { step: this.step, stage: this.step === 0 ? 0 : this.stage };
     // A step belongs to the stage that made it: after the last update of a stage, report that one.
-    if (this.step > 0) row.stage = this.schedule.findIndex((s) => this.step - 1 < s.to);
+    const slot = this.schedule[this.lastSlot];
+    const row: MetricRow = { step: this.step, stage: slot.stage, generation: slot.generation };
     Object.assign(row, this.averager.flush());
     Object.assign(row, await evaluatePolicy(this.policy, this.task, this.shape, this.task.heldOut()));
-    if (this.run.stages.some(isDistill)) Object.assign(row, this.teacherMetrics());
+    if (this.withFresh) Object.assign(row, await greedyAccuracy(this.policy, this.task, this.shape, this.task.fresh(), 'eval/accuracy_fresh'));
+    if (this.run.stages.some(isDistill)) Object.assign(row, await this.teacherMetrics());
     row['cost/samples'] = this.ctx.cost.samples;
     row['cost/tokens'] = this.ctx.cost.tokens;
     row['cost/flops'] = this.ctx.cost.flops;
@@ -246,22 +356,20 @@ export class Session {
     return row;
   }
 
-  /** The teacher's exact accuracies on the held-out set (computed once). */
-  teacherMetrics(): MetricRow {
-    if (!this.teacherRow) {
-      const held = this.task.heldOut();
-      const row: MetricRow = {
-        'teacher/accuracy': this.teacher.sampledAccuracy(held),
-        'teacher/ceiling': this.teacher.ceiling(held),
-      };
-      const by = this.teacher.accuracyBySubset(held);
-      for (const [s, v] of Object.entries(by)) {
-        row[`teacher/accuracy/${s}`] = v.sampled;
-        row[`teacher/ceiling/${s}`] = v.ceiling;
-      }
-      this.teacherRow = row;
+  /** The exact held-out accuracies of the teacher of the current generation (computed once each). */
+  async teacherMetrics(): Promise<MetricRow> {
+    const g = this.stageIndex < 0 ? 1 : this.schedule[this.stageIndex].generation;
+    let row = this.teacherRows.get(g);
+    if (!row) {
+      row = await this.teacher.metrics(this.task.heldOut());
+      this.teacherRows.set(g, row);
     }
-    return { ...this.teacherRow };
+    return { ...row };
+  }
+
+  /** The current policy as a policy file's content. */
+  exportPolicy(): Promise<Policy> {
+    return policyOf(this.policy, this.task, { link: encode(this.exp), run: this.runIndex + 1, seed: this.seed, generation: this.schedule[this.lastSlot].generation, step: this.step });
   }
 
   /**
@@ -306,12 +414,13 @@ export class Session {
         tokens: toks,
       });
     }
-    return { step: b.step, algo: this.schedule[this.stage].algo, groupSize: g, perTokenAdvantage: b.perToken, rows };
+    return { step: b.step, algo: this.schedule[this.slot].algo, groupSize: g, perTokenAdvantage: b.perToken, rows };
   }
 
   dispose(): void {
     this.algo?.dispose();
     this.ref?.dispose();
     this.policy.dispose();
+    this.teacher.dispose();
   }
 }

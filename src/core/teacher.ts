@@ -9,8 +9,34 @@
  * and the ceiling: the accuracy of the teacher's most likely answer, which is the best a student
  * that copies the teacher can reach (Kim & Rush 2016: sequence-level KD learns the teacher's mode).
  */
+import type { MetricRow } from './metrics';
 import type { Rng } from './rng';
 import type { BlindSpot, Problem, Task } from './tasks/task';
+
+/**
+ * What distillation needs from any teacher, scripted or learned (a policy from a file, another
+ * run, or the previous generation): completions, token distributions along completions, and its
+ * exact accuracies on a fixed set. Algorithms never ask which kind they have.
+ */
+export interface TeacherModel {
+  /** 'scripted', or where a learned teacher came from (e.g. 'r1', 'file', 'generation 2'). */
+  readonly source: string;
+  /** FLOPs of a forward pass at one position (0 for the scripted teacher: it is a table). */
+  readonly flopsPerToken: number;
+  /** One completion per problem, flat [n * maxNew]: answer, eos, pads. */
+  sampleBatch(rng: Rng, problems: Problem[]): Promise<Int32Array>;
+  /**
+   * Next-token distributions along `tokens` [n * maxNew] (teacher forcing), flat [n * maxNew * V];
+   * every probability at least TEACHER_PROB_FLOOR (renormalised), so log p stays finite.
+   */
+  distributionsBatch(problems: Problem[], tokens: Int32Array): Promise<Float32Array>;
+  /**
+   * Exact accuracies on `problems`: `teacher/ceiling` (its most likely answer is right: the best a
+   * copying student can do), `teacher/accuracy` (P(a sample is right)), and both per subset.
+   */
+  metrics(problems: Problem[]): Promise<MetricRow>;
+  dispose(): void;
+}
 
 /**
  * Smallest probability `tokenDistributions` gives any token (then renormalised). The teacher's
@@ -35,7 +61,9 @@ export interface TeacherAnswer {
   prob: number;
 }
 
-export class Teacher {
+export class Teacher implements TeacherModel {
+  readonly source = 'scripted';
+  readonly flopsPerToken = 0;
   readonly accuracy: number;
   /** The blind spot in force, or null. */
   readonly blindSpot: BlindSpot | null;
@@ -44,6 +72,37 @@ export class Teacher {
   constructor(readonly task: Task, opts: TeacherOptions) {
     this.accuracy = Math.min(1, Math.max(0, Number.isFinite(opts.accuracy) ? opts.accuracy : 0));
     this.blindSpot = task.blindSpots.find((b) => b.id === opts.blindSpot) ?? null;
+  }
+
+  async sampleBatch(rng: Rng, problems: Problem[]): Promise<Int32Array> {
+    const T = this.task.maxNew;
+    const toks = new Int32Array(problems.length * T);
+    problems.forEach((p, i) => toks.set(this.sample(rng, p), i * T));
+    return toks;
+  }
+
+  async distributionsBatch(problems: Problem[], tokens: Int32Array): Promise<Float32Array> {
+    const T = this.task.maxNew;
+    const V = this.task.vocab.length;
+    const out = new Float32Array(problems.length * T * V);
+    problems.forEach((p, i) => out.set(this.tokenDistributions(p, tokens.subarray(i * T, (i + 1) * T)), i * T * V));
+    return out;
+  }
+
+  async metrics(problems: Problem[]): Promise<MetricRow> {
+    const row: Record<string, number> = {
+      'teacher/accuracy': this.sampledAccuracy(problems),
+      'teacher/ceiling': this.ceiling(problems),
+    };
+    for (const [s, v] of Object.entries(this.accuracyBySubset(problems))) {
+      row[`teacher/accuracy/${s}`] = v.sampled;
+      row[`teacher/ceiling/${s}`] = v.ceiling;
+    }
+    return row as MetricRow;
+  }
+
+  dispose(): void {
+    this.cache.clear();
   }
 
   /** The problem lies on the teacher's blind spot. */

@@ -12,10 +12,18 @@ import {
   crossCheck,
   defaultConfig,
   defaultRun,
+  dependentsOf,
+  isDistill,
   MAX_RUNS,
+  runOrder,
+  teacherRunOf,
+  teacherSeed,
 } from '../core/config';
+import { type Policy, cleanName, parsePolicy, policyFileName, policyMismatch, policyRef, refName, serialisePolicy } from '../core/policy-file';
 import { PRESETS, presetConfig } from '../core/presets';
-import { RunController } from './run.svelte';
+import { createTask } from '../core/tasks';
+import { download } from './export';
+import { type PolicySource, RunController } from './run.svelte';
 import { type Location, type View, type XAxis, defaultView, readHash, writeHash } from './url';
 
 export const DEFAULT_PRESET = 'first-steps';
@@ -65,6 +73,10 @@ export class AppState {
   speed = $state(0);
   /** Run whose settings the builder shows. */
   selected = $state(0);
+  /** Policy files loaded in this page, by the reference a link names them by (`name~hash`). */
+  policies = $state.raw<Map<string, Policy>>(new Map());
+  /** Messages about policy files: one that could not be loaded, or one a link names that is not loaded. */
+  fileNotes = $state.raw<string[]>([]);
   /** The hash this page last wrote (a hashchange to it is our own). */
   private written = '';
 
@@ -76,6 +88,21 @@ export class AppState {
     this.problems = loc.problems;
     this.view = loc.view;
     this.replace(loc.config, true);
+    this.fileNotes = this.missingFiles();
+  }
+
+  /** Policy files the experiment names that this page has not loaded (a link carries names, not files). */
+  private missingFiles(): string[] {
+    const out: string[] = [];
+    this.config.runs.forEach((r, i) => {
+      if (r.teacher === 'file' && r.stages.some(isDistill) && !this.policies.has(r.teacherFile)) {
+        out.push(`r${i + 1} learns from the policy file '${refName(r.teacherFile)}' (${r.teacherFile.slice(-8)}), which this link names but cannot carry: load it with Load policy in the builder; until then r${i + 1} waits.`);
+      }
+      if (r.init === 'file' && !this.policies.has(r.initFile)) {
+        out.push(`r${i + 1} starts from the policy file '${refName(r.initFile)}' (${r.initFile.slice(-8)}), which this link names but cannot carry: load it with Load policy in the builder; until then r${i + 1} waits.`);
+      }
+    });
+    return out;
   }
 
   /** The hash for the current state. */
@@ -99,7 +126,7 @@ export class AppState {
    * Replace the experiment. Shared settings changed (or `all`): every run restarts; otherwise
    * only the runs whose settings changed. Runs past the new count are disposed.
    */
-  replace(next: ExperimentConfig, all = false): void {
+  replace(next: ExperimentConfig, all = false, force: number[] = []): void {
     const prev = this.config;
     const fixed = cloneConfig(next);
     const fixes = crossCheck(fixed);
@@ -108,30 +135,79 @@ export class AppState {
     const resetAll = all || !sameJson(shared(prev), shared(fixed));
     const runs = [...this.runs];
     while (runs.length > fixed.runs.length) runs.pop()!.dispose();
+    const restart = new Set<number>(force);
     for (let i = 0; i < fixed.runs.length; i++) {
-      const isNew = !runs[i];
-      if (isNew) runs[i] = new RunController(this.makeWorker);
-      if (isNew || resetAll || !sameJson(prev.runs[i], fixed.runs[i])) this.restart(runs[i], i);
+      if (!runs[i]) {
+        runs[i] = new RunController(this.makeWorker);
+        restart.add(i);
+      } else if (resetAll || !sameJson(prev.runs[i], fixed.runs[i])) restart.add(i);
     }
+    // A run that learns from a restarted run learns from its new final policy: it restarts too.
+    for (const i of [...restart]) for (const d of dependentsOf(fixed, i)) restart.add(d);
     this.runs = runs;
+    for (const i of runOrder(fixed)) if (restart.has(i)) this.restart(runs[i], i);
     if (this.selected >= runs.length) this.selected = runs.length - 1;
     this.writeUrl();
   }
 
   private restart(run: RunController, i: number): void {
     run.setSpeed(this.speed);
-    run.reset(this.config, i).then(() => {
+    run.reset(this.config, i, this.sourceFor(i)).then(() => {
       if (this.playing && run === this.runs[i]) this.playRun(run);
     });
+  }
+
+  /**
+   * The policies run i's settings name, per seed: another run's final policy (it waits for that run
+   * to finish), or a loaded file (it waits for Load policy if the file is not there).
+   */
+  private sourceFor(i: number): PolicySource | undefined {
+    const r = this.config.runs[i];
+    const needTeacher = r.teacher !== 'scripted' && r.stages.some(isDistill);
+    const needInit = r.init === 'file';
+    if (!needTeacher && !needInit) return undefined;
+    const never = new Promise<never>(() => {});
+    const waits: string[] = [];
+    let teacher: ((k: number) => Promise<Policy>) | null = null;
+    let fromRun = false;
+    const t = teacherRunOf(r);
+    if (needTeacher && t !== null) {
+      const ctrl = this.runs[t];
+      const cfg = this.config;
+      waits.push(`Waits for r${t + 1} to finish: it learns from r${t + 1}'s final policy.`);
+      teacher = (k) => ctrl.finalPolicy(teacherSeed(cfg, t, k)).catch(() => {
+        throw new Error(`Its teacher r${t + 1} stopped before it finished.`);
+      });
+      fromRun = true;
+    } else if (needTeacher) {
+      const p = this.policies.get(r.teacherFile);
+      if (!p) waits.push(`Needs the policy file '${refName(r.teacherFile)}' as its teacher: Load policy in the builder.`);
+      teacher = () => (p ? Promise.resolve(p) : never);
+    }
+    let init: (() => Promise<Policy>) | null = null;
+    if (needInit) {
+      const p = this.policies.get(r.initFile);
+      if (!p) waits.push(`Needs the policy file '${refName(r.initFile)}' to start from: Load policy in the builder.`);
+      init = () => (p ? Promise.resolve(p) : never);
+    }
+    return {
+      wait: waits.join(' ') || 'Loading its policy…',
+      blocked: waits.some((w) => w.startsWith('Needs')),
+      policies: async (k) => {
+        const [tp, ip] = await Promise.all([teacher ? teacher(k) : null, init ? init() : null]);
+        // A run's final policy was exported for this run alone: its buffers move to the worker.
+        return { policies: { teacher: tp, init: ip }, transfer: fromRun && tp ? tp.weights.map((w) => w.data.buffer as ArrayBuffer) : [] };
+      },
+    };
   }
 
   private playRun(run: RunController): void {
     run.play().then(() => this.settle());
   }
 
-  /** Playing ends when no run can go on. */
+  /** Playing ends when no run can go on (a run that needs a policy file nobody loaded cannot). */
   private settle(): void {
-    if (this.playing && this.runs.every((r) => r.status === 'done' || r.status === 'error')) this.playing = false;
+    if (this.playing && this.runs.every((r) => r.status === 'done' || r.status === 'error' || r.blocked)) this.playing = false;
   }
 
   setShared(key: string, value: number | string | boolean): void {
@@ -161,18 +237,83 @@ export class AppState {
     this.selected = c.runs.length - 1;
   }
 
-  /** Remove run i; the others keep their progress (a run depends only on its own and the shared settings). */
+  /**
+   * Remove run i; the others keep their progress (a run depends only on its own and the shared
+   * settings, and on the run that teaches it: references to later runs are renumbered, and a run
+   * that learned from run i goes back to the scripted teacher and restarts).
+   */
   removeRun(i: number): void {
     if (this.config.runs.length <= 1) return;
     const c = cloneConfig(this.config);
     c.runs.splice(i, 1);
+    const orphans: number[] = [];
+    c.runs.forEach((r, j) => {
+      const t = teacherRunOf(r);
+      if (t === i) {
+        r.teacher = 'scripted';
+        orphans.push(j);
+      } else if (t !== null && t > i) r.teacher = `r${t}` as RunConfig['teacher'];
+    });
     const runs = [...this.runs];
     runs.splice(i, 1)[0].dispose();
     this.runs = runs;
     this.config = c;
     this.fixes = crossCheck(cloneConfig(c));
     if (this.selected >= runs.length) this.selected = runs.length - 1;
+    const restart = new Set(orphans);
+    for (const j of orphans) for (const d of dependentsOf(c, j)) restart.add(d);
+    for (const j of runOrder(c)) if (restart.has(j)) this.restart(runs[j], j);
     this.writeUrl();
+  }
+
+  /**
+   * Use run i's final policy as a teacher: a new run that distils from it (seed for seed), with half
+   * its width (a smaller student, as DeepSeek-R1's distilled models are).
+   */
+  addStudentOf(i: number): void {
+    if (this.config.runs.length >= MAX_RUNS) return;
+    const c = cloneConfig(this.config);
+    const width = c.runs[i].hidden > 0 ? c.runs[i].hidden : c.hidden;
+    c.runs.push({ ...defaultRun(['sft']), teacher: `r${i + 1}` as RunConfig['teacher'], hidden: Math.max(8, Math.round(width / 2)) });
+    this.replace(c);
+    this.selected = c.runs.length - 1;
+  }
+
+  /** Download run i's (first seed's) policy as it is now. */
+  async downloadPolicy(i: number): Promise<void> {
+    const p = await this.runs[i]?.exportPolicy(0);
+    if (!p) return;
+    download(policyFileName(p), new Blob([serialisePolicy(p)], { type: 'application/json' }));
+  }
+
+  /**
+   * Load a policy file as run i's teacher or starting point. A file that is not a policy, or does
+   * not fit the task, is named in a notice and changes nothing.
+   */
+  async loadPolicyFile(file: File, as: 'teacher' | 'init', i: number): Promise<void> {
+    const name = cleanName(file.name);
+    let text: string;
+    try {
+      text = await file.text();
+    } catch {
+      this.fileNotes = [`'${name}' could not be read; nothing was changed.`];
+      return;
+    }
+    const parsed = parsePolicy(text);
+    const bad = parsed.ok ? policyMismatch(parsed.value, createTask({ task: this.config.task, digits: this.config.digits, sortLength: this.config.sortLen, countdownNumbers: this.config.cdNums })) : parsed.message;
+    if (!parsed.ok || bad) {
+      this.fileNotes = [`'${name}' was not loaded: ${bad}. Nothing was changed.`];
+      return;
+    }
+    const ref = policyRef(file.name, parsed.value);
+    this.policies = new Map(this.policies).set(ref, parsed.value);
+    const c = cloneConfig(this.config);
+    if (as === 'teacher') Object.assign(c.runs[i], { teacher: 'file', teacherFile: ref });
+    else Object.assign(c.runs[i], { init: 'file', initFile: ref });
+    // Runs that already named this file (a link opened without it) can start now.
+    const force = c.runs.flatMap((r, j) => (r.teacherFile === ref || r.initFile === ref ? [j] : []));
+    this.replace(c, false, force);
+    this.fileNotes = this.missingFiles();
   }
 
   loadPreset(id: string): void {

@@ -36,8 +36,8 @@ export function aggregate(rows: MetricRow[]): Point {
   return { mean, lo, hi, n: 1 } as Point;
 }
 
-/** Later-wins keys: positions on the x-axes and the stage index. */
-const LAST = new Set(['step', 'stage', 'cost/samples', 'cost/tokens', 'cost/flops', 'time/seconds']);
+/** Later-wins keys: positions on the x-axes, the stage index and the generation. */
+const LAST = new Set(['step', 'stage', 'generation', 'cost/samples', 'cost/tokens', 'cost/flops', 'time/seconds']);
 
 function merge(a: Point, b: Point): Point {
   const mean: Row = {};

@@ -7,12 +7,38 @@
 import * as Comlink from 'comlink';
 import type { ExperimentConfig } from '../core/config';
 import { type MetricRow, RowStore } from '../core/metrics';
-import type { Inspection } from '../core/session';
+import type { Policy } from '../core/policy-file';
+import type { Inspection, SessionPolicies } from '../core/session';
 import type { InitResult, Progress, RunResult } from '../../workers/trainer';
 import type { WorkerApi } from '../../workers/trainer.worker';
 import { aggregate, BoundedHistory, type Point } from './history';
 
-export type RunStatus = 'starting' | 'ready' | 'running' | 'done' | 'error';
+export type RunStatus = 'starting' | 'waiting' | 'ready' | 'running' | 'done' | 'error';
+
+/**
+ * What a run needs before it can start, per seed: the policies its settings name (a file's, or the
+ * final policy of the run that teaches it). `wait` says, while they are not there, what it waits for.
+ */
+export interface PolicySource {
+  wait: string;
+  /** It waits for something only the user can give (a policy file to load). */
+  blocked: boolean;
+  /** The policies of seed k, and the buffers that may be transferred into its worker (not kept by the page). */
+  policies(seedIndex: number): Promise<{ policies: SessionPolicies; transfer: ArrayBuffer[] }>;
+}
+
+interface Deferred<T> {
+  promise: Promise<T>;
+  resolve(v: T): void;
+  reject(e: Error): void;
+}
+function deferred<T>(): Deferred<T> {
+  let resolve!: (v: T) => void;
+  let reject!: (e: Error) => void;
+  const promise = new Promise<T>((a, b) => ((resolve = a), (reject = b)));
+  promise.catch(() => {});
+  return { promise, resolve, reject };
+}
 
 /** One worker and its Comlink proxy; every call fails fast once the worker has crashed. */
 class SeedWorker {
@@ -63,6 +89,12 @@ export class RunController {
   latest = $state.raw<Point | null>(null);
   /** Bumped whenever a new batch is ready for the inspector. */
   version = $state(0);
+  /** While status is 'waiting': what for (a teacher run to finish, a policy file to be loaded). */
+  waiting = $state<string | null>(null);
+  /** Waiting for something only the user can give (Load policy): Play cannot make it go on. */
+  blocked = $state(false);
+  /** Runs with generations: the seed-aggregated eval point at the end of each finished generation. */
+  genPoints = $state.raw<Point[]>([]);
 
   private workers: SeedWorker[] = [];
   private seedRows: RowStore[] = [];
@@ -75,19 +107,53 @@ export class RunController {
   private ready: Promise<void> = Promise.resolve();
   private speed = 0;
   private seed0 = 1;
+  private generations = 1;
+  /** Per seed: settles when that seed has trained to the end of its budget (or the run stopped). */
+  private finished: Deferred<void>[] = [];
 
   constructor(private readonly makeWorker: () => Worker) {}
+
+  /**
+   * Seed k's final policy, once it has trained to the end: what a run that learns from this one
+   * (`rK.teacher=rJ`) is handed. Rejects if this run stops first.
+   */
+  async finalPolicy(k: number): Promise<Policy> {
+    const f = this.finished[k];
+    if (!f) throw new Error('the run has no such seed');
+    const gen = this.gen;
+    await f.promise;
+    if (gen !== this.gen) throw new Error('the run was reset');
+    const p = await this.exportPolicy(k);
+    if (!p) throw new Error('the run has no policy');
+    return p;
+  }
+
+  /** Seed k's policy as it is now (Download policy), or null if its worker is gone. */
+  async exportPolicy(k = 0): Promise<Policy | null> {
+    await this.ready;
+    const w = this.workers[k];
+    if (!w || w.dead) return null;
+    return w.call(w.api.exportPolicy());
+  }
 
   /** Eval rows per seed, for export. */
   exportRows(): { seed: number; rows: MetricRow[] }[] {
     return this.seedRows.map((rows, k) => ({ seed: this.seed0 + k, rows: rows.rows() }));
   }
 
-  /** (Re)start the run from step 0 with this config: the same config gives the same run, step for step. */
-  reset(config: ExperimentConfig, runIndex: number): Promise<void> {
+  /**
+   * (Re)start the run from step 0 with this config: the same config gives the same run, step for
+   * step. With a `source`, the run waits (status 'waiting') until the policies it names are there.
+   */
+  reset(config: ExperimentConfig, runIndex: number, source?: PolicySource): Promise<void> {
     const gen = ++this.gen;
     this.status = 'starting';
     this.error = null;
+    this.waiting = null;
+    this.blocked = source?.blocked ?? false;
+    this.genPoints = [];
+    this.generations = config.runs[runIndex].generations;
+    for (const f of this.finished) f.reject(new Error('the run was reset'));
     this.step = 0;
     this.steps = config.steps;
     this.points = [];
@@ -107,12 +173,24 @@ export class RunController {
     this.seedStep = this.workers.map(() => 0);
     this.seedDone = this.workers.map(() => false);
     this.seedRunning = this.workers.map(() => false);
+    this.finished = this.workers.map(() => deferred<void>());
     this.ready = (async () => {
       try {
+        let policies: { policies: SessionPolicies; transfer: ArrayBuffer[] }[] = this.workers.map(() => ({ policies: {}, transfer: [] }));
+        if (source) {
+          this.status = 'waiting';
+          this.waiting = source.wait;
+          policies = await Promise.all(this.workers.map((_, k) => source.policies(k)));
+          if (gen !== this.gen) return;
+          this.waiting = null;
+          this.blocked = false;
+          this.status = 'starting';
+        }
         const inits = await Promise.all(
           this.workers.map(async (w, k) => {
             await w.call(w.api.setSpeed(this.speed));
-            return w.call(w.api.init(config, runIndex, k));
+            // Policies from another run's worker are handed on (transferred); a loaded file's are copied.
+            return w.call(w.api.init(config, runIndex, k, Comlink.transfer(policies[k].policies, policies[k].transfer)));
           }),
         );
         if (gen !== this.gen) return;
@@ -133,6 +211,8 @@ export class RunController {
     const who = seedIndex !== undefined && this.workers.length > 1 ? `Seed ${this.seed0 + seedIndex}: ` : '';
     this.error = `${who}${msg}`;
     this.status = 'error';
+    this.waiting = null;
+    for (const f of this.finished) f.reject(new Error('it stopped'));
     for (const w of this.workers) if (!w.dead) w.api.stop().catch(() => {});
   }
 
@@ -152,6 +232,23 @@ export class RunController {
     const last = this.points[this.points.length - 1];
     // The newest point itself, not its merged bucket, for the card's numbers.
     this.latest = { ...aggregate(this.seedRows.map((r) => r.row(ready - 1))), n: last?.n ?? 1 };
+    this.updateGenPoints();
+  }
+
+  /**
+   * The eval point at the end of each finished generation (the session evaluates there): row i
+   * ends generation g when row i+1 belongs to a later one, or when every seed is done.
+   */
+  private updateGenPoints(): void {
+    if (this.generations < 2) return;
+    const n = Math.min(...this.seedRows.map((r) => r.length));
+    const genOf = (i: number) => this.seedRows[0].row(i).generation ?? 1;
+    const out: Point[] = [];
+    for (let i = 0; i < n; i++) {
+      const ends = i + 1 < n ? genOf(i + 1) > genOf(i) : this.seedDone.every(Boolean) && this.seedDone.length > 0;
+      if (ends) out.push(aggregate(this.seedRows.map((r) => r.row(i))));
+    }
+    if (out.length !== this.genPoints.length) this.genPoints = out;
   }
 
   get running(): boolean {
@@ -188,7 +285,11 @@ export class RunController {
       if (gen !== this.gen) return;
       this.absorb(k, res);
       if (res.status === 'error') this.fail(new Error(`${res.error?.name === 'DivergenceError' ? 'Stopped: ' : 'Stopped by an error: '}${res.error?.message}`), k);
-      if (res.status === 'done') this.seedDone[k] = true;
+      if (res.status === 'done') {
+        this.seedDone[k] = true;
+        this.updateGenPoints();
+        this.finished[k]?.resolve();
+      }
     } catch (e) {
       if (gen === this.gen) this.fail(new Error(`Stopped: ${e instanceof Error ? e.message : String(e)}.`), k);
     } finally {

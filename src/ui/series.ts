@@ -50,7 +50,7 @@ export const DIAGNOSTICS: { key: string; title: string }[] = [
  * Where each multi-stage run enters its next stage (e.g. distillation ends, GRPO starts), on the
  * chosen x-axis: at that step's eval point, once the run has got there.
  */
-export function stageMarks(runs: { points: Point[]; info: { info: { stages: { algo: string; from: number }[] } } | null }[], x: string): XMark[] {
+export function stageMarks(runs: { points: Point[]; info: { info: { stages: { algo: string; from: number; generation?: number; stage?: number }[] } } | null }[], x: string): XMark[] {
   const marks: XMark[] = [];
   runs.forEach((r, i) => {
     const stages = r.info?.info.stages ?? [];
@@ -58,11 +58,50 @@ export function stageMarks(runs: { points: Point[]; info: { info: { stages: { al
       const p = r.points.find((q) => (q.mean.step ?? -1) >= s.from);
       const xv = p ? (p.mean as Row)[x] : undefined;
       if (xv === undefined || !Number.isFinite(xv)) continue;
+      // A new generation is marked like a stage: a fresh student starts there.
+      const what = s.stage === 0 && (s.generation ?? 1) > 1 ? `gen ${s.generation}` : s.algo;
       // Runs that switch at the same x share one marker and one label (no overprinting).
       const same = marks.find((m) => m.x === xv);
-      if (same) same.label += `, r${i + 1} → ${s.algo}`;
-      else marks.push({ x: xv, label: `r${i + 1} → ${s.algo}`, color: runColor(i) });
+      if (same) same.label += `, r${i + 1} → ${what}`;
+      else marks.push({ x: xv, label: `r${i + 1} → ${what}`, color: runColor(i) });
     }
   });
   return marks;
+}
+
+/**
+ * One metric at the end of each generation, against the generation number: one series per run
+ * with several generations (from the run's generation-end points).
+ */
+export function generationSeries(runs: { genPoints: Point[] }[], config: ExperimentConfig, metric: string): Series[] {
+  return runs.flatMap((r, i) => {
+    const run = config.runs[i];
+    if (!run || run.generations < 2) return [];
+    const points = [];
+    for (const p of r.genPoints) {
+      const y = (p.mean as Row)[metric];
+      const g = (p.mean as Row).generation;
+      if (y === undefined || g === undefined || !Number.isFinite(y)) continue;
+      points.push({ x: g, y, lo: (p.lo as Row)[metric], hi: (p.hi as Row)[metric] });
+    }
+    return [{ id: `r${i + 1}`, label: `r${i + 1} ${pipelineId(run.stages)}`, color: runColor(i), points, band: run.seeds > 1 }];
+  });
+}
+
+/**
+ * The benchmark and the fresh set side by side: per run, held-out accuracy (solid) and the
+ * accuracy on problems no run trains on (dashed). A run that trains on leaked benchmark problems
+ * shows a gap; a clean one does not.
+ */
+export function leakSeries(runs: { points: Point[] }[], config: ExperimentConfig, x: string, suffix = ''): Series[] {
+  const bench = seriesFor(runs, config, `eval/accuracy${suffix}`, x);
+  const fresh = seriesFor(runs, config, `eval/accuracy_fresh${suffix}`, x);
+  return bench.flatMap((b, i) => {
+    const leak = config.runs[i]?.leak ?? 0;
+    const tag = leak > 0 ? ` (leak ${leak})` : '';
+    return [
+      { ...b, label: `${b.label}${tag}: benchmark` },
+      { ...fresh[i], id: `${fresh[i].id}-fresh`, label: `${fresh[i].label}${tag}: fresh`, dash: '7 4', band: false },
+    ];
+  });
 }

@@ -8,7 +8,7 @@ import type { StepMetrics } from '../metrics';
 import type { SeqNet } from '../nets/net';
 import type { Rollout, SeqShape } from '../nets/policy';
 import type { Rng } from '../rng';
-import type { Teacher } from '../teacher';
+import type { TeacherModel } from '../teacher';
 import type { Problem, Task, Verdict } from '../tasks/task';
 
 /** Cumulative cost of a run: what each method pays. */
@@ -25,14 +25,21 @@ export interface RunContext {
   exp: ExperimentConfig;
   run: RunConfig;
   task: Task;
-  teacher: Teacher;
+  /** Who distillation learns from: the scripted teacher, or a learned one (file, run, previous generation). */
+  teacher: TeacherModel;
   shape: SeqShape;
+  /** The student (replaced by a fresh one at each new generation; an algorithm reads it when created). */
   policy: SeqNet;
   /** Named random streams: adding draws to one never shifts another. */
   rng: { task: Rng; sample: Rng; teacher: Rng; minibatch: Rng; init: Rng };
   cost: Cost;
   /** Makes a fresh net of the policy's family with `outDim` outputs (a critic: 1). */
   makeNet(outDim: number): SeqNet;
+  /**
+   * Draw `n` training problems (from rng.task): the task's training problems, or with the run's
+   * `leak` > 0 a share of copies of benchmark problems (contamination).
+   */
+  problems(n: number): Problem[];
   /** Keep the latest batch for the inspector (cheap: references, no copies or passes). */
   record(batch: RecordedBatch): void;
 }

@@ -10,8 +10,13 @@
  *   forward KL(teacher || student) along teacher samples, or reverse KL(student || teacher) along
  *   the student's own samples (mode-seeking, as in MiniLLM, Gu et al. 2024).
  *
- * One step: draw B problems -> teacher (or student) completions -> per-token loss, masked mean
- * over valid tokens -> gradient step.
+ * The teacher is any TeacherModel: the scripted one, or a learned policy (a file, another run,
+ * the previous generation). Its data is fresh samples every step, or (run.dataSize = N > 0) a
+ * finite synthetic data set of N samples drawn once per stage, as when each generation of a model
+ * is trained on a fixed corpus its parent wrote.
+ *
+ * One step: B problems -> teacher (or student) completions -> per-token loss, masked mean over
+ * valid tokens -> gradient step.
  */
 import * as tf from '@tensorflow/tfjs';
 import type { Algorithm, RunContext } from './common';
@@ -20,7 +25,7 @@ import { completionMask, completionOutputs, oneHotTokens, sampleCompletions, tok
 import type { StepMetrics } from '../metrics';
 import type { Problem } from '../tasks/task';
 
-/** Rejection sampling gives up topping up a batch after this many rounds (e.g. a teacher at p=0). */
+/** Rejection sampling gives up topping up a batch (or a data set) after this many rounds (e.g. a teacher at p=0). */
 const MAX_REJECTION_ROUNDS = 20;
 
 export function createDistill(ctx: RunContext, kind: 'sft' | 'rsft' | 'kd'): Algorithm {
@@ -28,26 +33,26 @@ export function createDistill(ctx: RunContext, kind: 'sft' | 'rsft' | 'kd'): Alg
   const { promptLen: P, maxNew: T, vocab: V, eos } = shape;
   const n = run.batch;
   const opt = adam(run.distillLr);
+  const reverse = kind === 'kd' && run.kdDir === 'reverse';
 
-  /** Teacher completions for `problems`, flat [m * T]. */
-  function teacherSamples(problems: Problem[]): Int32Array {
-    const toks = new Int32Array(problems.length * T);
-    problems.forEach((p, i) => toks.set(teacher.sample(ctx.rng.teacher, p), i * T));
-    return toks;
+  /** Teacher completions for `problems`, flat [m * T]; a learned teacher's forward passes are paid for. */
+  async function teacherSamples(problems: Problem[]): Promise<Int32Array> {
+    if (teacher.flopsPerToken) ctx.cost.flops += teacher.flopsPerToken * problems.length * (P + T);
+    return teacher.sampleBatch(ctx.rng.teacher, problems);
   }
 
-  /** 'rsft': verified teacher samples only, topped up to n. */
-  function verifiedSamples(): { problems: Problem[]; tokens: Int32Array } {
+  /** 'rsft': verified teacher samples only: rounds of `size` draws until `size` are kept. */
+  async function verifiedSamples(size: number): Promise<{ problems: Problem[]; tokens: Int32Array }> {
     const keptP: Problem[] = [];
     const keptT: number[] = [];
     let drawn = 0;
-    for (let round = 0; keptP.length < n && round < MAX_REJECTION_ROUNDS; round++) {
-      const probs = task.sample(ctx.rng.task, n);
-      const toks = teacherSamples(probs);
-      drawn += n;
+    for (let round = 0; keptP.length < size && round < MAX_REJECTION_ROUNDS; round++) {
+      const probs = ctx.problems(size);
+      const toks = await teacherSamples(probs);
+      drawn += size;
       probs.forEach((p, i) => {
         const c = toks.subarray(i * T, (i + 1) * T);
-        if (keptP.length < n && task.verify(p, c).correct) {
+        if (keptP.length < size && task.verify(p, c).correct) {
           keptP.push(p);
           keptT.push(...c);
         }
@@ -57,37 +62,66 @@ export function createDistill(ctx: RunContext, kind: 'sft' | 'rsft' | 'kd'): Alg
     return { problems: keptP, tokens: Int32Array.from(keptT) };
   }
 
+  /**
+   * A finite synthetic data set (run.dataSize > 0): N teacher samples drawn once, when the stage
+   * starts (for each generation anew), then trained on for the stage's steps. Reverse KD keeps only
+   * the prompts: it learns on the student's own samples.
+   */
+  let data: { problems: Problem[]; tokens: Int32Array } | null = null;
+  async function dataSet() {
+    if (data) return data;
+    const N = run.dataSize;
+    if (kind === 'rsft') data = await verifiedSamples(N);
+    else {
+      const problems = ctx.problems(N);
+      data = { problems, tokens: reverse ? new Int32Array(0) : await teacherSamples(problems) };
+      ctx.cost.samples += N;
+    }
+    return data;
+  }
+
+  /** This step's examples: fresh teacher samples, or a minibatch (with replacement) of the data set. */
+  async function examples(): Promise<{ problems: Problem[]; tokens: Int32Array | null }> {
+    if (run.dataSize > 0) {
+      const d = await dataSet();
+      if (d.problems.length === 0) return { problems: [], tokens: null };
+      const idx = Array.from({ length: n }, () => ctx.rng.minibatch.int(d.problems.length));
+      const problems = idx.map((i) => d.problems[i]);
+      if (reverse) return { problems, tokens: null };
+      const tokens = new Int32Array(n * T);
+      idx.forEach((i, k) => tokens.set(d.tokens.subarray(i * T, (i + 1) * T), k * T));
+      return { problems, tokens };
+    }
+    if (kind === 'rsft') return verifiedSamples(n);
+    const problems = ctx.problems(n);
+    ctx.cost.samples += n;
+    return { problems, tokens: reverse ? null : await teacherSamples(problems) };
+  }
+
   return {
     async step(): Promise<StepMetrics> {
-      let problems: Problem[];
-      let tokens: Int32Array;
-      const reverse = kind === 'kd' && run.kdDir === 'reverse';
-      if (kind === 'rsft') {
-        ({ problems, tokens } = verifiedSamples());
-        if (problems.length === 0) return {};
-      } else {
-        problems = task.sample(ctx.rng.task, n);
-        if (reverse) {
-          const ro = await sampleCompletions(policy, shape, promptsOf(problems, P), n, ctx.rng.sample, run.temperature);
-          addFlops(ctx.cost, policy, n * (P + T), false);
-          tokens = ro.tokens;
-        } else {
-          tokens = teacherSamples(problems);
-        }
-        ctx.cost.samples += n;
-      }
+      const ex = await examples();
+      const problems = ex.problems;
       const m = problems.length;
+      if (m === 0) return {};
       const prompts = promptsOf(problems, P);
+      let tokens: Int32Array;
+      if (ex.tokens) tokens = ex.tokens;
+      else {
+        // Reverse KD: the student's own samples.
+        const ro = await sampleCompletions(policy, shape, prompts, m, ctx.rng.sample, run.temperature);
+        addFlops(ctx.cost, policy, m * (P + T), false);
+        tokens = ro.tokens;
+      }
       const maskArr = completionMask(tokens, m, T, eos);
       ctx.cost.tokens += sumOf(maskArr);
-      const mask = tf.tensor2d(maskArr, [m, T]);
-      const oneHot = tf.tensor3d(oneHotTokens(tokens, V), [m, T, V]);
       let teacherProbs: tf.Tensor3D | null = null;
       if (kind === 'kd') {
-        const tp = new Float32Array(m * T * V);
-        problems.forEach((p, i) => tp.set(teacher.tokenDistributions(p, tokens.subarray(i * T, (i + 1) * T)), i * T * V));
-        teacherProbs = tf.tensor3d(tp, [m, T, V]);
+        if (teacher.flopsPerToken) ctx.cost.flops += teacher.flopsPerToken * m * (P + T - 1);
+        teacherProbs = tf.tensor3d(await teacher.distributionsBatch(problems, tokens), [m, T, V]);
       }
+      const mask = tf.tensor2d(maskArr, [m, T]);
+      const oneHot = tf.tensor3d(oneHotTokens(tokens, V), [m, T, V]);
       try {
         const r = await optimiserStep(opt, policy.vars, run.maxGradNorm, () => {
           const { logp, entropy, logProbs } = tokenLogProbs(completionOutputs(policy, prompts, tokens, m, P, T), oneHot);

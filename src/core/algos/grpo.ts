@@ -73,7 +73,7 @@ export function createGrpo(ctx: RunContext, ref: SeqNet | null): Algorithm {
   const opt = adam(run.lr);
 
   async function rolloutGroups(k: number) {
-    const problems = repeatEach(task.sample(ctx.rng.task, k), G);
+    const problems = repeatEach(ctx.problems(k), G);
     const prompts = promptsOf(problems, P);
     const ro = await sampleCompletions(policy, shape, prompts, problems.length, ctx.rng.sample, run.temperature);
     ctx.cost.samples += ro.n;

@@ -42,7 +42,7 @@ export function createPpo(ctx: RunContext, ref: SeqNet | null): Algorithm {
   return {
     async step(): Promise<StepMetrics> {
       // 1. Rollout.
-      const problems = task.sample(ctx.rng.task, n);
+      const problems = ctx.problems(n);
       const prompts = promptsOf(problems, P);
       const ro = await sampleCompletions(policy, shape, prompts, n, ctx.rng.sample, run.temperature);
       ctx.cost.samples += n;

@@ -26,7 +26,7 @@ export function createRloo(ctx: RunContext): Algorithm {
   return {
     async step(): Promise<StepMetrics> {
       // 1-2. Rollout and rewards.
-      const problems = repeatEach(task.sample(ctx.rng.task, nPrompts), G);
+      const problems = repeatEach(ctx.problems(nPrompts), G);
       const n = problems.length;
       const prompts = promptsOf(problems, P);
       const ro = await sampleCompletions(policy, shape, prompts, n, ctx.rng.sample, run.temperature);

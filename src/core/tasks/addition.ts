@@ -77,15 +77,18 @@ export function paddedDigits(n: number, width: number): number[] {
 }
 
 /**
- * A fixed split of the problem codes 0..space-1 into `nHeld` held-out codes and the rest. The
- * held-out codes come from an Rng seeded by `label` alone, so they are the same for every
- * experiment seed. Small spaces keep the training codes as an explicit list (sampling is one
- * draw); large ones sample by rejection against the held-out set.
+ * A fixed split of the problem codes 0..space-1 into `nHeld` held-out codes (the benchmark),
+ * `nHeld` fresh codes (a second set from the same distribution that no run ever trains on: what
+ * a contaminated benchmark is compared against) and the rest, for training. Both fixed sets come
+ * from an Rng seeded by `label` alone, so they are the same for every experiment seed. Small
+ * spaces keep the training codes as an explicit list (sampling is one draw); large ones sample by
+ * rejection against the two fixed sets.
  */
 export interface CodeSplit {
   held: number[];
+  fresh: number[];
   isHeld(code: number): boolean;
-  /** A uniformly random training (not held-out) code. */
+  /** A uniformly random training code (in neither fixed set). */
   drawTrain(rng: Rng): number;
 }
 
@@ -96,40 +99,48 @@ export function codeSplit(space: number, nHeld: number, label: string): CodeSpli
   if (space <= EXPLICIT_SPLIT_MAX) {
     const perm = fixed.permutation(space);
     const held = perm.slice(0, nHeld);
+    const fresh = perm.slice(nHeld, 2 * nHeld);
     const heldSet = new Set(held);
-    const train = Int32Array.from(perm.slice(nHeld)).sort();
-    return { held, isHeld: (c) => heldSet.has(c), drawTrain: (rng) => train[rng.int(train.length)] };
+    const train = Int32Array.from(perm.slice(2 * nHeld)).sort();
+    return { held, fresh, isHeld: (c) => heldSet.has(c), drawTrain: (rng) => train[rng.int(train.length)] };
   }
   const heldSet = new Set<number>();
+  const taken = new Set<number>();
   const held: number[] = [];
-  while (held.length < nHeld) {
+  const fresh: number[] = [];
+  while (fresh.length < nHeld) {
     const c = fixed.int(space);
-    if (!heldSet.has(c)) {
+    if (taken.has(c)) continue;
+    taken.add(c);
+    if (held.length < nHeld) {
       heldSet.add(c);
       held.push(c);
-    }
+    } else fresh.push(c);
   }
   return {
     held,
+    fresh,
     isHeld: (c) => heldSet.has(c),
     drawTrain(rng) {
       for (;;) {
         const c = rng.int(space);
-        if (!heldSet.has(c)) return c;
+        if (!taken.has(c)) return c;
       }
     },
   };
 }
 
 /**
- * A task's `sample` and `heldOut` over an integer coding of its problems: training draws never
- * hit the held-out codes; held-out problems are built once, frozen, and shared.
+ * A task's `sample`, `heldOut` and `fresh` over an integer coding of its problems: training draws
+ * never hit the fixed codes; the fixed problems are built once, frozen, and shared.
  */
-export function codedProblems(split: CodeSplit, fromCode: (c: number) => Problem): Pick<Task, 'sample' | 'heldOut'> {
+export function codedProblems(split: CodeSplit, fromCode: (c: number) => Problem): Pick<Task, 'sample' | 'heldOut' | 'fresh'> {
   const heldOut = split.held.map((c) => frozen(fromCode(c)));
+  const fresh = split.fresh.map((c) => frozen(fromCode(c)));
   return {
     sample: (rng, n) => Array.from({ length: n }, () => fromCode(split.drawTrain(rng))),
     heldOut: () => heldOut.slice(),
+    fresh: () => fresh.slice(),
   };
 }
 
@@ -221,6 +232,7 @@ export function createAddition({ digits }: AdditionOptions): AdditionTask {
     pad: PAD,
     promptLen: 2 * digits + 2,
     maxNew: digits + 2, // the largest sum has digits+1 digits, then eos
+    uniqueAnswer: true,
     subsets: ['units-carry', 'no-units-carry', 'new-digit', 'no-new-digit'],
     blindSpots,
     problem,

@@ -253,14 +253,16 @@ export function createCountdown({ numbers: n }: CountdownOptions): CountdownTask
     }
   }
 
+  // The benchmark, then a fresh set of the same size (disjoint; what a leaked benchmark is compared against).
   const fixed = new Rng(hashString(`held-out/countdown/${n}`));
   const heldKeys = new Set<string>();
   const heldOut: Problem[] = [];
-  while (heldOut.length < HELD_OUT) {
+  const fresh: Problem[] = [];
+  while (fresh.length < HELD_OUT) {
     const p = draw(fixed);
     if (heldKeys.has(p.key)) continue;
     heldKeys.add(p.key);
-    heldOut.push(frozen(p));
+    (heldOut.length < HELD_OUT ? heldOut : fresh).push(frozen(p));
   }
 
   const blindSpots: BlindSpot[] = [
@@ -335,6 +337,10 @@ export function createCountdown({ numbers: n }: CountdownOptions): CountdownTask
     heldOut() {
       return heldOut.slice();
     },
+    fresh() {
+      return fresh.slice();
+    },
+    uniqueAnswer: false,
     verify,
     nearMisses,
     render(tokens) {

@@ -62,6 +62,7 @@ export function createSort({ length }: SortOptions): SortTask {
     pad: PAD,
     promptLen: length + 1,
     maxNew: length + 1,
+    uniqueAnswer: true,
     subsets: ['duplicates', 'no-duplicates'],
     blindSpots,
     problem,

@@ -58,8 +58,18 @@ export interface Task {
   blindSpots: BlindSpot[];
   /** Draw n training problems (never from the held-out set). */
   sample(rng: Rng, n: number): Problem[];
-  /** The fixed held-out set: same for every seed, never trained on. */
+  /**
+   * The fixed held-out set (the benchmark): same for every seed, never trained on unless a run
+   * leaks it on purpose (the `leak` setting).
+   */
   heldOut(): Problem[];
+  /**
+   * A second fixed set of the same size and distribution, disjoint from the benchmark, that no
+   * run ever trains on: a contaminated benchmark is compared against it.
+   */
+  fresh(): Problem[];
+  /** Only one completion is right for each problem (its target), so P(correct) is one sequence's probability. */
+  uniqueAnswer: boolean;
   /** Check a completion (tokens as generated: may include eos and pads, may lack eos). */
   verify(p: Problem, completion: ArrayLike<number>): Verdict;
   /**

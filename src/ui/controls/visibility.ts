@@ -50,6 +50,16 @@ export function runApplies(key: string, r: RunConfig, config?: ExperimentConfig)
     case 'klCoef':
     case 'whiten': return has(r, 'ppo');
     case 'kdDir': return has(r, 'kd');
+    case 'teacher':
+    case 'dataSize': return r.stages.some(isDistill);
+    // A learned teacher: another run, a file, or the previous generation.
+    case 'teacherTemp': return r.stages.some(isDistill) && (r.teacher !== 'scripted' || r.generations > 1);
+    case 'generations': return r.stages.some(isDistill);
+    case 'layers':
+    case 'window': return (config as unknown as Record<string, unknown> | undefined)?.net !== 'gru';
+    // File references are set by Load policy, not typed.
+    case 'teacherFile':
+    case 'initFile': return false;
     default: return true;
   }
 }

@@ -12,6 +12,8 @@ export interface Series {
   points: XY[];
   /** Draw the lo/hi band (several seeds). */
   band: boolean;
+  /** A dash pattern (e.g. the fresh-set line beside its benchmark line). */
+  dash?: string;
 }
 export interface RefLine {
   label: string;

@@ -1,0 +1,234 @@
+/**
+ * Policies are things you can keep: one versioned file format for a trained policy (its weights by
+ * name, its architecture, the task it speaks, and where it came from: the experiment's link, the
+ * run, seed, generation and step). PyTorch's state_dict is the model: plain named tensors plus a
+ * spec, no code. The same format travels between workers (weights as transferable buffers) and
+ * is what `npm run sim -- --save-policy FILE` writes and the page's Download policy saves.
+ *
+ * A file is JSON; each weight tensor is base64 of its float32 values (little-endian). Parsing is
+ * total: anything that is not a policy of this version, or does not fit the task it is used on,
+ * comes back as a message naming what is wrong, never as an exception.
+ */
+import type { NetSpec } from './nets/net';
+import { hashString } from './rng';
+import type { Task } from './tasks/task';
+
+export const POLICY_FORMAT = 'grpo-playground-policy';
+export const POLICY_VERSION = 1;
+
+/** What a policy speaks: enough to refuse a file trained on another task or vocabulary. */
+export interface PolicyTask {
+  /** Task configuration key, e.g. 'add/2', 'sort/3', 'countdown/3'. */
+  key: string;
+  title: string;
+  vocab: string[];
+  promptLen: number;
+  maxNew: number;
+}
+
+/** Where a policy came from. */
+export interface PolicyOrigin {
+  /** The experiment's link (hash body, no '#') that trained it. */
+  link: string;
+  /** 1-based run number, seed, generation and the update it was saved at. */
+  run: number;
+  seed: number;
+  generation: number;
+  step: number;
+}
+
+/** A policy in memory: weights as Float32Arrays, in the net's variable order. */
+export interface Policy extends PolicyOrigin {
+  format: typeof POLICY_FORMAT;
+  version: number;
+  task: PolicyTask;
+  net: NetSpec;
+  params: number;
+  weights: { name: string; shape: number[]; data: Float32Array }[];
+}
+
+/** The task key `createTask` builds the task under, from the task itself. */
+export function taskKey(task: Task): string {
+  const t = task as Task & { digits?: number; length?: number; numbers?: number };
+  const size = task.id === 'add' ? t.digits : task.id === 'sort' ? t.length : t.numbers;
+  return `${task.id}/${size}`;
+}
+
+export function policyTaskOf(task: Task): PolicyTask {
+  return { key: taskKey(task), title: task.title, vocab: [...task.vocab], promptLen: task.promptLen, maxNew: task.maxNew };
+}
+
+/**
+ * The weights an architecture has, by name and shape, in the net's variable order (what
+ * src/core/nets/net.ts builds: test/policy-file.test.ts checks the two agree). Names are each
+ * variable's prefix and its index among those with that prefix.
+ */
+export function weightLayout(spec: NetSpec): { name: string; shape: number[] }[] {
+  const { vocab: V, maxLen, embed: E, hidden: H, layers, window: W, outDim: O } = spec;
+  const out: { name: string; shape: number[] }[] = [];
+  const add = (prefix: string, shape: number[], times = 1) => {
+    for (let k = 0; k < times; k++) out.push({ name: `${prefix}.${out.filter((w) => w.name.startsWith(prefix + '.')).length}`, shape });
+  };
+  if (spec.kind === 'gru') {
+    add('gru_tok', [V, E]);
+    add('gru_pos', [maxLen, E]);
+    add('gru_wx', [E, H], 3);
+    add('gru_bx', [H], 3);
+    add('gru_wh', [H, H], 3);
+    add('gru_bhn', [H]);
+    add('gru_wo', [H, O]);
+    add('gru_bo', [O]);
+  } else {
+    for (let l = 0; l < layers; l++) add('mlp_w', [l === 0 ? W * V + maxLen : H, H]);
+    add('mlp_b', [H], layers);
+    add('mlp_wo', [H, O]);
+    add('mlp_bo', [O]);
+  }
+  return out;
+}
+
+/** 8 hex digits identifying a policy's content (architecture and weights): what a link names. */
+export function policyHash(p: Policy): string {
+  let h = hashString(JSON.stringify({ task: p.task.key, net: p.net }));
+  for (const w of p.weights) {
+    const bytes = new Uint8Array(w.data.buffer, w.data.byteOffset, w.data.byteLength);
+    for (let i = 0; i < bytes.length; i++) {
+      h ^= bytes[i];
+      h = Math.imul(h, 0x01000193);
+    }
+  }
+  return (h >>> 0).toString(16).padStart(8, '0');
+}
+
+/** A file name made safe for a link: letters, digits, '.', '_', '-', at most 64 characters. */
+export function cleanName(name: string): string {
+  const base = name.replace(/^.*[\\/]/, '').replace(/[^A-Za-z0-9._-]+/g, '-').replace(/^-+|-+$/g, '');
+  return (base || 'policy').slice(0, 64);
+}
+
+/** The reference a link carries for a policy file: `name~hash`. */
+export function policyRef(fileName: string, p: Policy): string {
+  return `${cleanName(fileName)}~${policyHash(p)}`;
+}
+
+/** The name part of a reference, for messages. */
+export const refName = (ref: string) => ref.replace(/~[0-9a-f]{8}$/, '');
+
+/** A suggested file name for a policy. */
+export function policyFileName(p: Policy): string {
+  const gen = p.generation > 1 ? `-gen${p.generation}` : '';
+  return `policy-${p.task.key.replace('/', '')}-r${p.run}-seed${p.seed}${gen}-step${p.step}.json`;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Text form
+// ---------------------------------------------------------------------------------------------
+
+function toBase64(x: Float32Array): string {
+  const bytes = new Uint8Array(x.buffer, x.byteOffset, x.byteLength);
+  let s = '';
+  for (let i = 0; i < bytes.length; i += 0x8000) s += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
+  return btoa(s);
+}
+
+function fromBase64(s: string): Float32Array | null {
+  let bin: string;
+  try {
+    bin = atob(s);
+  } catch {
+    return null;
+  }
+  if (bin.length % 4 !== 0) return null;
+  const bytes = new Uint8Array(bin.length);
+  for (let i = 0; i < bin.length; i++) bytes[i] = bin.charCodeAt(i);
+  return new Float32Array(bytes.buffer);
+}
+
+/** The file's text (JSON; weights base64). */
+export function serialisePolicy(p: Policy): string {
+  const { weights, ...rest } = p;
+  return JSON.stringify({ ...rest, weights: weights.map((w) => ({ name: w.name, shape: w.shape, data: toBase64(w.data) })) });
+}
+
+export type Parsed<T> = { ok: true; value: T } | { ok: false; message: string };
+
+const isObj = (x: unknown): x is Record<string, unknown> => typeof x === 'object' && x !== null && !Array.isArray(x);
+const isInt = (x: unknown, lo: number, hi: number): x is number => typeof x === 'number' && Number.isInteger(x) && x >= lo && x <= hi;
+
+/** Check a net spec from a file: the kinds and sizes the engine builds. */
+function checkSpec(x: unknown): string | null {
+  if (!isObj(x)) return 'its architecture is missing';
+  if (x.kind !== 'mlp' && x.kind !== 'gru') return `its network kind '${String(x.kind).slice(0, 20)}' is not one this app builds (mlp, gru)`;
+  const sizes: [string, number, number][] = [['vocab', 2, 64], ['maxLen', 2, 64], ['embed', 1, 512], ['hidden', 1, 1024], ['layers', 1, 8], ['window', 1, 64], ['outDim', 1, 64]];
+  for (const [k, lo, hi] of sizes) if (!isInt(x[k], lo, hi)) return `its architecture's ${k} is not a whole number in [${lo}, ${hi}]`;
+  return null;
+}
+
+/**
+ * Parse a policy file's text. Total: a file that is not JSON, not a policy, of another version, or
+ * whose weights do not fit its architecture gets a message saying which.
+ */
+export function parsePolicy(text: string): Parsed<Policy> {
+  let j: unknown;
+  try {
+    j = JSON.parse(text);
+  } catch {
+    return { ok: false, message: 'it is not a policy file (not JSON)' };
+  }
+  if (!isObj(j) || j.format !== POLICY_FORMAT) return { ok: false, message: `it is not a policy file (no "format": "${POLICY_FORMAT}")` };
+  if (j.version !== POLICY_VERSION) return { ok: false, message: `it is a policy file of version ${String(j.version).slice(0, 10)}; this app reads version ${POLICY_VERSION}` };
+  const t = j.task;
+  if (!isObj(t) || typeof t.key !== 'string' || !Array.isArray(t.vocab) || !t.vocab.every((v) => typeof v === 'string') || !isInt(t.promptLen, 1, 64) || !isInt(t.maxNew, 1, 64)) {
+    return { ok: false, message: 'its task description is missing or broken' };
+  }
+  const specProblem = checkSpec(j.net);
+  if (specProblem) return { ok: false, message: specProblem };
+  const net = j.net as unknown as NetSpec;
+  if (net.vocab !== t.vocab.length || net.outDim !== t.vocab.length || net.maxLen !== t.promptLen + t.maxNew) {
+    return { ok: false, message: 'its architecture does not fit its own task (vocabulary or sequence length)' };
+  }
+  for (const k of ['run', 'seed', 'generation', 'step'] as const) if (!isInt(j[k], 0, 2 ** 31)) return { ok: false, message: `its ${k} is missing` };
+  if (!Array.isArray(j.weights)) return { ok: false, message: 'it has no weights' };
+  // The architecture decides which weights there must be.
+  const expected = weightLayout(net);
+  const params = expected.reduce((n, w) => n + w.shape.reduce((a, b) => a * b, 1), 0);
+  if (j.weights.length !== expected.length) return { ok: false, message: `it has ${j.weights.length} weight tensors where its architecture has ${expected.length}` };
+  const weights: Policy['weights'] = [];
+  for (let i = 0; i < expected.length; i++) {
+    const w = j.weights[i] as unknown;
+    const e = expected[i];
+    if (!isObj(w) || w.name !== e.name || !Array.isArray(w.shape) || w.shape.join(',') !== e.shape.join(',') || typeof w.data !== 'string') {
+      return { ok: false, message: `its weight ${i} is not ${e.name} of shape [${e.shape.join(', ')}]` };
+    }
+    const data = fromBase64(w.data);
+    const size = e.shape.reduce((a, b) => a * b, 1);
+    if (!data || data.length !== size) return { ok: false, message: `the values of its weight ${e.name} are broken (want ${size} numbers)` };
+    if (!data.every(Number.isFinite)) return { ok: false, message: `its weight ${e.name} holds a value that is not a finite number` };
+    weights.push({ name: e.name, shape: e.shape, data });
+  }
+  return {
+    ok: true,
+    value: {
+      format: POLICY_FORMAT,
+      version: POLICY_VERSION,
+      task: { key: t.key, title: typeof t.title === 'string' ? t.title.slice(0, 80) : t.key, vocab: t.vocab as string[], promptLen: t.promptLen as number, maxNew: t.maxNew as number },
+      net: { kind: net.kind, vocab: net.vocab, maxLen: net.maxLen, embed: net.embed, hidden: net.hidden, layers: net.layers, window: net.window, outDim: net.outDim },
+      params,
+      link: typeof j.link === 'string' ? j.link.slice(0, 4000) : '',
+      run: j.run as number,
+      seed: j.seed as number,
+      generation: j.generation as number,
+      step: j.step as number,
+      weights,
+    },
+  };
+}
+
+/** Whether a policy can be used on `task`: null if so, else what does not match. */
+export function policyMismatch(p: Policy, task: Task): string | null {
+  const want = policyTaskOf(task);
+  if (p.task.key !== want.key) return `it was trained on ${p.task.title} (${p.task.key}); this experiment is ${want.title} (${want.key})`;
+  if (p.task.vocab.join('\u0001') !== want.vocab.join('\u0001')) return `its vocabulary (${p.task.vocab.length} tokens) is not this task's (${want.vocab.length} tokens)`;
+  if (p.task.promptLen !== want.promptLen || p.task.maxNew !== want.maxNew) return 'its prompt or answer length is not this task\'s';
+  return null;
+}
