@@ -1,10 +1,12 @@
 /**
  * RL lessons on a reduced budget, 3 seeds, medians (see test/presets.test.ts). The sft-grpo run is
- * the same in r1-recipe, grpo-vs-ppo and clean-data-trap: it is computed once here.
+ * the same in r1-recipe, grpo-vs-ppo, clean-data-trap and distil-the-rl-model (its r1): it is
+ * computed once here, and its final policies teach distil-the-rl-model's student.
  */
 import { beforeAll, describe, expect, it } from 'vitest';
-import { presetWith, runAll, last, median } from './helpers';
+import { presetWith, runAll, runSession, last, median } from './helpers';
 import type { MetricRow } from '../src/core/metrics';
+import type { Policy } from '../src/core/policy-file';
 
 const SEEDS = 3;
 const BUDGET = 'steps=800&evalEvery=50';
@@ -12,9 +14,13 @@ const acc = (r: MetricRow) => r['eval/accuracy']!;
 const blind = (r: MetricRow) => r['eval/accuracy/units-carry']!;
 
 let r1: MetricRow[][];
+let r1Policies: Policy[];
 let ceiling: number;
 beforeAll(async () => {
-  [r1] = await runAll(presetWith('r1-recipe', BUDGET), SEEDS);
+  const cfg = presetWith('r1-recipe', BUDGET);
+  r1 = [];
+  r1Policies = [];
+  for (let s = 0; s < SEEDS; s++) r1.push(await runSession(cfg, 0, s, {}, (p) => r1Policies.push(p)));
   ceiling = r1[0][0]['teacher/ceiling']!;
 }, 600_000);
 
@@ -85,5 +91,21 @@ describe('dr-grpo', () => {
     };
     const diffs = r1.map((r, i) => wrongLen(r) - wrongLen(dr[i]));
     expect(Math.abs(median(diffs))).toBeLessThan(0.15);
+  });
+});
+
+describe('distil-the-rl-model', () => {
+  it("a half-width student distilled from the RL model ends above the scripted teacher's ceiling and below its own teacher", async () => {
+    // The preset's r1 is the R1 run above (same settings, same seeds): its final policies teach r2.
+    const cfg = presetWith('distil-the-rl-model', `${BUDGET}&r2.steps=300`);
+    expect(JSON.stringify({ ...cfg.runs[0], seeds: 1 })).toBe(JSON.stringify({ ...presetWith('r1-recipe', BUDGET).runs[0], seeds: 1 }));
+    const students: MetricRow[][] = [];
+    for (let s = 0; s < SEEDS; s++) students.push(await runSession(cfg, 1, s, { teacher: r1Policies[s] }));
+    // Its teacher is r1's final policy: the teacher's ceiling is r1's final greedy accuracy.
+    students.forEach((r, s) => expect(r[0]['teacher/ceiling']).toBe(acc(last(r1[s]))));
+    expect(students[0].at(-1)!.step).toBe(300);
+    const studentAcc = median(students.map((r) => acc(last(r))));
+    expect(studentAcc).toBeGreaterThan(ceiling + 0.05);
+    expect(studentAcc).toBeLessThan(median(r1.map((r) => acc(last(r)))));
   });
 });

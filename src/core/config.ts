@@ -156,7 +156,7 @@ export const RUN_FIELDS = [
     doc: "Whom distillation stages learn from: the scripted flawed teacher, the final policy of another run of this experiment (seed for seed; this run starts when that one finishes: DeepSeek-R1's distilled students), or a policy file (Load policy)." },
   { key: 'teacherFile', type: 'text', default: '', pattern: POLICY_REF, patternDoc: POLICY_REF_DOC, label: 'Teacher file', group: 'distill',
     doc: 'The policy file that teaches when teacher = file (set by Load policy; the link names the file, it does not carry it).' },
-  { key: 'teacherTemp', type: 'float', default: 1, min: 0.1, max: 3, label: 'Teacher temperature', group: 'distill',
+  { key: 'teacherTemp', type: 'float', default: 1, min: 0.1, max: 3, label: 'Teacher temp.', group: 'distill',
     doc: "Temperature at which a learned teacher (another run, a file, or the previous generation) samples its data and gives its token distributions; its accuracy lines are computed at it. The scripted teacher has none." },
   { key: 'dataSize', type: 'int', default: 0, min: 0, max: 200000, label: 'Data size', group: 'distill',
     doc: "Distillation data: 0 draws fresh teacher samples every step; N > 0 draws a finite synthetic data set of N teacher samples once (per generation; rsft keeps drawing until N pass the verifier) and trains on minibatches of it." },
@@ -431,6 +431,11 @@ export function crossCheck(c: ExperimentConfig): Problem[] {
       const used = Math.max(r.G, Math.round(r.batch / r.G) * r.G);
       problems.push({ key: `r${i + 1}.batch`, value: String(r.batch), message: `must be a multiple of the group size G=${r.G}`, used: String(used) });
       r.batch = used;
+    }
+    const budget = runSteps(c, r);
+    if (r.generations > budget) {
+      problems.push({ key: `r${i + 1}.generations`, value: String(r.generations), message: `each generation needs at least one update (the run has ${budget})`, used: String(budget) });
+      r.generations = budget;
     }
     if (r.teacher === 'file' && r.teacherFile === '') {
       problems.push({ key: `r${i + 1}.teacher`, value: 'file', message: 'names no policy file (r' + (i + 1) + '.teacherFile is empty)', used: 'scripted' });

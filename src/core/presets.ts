@@ -91,7 +91,9 @@ export const PRESETS: Preset[] = [
   {
     id: 'distil-the-rl-model',
     title: 'Distil the RL model into a smaller student',
-    story: 'TBD',
+    story:
+      "r1 is the R1 recipe: it copies the flawed teacher, then GRPO takes it past that teacher's ceiling (0.57) to 0.90 in 2,000 steps. " +
+      'r2, a student of half the width (15k weights against 38k), learns only from r1\'s samples for 600 steps and ends at 0.88, carry problems included: far above the teacher r1 escaped, just below r1 itself (medians of 3 seeds), as DeepSeek-R1\'s small distilled models were.',
     config: {
       task: 'add', digits: 2, teacherAcc: 0.8, blindSpot: 'units-carry', steps: 2000, evalEvery: 50,
       runs: [{ ...R1_RUN }, { stages: ['sft'], teacher: 'r1', hidden: 64, steps: 600 }],
@@ -113,9 +115,11 @@ export const PRESETS: Preset[] = [
   {
     id: 'contamination',
     title: 'A leaked benchmark',
-    story: 'TBD',
+    story:
+      'Two identical students distil 3-digit addition from a teacher that is right 80% of the time, but half of what r2 trains on are copies of benchmark problems. ' +
+      'After 800 steps r2 scores 0.99 on the benchmark and 0.77 on fresh problems of the same kind, below the clean r1, whose two scores agree (0.89 and 0.90; medians of 3 seeds): a leaked benchmark measures memory, not skill.',
     config: {
-      task: 'add', digits: 3, blindSpot: 'none', steps: 1500, evalEvery: 50,
+      task: 'add', digits: 3, blindSpot: 'none', steps: 800, evalEvery: 50,
       runs: [{ stages: ['sft'] }, { stages: ['sft'], leak: 0.5 }],
     },
   },

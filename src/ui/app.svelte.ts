@@ -347,7 +347,8 @@ export class AppState {
   /** Every run from step 0 with the same settings and seed: the same run again, step for step. */
   reset(): void {
     this.playing = false;
-    this.runs.forEach((r, i) => this.restart(r, i));
+    // Teachers first: a student asks for the final policy of its teacher's new start.
+    for (const i of runOrder(this.config)) this.restart(this.runs[i], i);
   }
 
   setSpeed(v: number): void {

@@ -47,26 +47,32 @@ export const DIAGNOSTICS: { key: string; title: string }[] = [
 ];
 
 /**
- * Where each multi-stage run enters its next stage (e.g. distillation ends, GRPO starts), on the
- * chosen x-axis: at that step's eval point, once the run has got there.
+ * Where each multi-stage run enters its next stage (e.g. distillation ends, GRPO starts), or a new
+ * generation (a fresh student), on the chosen x-axis: at that step's eval point, once the run has
+ * got there. Runs that switch at the same x share one marker and one label, e.g.
+ * 'r1, r2 → gen 2; r3 → grpo' (no overprinting).
  */
 export function stageMarks(runs: { points: Point[]; info: { info: { stages: { algo: string; from: number; generation?: number; stage?: number }[] } } | null }[], x: string): XMark[] {
-  const marks: XMark[] = [];
+  const at = new Map<number, { color: string; groups: Map<string, string[]> }>();
   runs.forEach((r, i) => {
     const stages = r.info?.info.stages ?? [];
     for (const s of stages.slice(1)) {
       const p = r.points.find((q) => (q.mean.step ?? -1) >= s.from);
       const xv = p ? (p.mean as Row)[x] : undefined;
       if (xv === undefined || !Number.isFinite(xv)) continue;
-      // A new generation is marked like a stage: a fresh student starts there.
       const what = s.stage === 0 && (s.generation ?? 1) > 1 ? `gen ${s.generation}` : s.algo;
-      // Runs that switch at the same x share one marker and one label (no overprinting).
-      const same = marks.find((m) => m.x === xv);
-      if (same) same.label += `, r${i + 1} → ${what}`;
-      else marks.push({ x: xv, label: `r${i + 1} → ${what}`, color: runColor(i) });
+      const m = at.get(xv) ?? { color: runColor(i), groups: new Map<string, string[]>() };
+      at.set(xv, m);
+      const ids = m.groups.get(what) ?? [];
+      ids.push(`r${i + 1}`);
+      m.groups.set(what, ids);
     }
   });
-  return marks;
+  return [...at.entries()].map(([xv, m]) => ({
+    x: xv,
+    color: m.color,
+    label: [...m.groups.entries()].map(([what, ids]) => `${ids.join(', ')} → ${what}`).join('; '),
+  }));
 }
 
 /**

@@ -4,7 +4,7 @@
  * CI (.ci/run) installs /usr/bin/chromium; without it these tests fail, they do not skip.
  */
 import type { ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { gzipSync } from 'node:zlib';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,7 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type ExperimentConfig, decode, encode, overlay } from '../../src/core/config';
 import type { MetricRow } from '../../src/core/metrics';
 import { presetById, presetConfig } from '../../src/core/presets';
-import { runSession, withoutTime } from '../helpers';
+import { runAll, runSession, withoutTime } from '../helpers';
 import { CHROME_ARGS, CHROMIUM, preview, vite } from '../../scripts/preview';
 
 
@@ -292,5 +292,96 @@ describe('the app in Chromium', () => {
     expect(await classroom.getByRole('heading', { name: /Inspector/ }).count()).toBe(0);
     expect(await classroom.getByRole('alert').count()).toBe(0);
     await classroom.close();
+  });
+});
+
+describe('the data flywheel in Chromium', () => {
+  /** Sorting 3 digits: small and quick; two runs of SFT. */
+  const SMALL = 'task=sort&sortLen=3&blindSpot=none&steps=30&evalEvery=10&runs=sft,sft&r1.batch=64&r2.batch=64';
+  const doneOf = (page: Page, id: string, timeout = 60_000) => card(page, id).and(page.locator('[data-status="done"]')).waitFor({ timeout });
+  const hashOf = (page: Page) => decodeURIComponent(new URL(page.url()).hash.slice(1));
+
+  it("r2.teacher=r1 waits for r1, then learns from its final policy; the page's numbers equal npm run sim's", async () => {
+    const config = preset(`${SMALL}&r2.teacher=r1&r2.hidden=32`);
+    const page = await open(encode(config));
+    await ready(page);
+    await card(page, 'r2').and(page.locator('[data-status="waiting"]')).waitFor();
+    expect(await card(page, 'r2').textContent()).toContain('Waits for r1 to finish');
+    await page.getByRole('button', { name: 'Play' }).click();
+    await doneOf(page, 'r2');
+    expect(await card(page, 'r2').textContent()).toContain('teacher r1');
+    const json = JSON.parse((await downloadText(page, 'Export JSON')).text) as Exported;
+    const engine = await runAll(config, 1);
+    expect(withoutTime(json.runs[1].seeds[0].rows)).toEqual(withoutTime(engine[1][0]));
+    expect(withoutTime(json.runs[0].seeds[0].rows)).toEqual(withoutTime(engine[0][0]));
+    expect((page as unknown as { errors: string[] }).errors).toEqual([]);
+    await page.close();
+  });
+
+  it('Download policy, Load policy as a teacher; a bad file or a missing one gets a notice and changes nothing', async () => {
+    const page = await open(encode(preset(SMALL)));
+    await ready(page);
+    expect(await card(page, 'r1').getByRole('button', { name: 'Download policy' }).isDisabled()).toBe(true);
+    await page.getByRole('button', { name: 'Play' }).click();
+    await doneOf(page, 'r1');
+    const dl = await downloadText(page, 'Download policy');
+    expect(dl.name).toBe('policy-sort3-r1-seed1-step30.json');
+    const policy = JSON.parse(dl.text);
+    expect(policy).toMatchObject({ format: 'grpo-playground-policy', run: 1, seed: 1, step: 30 });
+    expect(policy.link).toBe(encode(preset(SMALL)));
+    const dir = mkdtempSync(join(tmpdir(), 'grpo-e2e-policy-'));
+    const file = join(dir, 'teacher.json');
+    writeFileSync(file, dl.text);
+    // As r2's teacher.
+    await page.getByRole('tab', { name: 'r2 sft' }).click();
+    await page.setInputFiles('#load-policy-file', file);
+    await expect.poll(() => hashOf(page)).toMatch(/r2\.teacher=file&r2\.teacherFile=teacher\.json~[0-9a-f]{8}/);
+    await ready(page, 'r2');
+    expect(await card(page, 'r2').textContent()).toContain('teacher teacher.json');
+    expect(await page.locator('[data-file="teacher"]').textContent()).toContain('teacher.json');
+    // A file that is not a policy: a notice, nothing changed.
+    const before = hashOf(page);
+    const bad = join(dir, 'notes.json');
+    writeFileSync(bad, '{"not": "a policy"}');
+    await page.setInputFiles('#load-policy-file', bad);
+    await expect.poll(() => page.getByRole('alert').textContent()).toContain("'notes.json' was not loaded: it is not a policy file");
+    expect(hashOf(page)).toBe(before);
+    // The link names the file but cannot carry it: opened elsewhere, it says so and r2 waits.
+    const other = await open(before);
+    await expect.poll(() => other.getByRole('alert').textContent()).toContain("r2 learns from the policy file 'teacher.json'");
+    await card(other, 'r2').and(other.locator('[data-status="waiting"]')).waitFor();
+    // ...until the file is loaded there too.
+    await other.getByRole('tab', { name: 'r2 sft' }).click();
+    await other.setInputFiles('#load-policy-file', file);
+    await ready(other, 'r2');
+    expect(hashOf(other)).toBe(before);
+    expect([...(page as unknown as { errors: string[] }).errors, ...(other as unknown as { errors: string[] }).errors]).toEqual([]);
+    await Promise.all([page.close(), other.close()]);
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('Use as teacher adds a smaller student of that run', async () => {
+    const page = await open(encode(preset('task=sort&sortLen=3&blindSpot=none&steps=30&runs=sft')));
+    await ready(page);
+    await card(page, 'r1').getByRole('button', { name: 'Use as teacher' }).click();
+    await card(page, 'r2').and(page.locator('[data-status="waiting"]')).waitFor();
+    expect(hashOf(page)).toContain('runs=sft,sft&r2.teacher=r1&r2.hidden=64');
+    await page.close();
+  });
+
+  it('generations are marked and plotted one point each; a leaky run shows benchmark and fresh accuracy as a pair', async () => {
+    const page = await open(encode(preset(`${SMALL}&r1.generations=3&r1.dataSize=300&r2.leak=0.5`)));
+    await ready(page);
+    await page.getByRole('button', { name: 'Play' }).click();
+    await doneOf(page, 'r1');
+    await doneOf(page, 'r2');
+    const gens = page.locator('[data-section="generations"]');
+    await expect.poll(() => gens.locator('path[data-series="r1"]').first().getAttribute('data-n')).toBe('3');
+    expect(await page.locator('[data-plot="held-out-accuracy-greedy"] [data-mark*="gen 2"]').count()).toBe(1);
+    const pair = page.locator('[data-section="contamination"]');
+    expect(await pair.locator('path[data-series]').count()).toBe(4);
+    expect(await pair.textContent()).toContain('r2 sft (leak 0.5): fresh');
+    expect((page as unknown as { errors: string[] }).errors).toEqual([]);
+    await page.close();
   });
 });

@@ -124,4 +124,28 @@ describe('lessons at full budget', () => {
     table.push(`dr-grpo | mean length of wrong answers (RL stage, per seed) | | GRPO ${grpo.map(wrongLen).map(fmt).join(', ')}; Dr. GRPO ${dr.map(wrongLen).map(fmt).join(', ')} | |`);
     expect(Math.abs(median(grpo.map((r, i) => wrongLen(r) - wrongLen(dr[i]))))).toBeLessThan(0.15);
   });
+
+  it("distil-the-rl-model: the half-width student of the RL model ends above the scripted ceiling, below its teacher", async () => {
+    const [r1, r2] = await runAll(presetWith('distil-the-rl-model'), SEEDS);
+    const c = r1[0][0]['teacher/ceiling']!;
+    report('distil-the-rl-model', 'r1 sft-grpo', r1, [['passes ceiling', (r) => r.step! > 300 && acc(r) > c + 0.01], ['acc >= 0.9', (r) => acc(r) >= 0.9]]);
+    report('distil-the-rl-model', 'r2 sft from r1 (hidden 64)', r2, [[`above scripted ceiling ${c.toFixed(3)} + 0.05`, (r) => acc(r) > c + 0.05], ['acc >= 0.85', (r) => acc(r) >= 0.85]]);
+    const student = median(r2.map((r) => acc(last(r))));
+    expect(student).toBeGreaterThan(c + 0.2);
+    expect(student).toBeLessThan(median(r1.map((r) => acc(last(r)))));
+    r2.forEach((r, s) => expect(r[0]['teacher/ceiling']).toBe(acc(last(r1[s]))));
+  });
+
+  it('contamination: the leaky run scores well above its fresh accuracy; the clean run does not', async () => {
+    const [clean, leaky] = await runAll(presetWith('contamination'), SEEDS);
+    const fresh = (r: MetricRow) => r['eval/accuracy_fresh']!;
+    const gap = (r: MetricRow[]) => acc(last(r)) - fresh(last(r));
+    for (const [name, runs] of [['sft clean', clean], ['sft leak 0.5', leaky]] as const) {
+      report('contamination', name, runs, [['benchmark >= 0.8', (r) => acc(r) >= 0.8], ['fresh >= 0.8', (r) => fresh(r) >= 0.8]]);
+    }
+    table.push(`contamination | final benchmark / fresh (medians) | | clean ${fmt(median(clean.map((r) => acc(last(r)))))} / ${fmt(median(clean.map((r) => fresh(last(r)))))}; leaky ${fmt(median(leaky.map((r) => acc(last(r)))))} / ${fmt(median(leaky.map((r) => fresh(last(r)))))} | |`);
+    expect(median(leaky.map(gap))).toBeGreaterThan(0.1);
+    expect(Math.abs(median(clean.map(gap)))).toBeLessThan(0.03);
+    expect(median(leaky.map((r) => fresh(last(r))))).toBeLessThan(median(clean.map((r) => fresh(last(r)))));
+  });
 });
