@@ -11,7 +11,7 @@
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { initBackend } from './backend';
-import { type ExperimentConfig, decode, encode, overlay, pipelineId, type Problem } from '../src/core/config';
+import { type ExperimentConfig, decode, encode, missingPolicyFiles, overlay, pipelineId, type Problem } from '../src/core/config';
 import { trainExperiment } from '../src/core/experiment';
 import { PRESETS, presetById, presetConfig } from '../src/core/presets';
 import { type Policy, parsePolicy, policyMismatch, policyRef, refName, serialisePolicy } from '../src/core/policy-file';
@@ -126,12 +126,10 @@ async function main() {
     files.set(ref, p);
     for (const r of config.runs) Object.assign(r, { init: 'file', initFile: ref });
   }
-  const missing: string[] = [];
-  config.runs.forEach((r, i) => {
-    if (r.teacher === 'file' && !files.has(r.teacherFile)) missing.push(`r${i + 1} learns from the policy file '${refName(r.teacherFile)}' (${r.teacherFile}): give it with --teacher-policy FILE`);
-    if (r.init === 'file' && !files.has(r.initFile)) missing.push(`r${i + 1} starts from the policy file '${refName(r.initFile)}' (${r.initFile}): give it with --init-policy FILE`);
-  });
-  if (missing.length) fail(missing);
+  const missing = missingPolicyFiles(config, (ref) => files.has(ref));
+  if (missing.length) {
+    fail(missing.map(({ run, as, ref }) => `r${run + 1} ${as === 'teacher' ? 'learns from' : 'starts from'} the policy file '${refName(ref)}' (${ref}): give it with ${as === 'teacher' ? '--teacher-policy' : '--init-policy'} FILE`));
+  }
   await initBackend();
   if (!args.json) process.stdout.write(`# experiment #${encode(config)}\n`);
   const multiRun = config.runs.length > 1;

@@ -437,16 +437,15 @@ export function crossCheck(c: ExperimentConfig): Problem[] {
       problems.push({ key: `r${i + 1}.generations`, value: String(r.generations), message: `each generation needs at least one update (the run has ${budget})`, used: String(budget) });
       r.generations = budget;
     }
-    if (r.teacher === 'file' && r.teacherFile === '') {
-      problems.push({ key: `r${i + 1}.teacher`, value: 'file', message: 'names no policy file (r' + (i + 1) + '.teacherFile is empty)', used: 'scripted' });
-      r.teacher = 'scripted';
+    // A policy file is named by its reference; without one, 'file' means nothing.
+    for (const [key, fileKey, none] of [['teacher', 'teacherFile', 'scripted'], ['init', 'initFile', 'scratch']] as const) {
+      const rec = r as unknown as Record<string, string>;
+      if (rec[key] === 'file' && rec[fileKey] === '') {
+        problems.push({ key: `r${i + 1}.${key}`, value: 'file', message: `names no policy file (r${i + 1}.${fileKey} is empty)`, used: none });
+        rec[key] = none;
+      }
+      if (rec[key] !== 'file') rec[fileKey] = '';
     }
-    if (r.teacher !== 'file') r.teacherFile = '';
-    if (r.init === 'file' && r.initFile === '') {
-      problems.push({ key: `r${i + 1}.init`, value: 'file', message: 'names no policy file (r' + (i + 1) + '.initFile is empty)', used: 'scratch' });
-      r.init = 'scratch';
-    }
-    if (r.init !== 'file') r.initFile = '';
     const t = teacherRunOf(r);
     if (t !== null && (t === i || t >= c.runs.length)) {
       const why = t === i ? 'a run cannot learn from itself' : `there is no run r${t + 1} (runs: ${c.runs.length})`;
@@ -519,6 +518,24 @@ export function dependentsOf(c: ExperimentConfig, i: number): number[] {
     out.push(...next);
     frontier = next;
   }
+  return out;
+}
+
+/** A policy file a run needs: as its teacher (only if it distils) or as its starting point. */
+export interface NeededFile {
+  run: number;
+  as: 'teacher' | 'init';
+  /** The reference the link names it by (`name~hash`). */
+  ref: string;
+}
+
+/** The policy files the experiment's runs need that `has` does not have. */
+export function missingPolicyFiles(c: ExperimentConfig, has: (ref: string) => boolean): NeededFile[] {
+  const out: NeededFile[] = [];
+  c.runs.forEach((r, i) => {
+    if (r.teacher === 'file' && r.stages.some(isDistill) && !has(r.teacherFile)) out.push({ run: i, as: 'teacher', ref: r.teacherFile });
+    if (r.init === 'file' && !has(r.initFile)) out.push({ run: i, as: 'init', ref: r.initFile });
+  });
   return out;
 }
 

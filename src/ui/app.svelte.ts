@@ -15,6 +15,7 @@ import {
   dependentsOf,
   isDistill,
   MAX_RUNS,
+  missingPolicyFiles,
   runOrder,
   teacherRunOf,
   teacherSeed,
@@ -93,16 +94,10 @@ export class AppState {
 
   /** Policy files the experiment names that this page has not loaded (a link carries names, not files). */
   private missingFiles(): string[] {
-    const out: string[] = [];
-    this.config.runs.forEach((r, i) => {
-      if (r.teacher === 'file' && r.stages.some(isDistill) && !this.policies.has(r.teacherFile)) {
-        out.push(`r${i + 1} learns from the policy file '${refName(r.teacherFile)}' (${r.teacherFile.slice(-8)}), which this link names but cannot carry: load it with Load policy in the builder; until then r${i + 1} waits.`);
-      }
-      if (r.init === 'file' && !this.policies.has(r.initFile)) {
-        out.push(`r${i + 1} starts from the policy file '${refName(r.initFile)}' (${r.initFile.slice(-8)}), which this link names but cannot carry: load it with Load policy in the builder; until then r${i + 1} waits.`);
-      }
+    return missingPolicyFiles(this.config, (ref) => this.policies.has(ref)).map(({ run, as, ref }) => {
+      const what = as === 'teacher' ? 'learns from' : 'starts from';
+      return `r${run + 1} ${what} the policy file '${refName(ref)}' (${ref.slice(-8)}), which this link names but cannot carry: load it with Load policy in the builder; until then r${run + 1} waits.`;
     });
-    return out;
   }
 
   /** The hash for the current state. */
