@@ -78,3 +78,8 @@ export function firstStep(rows: MetricRow[], pred: (r: MetricRow) => boolean): n
   const r = rows.find(pred);
   return r ? r.step! : Infinity;
 }
+
+/** The eval row at the end of each generation (the session evaluates there): rows[g - 1]. */
+export function generationEnds(rows: MetricRow[]): MetricRow[] {
+  return rows.filter((r, i) => r.step! > 0 && (i === rows.length - 1 || rows[i + 1].generation! > r.generation!));
+}

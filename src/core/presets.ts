@@ -102,7 +102,9 @@ export const PRESETS: Preset[] = [
   {
     id: 'collapse',
     title: 'Generations of synthetic data: collapse, verification, and RL',
-    story: 'TBD',
+    story:
+      "Each run trains five generations of fresh students, each on 5,000 samples written by its parent (the first on the flawed teacher's). " +
+      'Plain self-distillation decays (0.51 to 0.32 held-out, the rarer three-digit sums fastest: 0.50 to 0.28); filtering every generation through the verifier holds it at the teacher\'s ceiling (0.57) but never learns the carry; 300 GRPO steps on each generation make a flywheel that climbs (0.68 to 0.79, carry 0.62; medians of 3 seeds).',
     config: {
       task: 'add', digits: 2, teacherAcc: 0.8, blindSpot: 'units-carry', steps: 2000, evalEvery: 100,
       runs: [

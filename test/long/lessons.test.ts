@@ -6,7 +6,7 @@
 import { afterAll, describe, expect, it, vi } from 'vitest';
 
 vi.setConfig({ testTimeout: 1_800_000 });
-import { firstStep, last, median, presetWith, runAll } from '../helpers';
+import { firstStep, generationEnds, last, median, presetWith, runAll } from '../helpers';
 import type { MetricRow } from '../../src/core/metrics';
 
 const SEEDS = 3;
@@ -147,5 +147,25 @@ describe('lessons at full budget', () => {
     expect(median(leaky.map(gap))).toBeGreaterThan(0.1);
     expect(Math.abs(median(clean.map(gap)))).toBeLessThan(0.03);
     expect(median(leaky.map((r) => fresh(last(r))))).toBeLessThan(median(clean.map((r) => fresh(last(r)))));
+  });
+
+  it('collapse: plain generations decay, verified ones hold the ceiling, RL between generations climbs', async () => {
+    const [plain, verified, flywheel] = await runAll(presetWith('collapse'), SEEDS);
+    const ends = (runs: MetricRow[][]) => runs.map(generationEnds);
+    const byGen = (runs: MetricRow[][], key: string) => {
+      const e = ends(runs);
+      return e[0].map((_, g) => median(e.map((x) => x[g][key as 'eval/accuracy']!)));
+    };
+    for (const [name, runs] of [['sft (plain)', plain], ['rsft (verified)', verified], ['sft-grpo (flywheel)', flywheel]] as const) {
+      expect(ends(runs).every((e) => e.length === 5)).toBe(true);
+      table.push(`collapse | ${name} | ${SEEDS} | held-out at the end of generations 1-5: ${byGen(runs, 'eval/accuracy').map(fmt).join(', ')}; blind spot ${byGen(runs, 'eval/accuracy/units-carry').map(fmt).join(', ')}; new-digit ${byGen(runs, 'eval/accuracy/new-digit').map(fmt).join(', ')} | ${fmt(median(runs.map((r) => acc(last(r)))))} | ${fmt(median(runs.map((r) => blind(last(r))!)))}`);
+    }
+    const [p, v, f] = [byGen(plain, 'eval/accuracy'), byGen(verified, 'eval/accuracy'), byGen(flywheel, 'eval/accuracy')];
+    expect(p[4]).toBeLessThan(p[0] - 0.1);
+    expect(Math.abs(v[4] - v[0])).toBeLessThan(0.02);
+    expect(v[4]).toBeGreaterThan(p[4] + 0.15);
+    expect(Math.max(...byGen(verified, 'eval/accuracy/units-carry'))).toBeLessThan(0.05);
+    expect(f[4]).toBeGreaterThan(f[0] + 0.05);
+    expect(f[4]).toBeGreaterThan(v[4] + 0.1);
   });
 });
