@@ -10,9 +10,12 @@ export default defineConfig({
     include: process.env.LONG ? ['test/long/**/*.test.ts'] : ['test/**/*.test.ts'],
     exclude: process.env.LONG ? ['node_modules/**'] : ['node_modules/**', 'test/long/**'],
     environment: 'node',
-    testTimeout: 120_000,
-    hookTimeout: 120_000,
+    testTimeout: 600_000,
+    hookTimeout: 600_000,
     setupFiles: ['test/setup.ts'],
     pool: 'forks',
+    // Every heavy test is one single-threaded training loop (tfjs wasm, no threads): vitest's
+    // default of cpus - 1 workers leaves one of this 2-core machine's cores idle.
+    maxWorkers: 2,
   },
 });

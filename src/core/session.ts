@@ -15,7 +15,7 @@ import * as tf from '@tensorflow/tfjs';
 import { completionOutputs, oneHotTokens, sampleCompletions, tokenLogProbs, type SeqShape } from './nets/policy';
 import { Rng } from './rng';
 import { Teacher, type TeacherModel } from './teacher';
-import { createTask } from './tasks';
+import { taskOf } from './tasks';
 import type { Problem, Task } from './tasks/task';
 import { evaluatePolicy, greedyAccuracy } from './evaluate';
 import { LearnedTeacher } from './learned-teacher';
@@ -24,10 +24,7 @@ import { netFromPolicy, policyOf } from './nets/from-policy';
 
 export { evaluatePolicy };
 
-/** The task an experiment config describes. */
-export function taskOf(exp: ExperimentConfig): Task {
-  return createTask({ task: exp.task, digits: exp.digits, sortLength: exp.sortLen, countdownNumbers: exp.cdNums });
-}
+export { taskOf };
 
 export function teacherOf(exp: ExperimentConfig, task: Task): Teacher {
   return new Teacher(task, { accuracy: exp.teacherAcc, blindSpot: exp.blindSpot });

@@ -22,7 +22,7 @@ import {
 } from '../core/config';
 import { type Policy, cleanName, parsePolicy, policyFileName, policyMismatch, policyRef, refName, serialisePolicy } from '../core/policy-file';
 import { PRESETS, presetConfig } from '../core/presets';
-import { createTask } from '../core/tasks';
+import { taskOf } from '../core/tasks';
 import { download } from './export';
 import { type PolicySource, RunController } from './run.svelte';
 import { type Location, type View, type XAxis, defaultView, readHash, writeHash } from './url';
@@ -295,7 +295,7 @@ export class AppState {
       return;
     }
     const parsed = parsePolicy(text);
-    const bad = parsed.ok ? policyMismatch(parsed.value, createTask({ task: this.config.task, digits: this.config.digits, sortLength: this.config.sortLen, countdownNumbers: this.config.cdNums })) : parsed.message;
+    const bad = parsed.ok ? policyMismatch(parsed.value, taskOf(this.config)) : parsed.message;
     if (!parsed.ok || bad) {
       this.fileNotes = [`'${name}' was not loaded: ${bad}. Nothing was changed.`];
       return;

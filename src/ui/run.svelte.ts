@@ -5,7 +5,7 @@
  * message; the other runs go on.
  */
 import * as Comlink from 'comlink';
-import type { ExperimentConfig } from '../core/config';
+import { type ExperimentConfig, runSteps } from '../core/config';
 import { type MetricRow, RowStore } from '../core/metrics';
 import type { Policy } from '../core/policy-file';
 import type { Inspection, SessionPolicies } from '../core/session';
@@ -79,7 +79,7 @@ export class RunController {
   status = $state<RunStatus>('starting');
   /** The step every seed has reached. */
   step = $state(0);
-  /** Budget of the run (exp.steps). */
+  /** Budget of the run: its own, or the experiment's. */
   steps = $state(0);
   error = $state<string | null>(null);
   info = $state.raw<InitResult | null>(null);
@@ -155,7 +155,7 @@ export class RunController {
     this.generations = config.runs[runIndex].generations;
     for (const f of this.finished) f.reject(new Error('the run was reset'));
     this.step = 0;
-    this.steps = config.steps;
+    this.steps = runSteps(config, config.runs[runIndex]);
     this.points = [];
     this.latest = null;
     this.info = null;

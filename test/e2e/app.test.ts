@@ -302,7 +302,7 @@ describe('the data flywheel in Chromium', () => {
   const hashOf = (page: Page) => decodeURIComponent(new URL(page.url()).hash.slice(1));
 
   it("r2.teacher=r1 waits for r1, then learns from its final policy; the page's numbers equal npm run sim's", async () => {
-    const config = preset(`${SMALL}&r2.teacher=r1&r2.hidden=32`);
+    const config = preset(`${SMALL}&r2.teacher=r1&r2.hidden=32&r2.steps=20`);
     const page = await open(encode(config));
     await ready(page);
     await card(page, 'r2').and(page.locator('[data-status="waiting"]')).waitFor();
@@ -310,6 +310,7 @@ describe('the data flywheel in Chromium', () => {
     await page.getByRole('button', { name: 'Play' }).click();
     await doneOf(page, 'r2');
     expect(await card(page, 'r2').textContent()).toContain('teacher r1');
+    expect(await card(page, 'r2').textContent()).toMatch(/step 20 \/ 20/);
     const json = JSON.parse((await downloadText(page, 'Export JSON')).text) as Exported;
     const engine = await runAll(config, 1);
     expect(withoutTime(json.runs[1].seeds[0].rows)).toEqual(withoutTime(engine[1][0]));

@@ -61,3 +61,8 @@ export function createTask(spec: TaskSpec): Task {
   }
   return task;
 }
+
+/** The task an experiment's settings describe (pure: the page's main thread uses it too). */
+export function taskOf(exp: { task: TaskId; digits: number; sortLen: number; cdNums: number }): Task {
+  return createTask({ task: exp.task, digits: exp.digits, sortLength: exp.sortLen, countdownNumbers: exp.cdNums });
+}
