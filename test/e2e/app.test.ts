@@ -371,7 +371,9 @@ describe('the data flywheel in Chromium', () => {
   });
 
   it('generations are marked and plotted one point each; a leaky run shows benchmark and fresh accuracy as a pair', async () => {
-    const page = await open(encode(preset(`${SMALL}&r1.generations=3&r1.dataSize=300&r2.leak=0.5`)));
+    // r1 runs GRPO in every generation: the same stage label ('r1 → grpo') stands at several places.
+    const hash = 'task=sort&sortLen=3&blindSpot=none&steps=30&evalEvery=5&runs=sft-grpo,sft&r1.batch=64&r2.batch=64&r1.distillSteps=5&r1.generations=3&r1.dataSize=300&r2.leak=0.5';
+    const page = await open(encode(preset(hash)));
     await ready(page);
     await page.getByRole('button', { name: 'Play' }).click();
     await doneOf(page, 'r1');
@@ -379,9 +381,12 @@ describe('the data flywheel in Chromium', () => {
     const gens = page.locator('[data-section="generations"]');
     await expect.poll(() => gens.locator('path[data-series="r1"]').first().getAttribute('data-n')).toBe('3');
     expect(await page.locator('[data-plot="held-out-accuracy-greedy"] [data-mark*="gen 2"]').count()).toBe(1);
+    expect(await page.locator('[data-plot="held-out-accuracy-greedy"] [data-mark="r1 → grpo"]').count()).toBe(3);
     const pair = page.locator('[data-section="contamination"]');
     expect(await pair.locator('path[data-series]').count()).toBe(4);
     expect(await pair.textContent()).toContain('r2 sft (leak 0.5): fresh');
+    // The plots followed to the end (an error in a keyed block would have frozen them).
+    await expect.poll(() => page.locator('[data-plot="held-out-accuracy-greedy"] path[data-series="r1"]').getAttribute('data-n')).toBe('7');
     expect((page as unknown as { errors: string[] }).errors).toEqual([]);
     await page.close();
   });
