@@ -68,11 +68,15 @@ export function stageMarks(runs: { points: Point[]; info: { info: { stages: { al
       m.groups.set(what, ids);
     }
   });
-  return [...at.entries()].map(([xv, m]) => ({
-    x: xv,
-    color: m.color,
-    label: [...m.groups.entries()].map(([what, ids]) => `${ids.join(', ')} → ${what}`).join('; '),
-  }));
+  const seen = new Set<string>();
+  return [...at.entries()]
+    .sort((a, b) => a[0] - b[0])
+    .map(([xv, m]) => {
+      const label = [...m.groups.entries()].map(([what, ids]) => `${ids.join(', ')} → ${what}`).join('; ');
+      const quiet = seen.has(label);
+      seen.add(label);
+      return { x: xv, color: m.color, label, quiet };
+    });
 }
 
 /**

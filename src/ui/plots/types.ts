@@ -26,4 +26,6 @@ export interface XMark {
   x: number;
   label: string;
   color: string;
+  /** Draw the line only: the same label already stands at an earlier mark (a stage in every generation). */
+  quiet?: boolean;
 }
