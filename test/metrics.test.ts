@@ -21,6 +21,8 @@ describe('RowStore', () => {
     back.forEach((r, i) => expect(r).toEqual(pushed[i]));
     expect(store.row(999)).toEqual(pushed[999]);
     expect(() => store.row(1000)).toThrow(RangeError);
+    // One value without building the row: the same, absent included.
+    for (const i of [0, 17, 500, 999]) for (const k of [...keys, 'nope']) expect(store.value(i, k)).toBe((pushed[i] as Record<string, number>)[k]);
   });
 });
 

@@ -175,6 +175,12 @@ export class RowStore {
     this.n += 1;
   }
 
+  /** One value of row i (undefined where the row lacks it), without building the row. */
+  value(i: number, key: string): number | undefined {
+    const v = this.cols.get(key)?.[i];
+    return v === undefined || Number.isNaN(v) ? undefined : v;
+  }
+
   /** Row i as an object (keys in first-seen order). */
   row(i: number): MetricRow {
     if (i < 0 || i >= this.n) throw new RangeError(`row ${i} of ${this.n}`);

@@ -108,6 +108,9 @@ export class RunController {
   private speed = 0;
   private seed0 = 1;
   private generations = 1;
+  /** Rows whose generation end is decided (updateGenPoints), and whether the last one was added. */
+  private genScanned = 0;
+  private genLastAdded = false;
   /** Per seed: settles when that seed has trained to the end of its budget (or the run stopped). */
   private finished: Deferred<void>[] = [];
 
@@ -152,6 +155,8 @@ export class RunController {
     this.waiting = null;
     this.blocked = source?.blocked ?? false;
     this.genPoints = [];
+    this.genScanned = 0;
+    this.genLastAdded = false;
     this.generations = config.runs[runIndex].generations;
     for (const f of this.finished) f.reject(new Error('the run was reset'));
     this.step = 0;
@@ -237,18 +242,24 @@ export class RunController {
 
   /**
    * The eval point at the end of each finished generation (the session evaluates there): row i
-   * ends generation g when row i+1 belongs to a later one, or when every seed is done.
+   * ends generation g when row i+1 belongs to a later one, or when every seed is done. Each row
+   * is decided once (`genScanned`), so a long run costs nothing per report.
    */
   private updateGenPoints(): void {
     if (this.generations < 2) return;
     const n = Math.min(...this.seedRows.map((r) => r.length));
-    const genOf = (i: number) => this.seedRows[0].row(i).generation ?? 1;
-    const out: Point[] = [];
-    for (let i = 0; i < n; i++) {
-      const ends = i + 1 < n ? genOf(i + 1) > genOf(i) : this.seedDone.every(Boolean) && this.seedDone.length > 0;
-      if (ends) out.push(aggregate(this.seedRows.map((r) => r.row(i))));
+    const genOf = (i: number) => this.seedRows[0].value(i, 'generation') ?? 1;
+    const found: Point[] = [];
+    for (; this.genScanned + 1 < n; this.genScanned++) {
+      const i = this.genScanned;
+      if (genOf(i + 1) > genOf(i)) found.push(aggregate(this.seedRows.map((r) => r.row(i))));
     }
-    if (out.length !== this.genPoints.length) this.genPoints = out;
+    const done = this.seedDone.length > 0 && this.seedDone.every(Boolean);
+    if (done && n > 0 && !this.genLastAdded) {
+      found.push(aggregate(this.seedRows.map((r) => r.row(n - 1))));
+      this.genLastAdded = true;
+    }
+    if (found.length) this.genPoints = [...this.genPoints, ...found];
   }
 
   get running(): boolean {
