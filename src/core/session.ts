@@ -22,7 +22,6 @@ import { LearnedTeacher } from './learned-teacher';
 import { type Policy, policyMismatch, refName } from './policy-file';
 import { netFromPolicy, policyOf } from './nets/from-policy';
 
-export { evaluatePolicy };
 
 export { taskOf };
 
