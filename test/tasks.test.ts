@@ -4,6 +4,7 @@ import { createAddition } from '../src/core/tasks/addition';
 import { createCountdown, parseExpression } from '../src/core/tasks/countdown';
 import { createTask, TASKS, type TaskSpec } from '../src/core/tasks';
 import { createSort } from '../src/core/tasks/sort';
+import { createSum, type SumTask } from '../src/core/tasks/sum';
 import type { Problem, Task } from '../src/core/tasks/task';
 
 const SPECS: { spec: TaskSpec; held: number; promptLen: number; maxNew: number; vocab: number }[] = [
@@ -16,6 +17,10 @@ const SPECS: { spec: TaskSpec; held: number; promptLen: number; maxNew: number; 
   { spec: { task: 'sort', sortLength: 6 }, held: 500, promptLen: 7, maxNew: 7, vocab: 13 },
   { spec: { task: 'countdown', countdownNumbers: 3 }, held: 500, promptLen: 7, maxNew: 8, vocab: 19 },
   { spec: { task: 'countdown', countdownNumbers: 4 }, held: 500, promptLen: 9, maxNew: 12, vocab: 19 },
+  // Sum: the longest worked solution ("8,15,17>17$": 12 tokens for four digits) plus 4 tokens of room.
+  { spec: { task: 'sum', terms: 3, termDigits: 1 }, held: 100, promptLen: 6, maxNew: 13, vocab: 16 },
+  { spec: { task: 'sum', terms: 4, termDigits: 1 }, held: 500, promptLen: 8, maxNew: 16, vocab: 16 },
+  { spec: { task: 'sum', terms: 5, termDigits: 2 }, held: 500, promptLen: 15, maxNew: 24, vocab: 16 },
 ];
 
 /** A completion as the policy emits it: tokens, eos, pads up to maxNew. */
@@ -34,7 +39,7 @@ function toks(task: Task, text: string): number[] {
   });
 }
 
-describe.each(SPECS)('task $spec.task $spec.digits$spec.sortLength$spec.countdownNumbers', ({ spec, held, promptLen, maxNew, vocab }) => {
+describe.each(SPECS)('task $spec.task $spec.digits$spec.sortLength$spec.countdownNumbers$spec.terms', ({ spec, held, promptLen, maxNew, vocab }) => {
   const task = createTask(spec);
   const heldOut = task.heldOut();
 
@@ -103,6 +108,7 @@ describe.each(SPECS)('task $spec.task $spec.digits$spec.sortLength$spec.countdow
     const fresh =
       spec.task === 'add' ? createAddition({ digits: spec.digits as 1 | 2 | 3 })
       : spec.task === 'sort' ? createSort({ length: spec.sortLength! })
+      : spec.task === 'sum' ? createSum({ terms: spec.terms!, digits: spec.termDigits! })
       : createCountdown({ numbers: spec.countdownNumbers as 3 | 4 });
     expect(fresh).not.toBe(task);
     expect(fresh.heldOut()).toEqual(heldOut);
@@ -118,7 +124,9 @@ describe.each(SPECS)('task $spec.task $spec.digits$spec.sortLength$spec.countdow
 
 describe('createTask', () => {
   it('lists the tasks and rejects bad sizes', () => {
-    expect(TASKS.map((t) => t.id)).toEqual(['add', 'sort', 'countdown']);
+    expect(TASKS.map((t) => t.id)).toEqual(['add', 'sort', 'countdown', 'sum']);
+    expect(() => createTask({ task: 'sum', terms: 6 })).toThrow(RangeError);
+    expect(() => createTask({ task: 'sum', termDigits: 3 })).toThrow(RangeError);
     expect(() => createTask({ task: 'add', digits: 4 })).toThrow(RangeError);
     expect(() => createTask({ task: 'sort', sortLength: 7 })).toThrow(RangeError);
     expect(() => createTask({ task: 'countdown', countdownNumbers: 5 })).toThrow(RangeError);
@@ -289,6 +297,52 @@ describe('countdown', () => {
       expect(target).toBeGreaterThanOrEqual(1);
       expect(target).toBeLessThanOrEqual(99);
     }
+  });
+});
+
+describe('sum (worked answers)', () => {
+  const task = createTask({ task: 'sum', terms: 4, termDigits: 1 }) as SumTask;
+  const p = task.problem([3, 5, 7, 2]);
+  const c = (text: string) => completion(task, toks(task, text));
+
+  it('writes prompts, direct and worked answers as the reference does', () => {
+    expect(task.render(p.prompt)).toBe('3+5+7+2=');
+    expect(task.render(p.target)).toBe('17');
+    expect(task.render(task.worked(p))).toBe('8,15,17>17');
+    expect(task.render(task.worked(task.problem([9, 9, 9, 9])))).toBe('18,27,36>36');
+    expect(p.subsets).toEqual(['easy']);
+    expect(task.problem([9, 9, 1, 1]).subsets).toEqual(['hard']);
+    const two = createTask({ task: 'sum', terms: 3, termDigits: 2 }) as SumTask;
+    const q = two.problem([7, 45, 99]);
+    expect(two.render(q.prompt)).toBe('07+45+99=');
+    expect(two.render(two.worked(q))).toBe('52,151>151');
+    expect(q.subsets).toEqual(['easy']);
+    expect(two.problem([99, 99, 2]).subsets).toEqual(['hard']);
+  });
+
+  it('accepts right direct and worked answers, rejects wrong ones, and ignores the work', () => {
+    for (const text of ['17', '8,15,17>17', '1,2,3>17', '>17', '99,99,99>17']) {
+      expect(task.verify(p, c(text)), text).toEqual({ correct: true, wellFormed: true, partial: 1 });
+    }
+    for (const text of ['16', '18', '7', '017', '8,15,17>16', '8,15,17', '17>', '8,15,17>17>1']) {
+      expect(task.verify(p, c(text)).correct, text).toBe(false);
+    }
+    // Only the answer after the last marker counts; work that is not digits and commas is not well formed.
+    expect(task.verify(p, c('9>9>17'))).toMatchObject({ correct: true, wellFormed: false });
+    // No eos (cut off by the budget): never right, never well formed.
+    const clipped = toks(task, '8,15,17>17'.padEnd(task.maxNew, '1'));
+    expect(task.verify(p, clipped)).toMatchObject({ correct: false, wellFormed: false });
+    // The format: digits (and commas in the work) only.
+    expect(task.verify(p, c('8,15+17>16')).wellFormed).toBe(false);
+    expect(task.verify(p, c('8,15,17>16')).wellFormed).toBe(true);
+    expect(task.verify(p, c('8,15,17>1=')).wellFormed).toBe(false);
+    // Partial credit reads the answer alone: long work earns nothing.
+    expect(task.verify(p, c('8,15,17>16')).partial).toBeCloseTo(task.verify(p, c('16')).partial);
+  });
+
+  it('splits a completion into work and answer at the last marker', () => {
+    expect(task.parts(c('8,15,17>17'))).toEqual({ work: toks(task, '8,15,17'), answer: toks(task, '17'), hasEos: true, worked: true });
+    expect(task.parts(c('17'))).toEqual({ work: [], answer: toks(task, '17'), hasEos: true, worked: false });
   });
 });
 

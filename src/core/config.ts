@@ -16,7 +16,7 @@ export const CONFIG_VERSION = 1;
 export const MAX_RUNS = 4;
 export const MAX_STAGES = 3;
 
-export const ALGOS = ['grpo', 'ppo', 'rloo', 'sft', 'rsft', 'kd'] as const;
+export const ALGOS = ['grpo', 'ppo', 'rloo', 'sft', 'rsft', 'kd', 'pretrain'] as const;
 export type Algo = (typeof ALGOS)[number];
 export const ALGO_TITLES: Record<Algo, string> = {
   grpo: 'GRPO (group-relative advantages, no critic)',
@@ -25,6 +25,7 @@ export const ALGO_TITLES: Record<Algo, string> = {
   sft: 'Distillation: SFT on teacher samples',
   rsft: 'Distillation: SFT on verified teacher samples only (rejection sampling)',
   kd: "Distillation: match the teacher's token distribution (soft KD)",
+  pretrain: 'Pretraining: next-token prediction on a fixed corpus (a base model with latent habits)',
 };
 const DISTILL_ALGOS: readonly Algo[] = ['sft', 'rsft', 'kd'];
 export const isDistill = (a: Algo) => DISTILL_ALGOS.includes(a);
@@ -61,14 +62,18 @@ export const EXPERIMENT_FIELDS = [
     doc: 'Training budget of every run, in updates (all stages and generations together); a run may set its own.' },
   { key: 'evalEvery', type: 'int', default: 25, min: 1, max: 100000, label: 'Eval every', group: 'experiment',
     doc: 'Steps between evaluations on the held-out set (greedy decoding).' },
-  { key: 'task', type: 'enum', default: 'add', options: ['add', 'sort', 'countdown'], label: 'Task', group: 'task',
-    doc: 'The verifiable task: addition, sorting a list of digits, or countdown (reach a target with + - * and each number once).' },
+  { key: 'task', type: 'enum', default: 'add', options: ['add', 'sort', 'countdown', 'sum'], label: 'Task', group: 'task',
+    doc: 'The verifiable task: addition, sorting a list of digits, countdown (reach a target with + - * and each number once), or the sum of several numbers, answered directly ("17$") or with the work shown ("8,15,17>17$"; only the answer after ">" is checked).' },
   { key: 'digits', type: 'int', default: 2, min: 1, max: 3, label: 'Digits', group: 'task',
     doc: 'Addition: digits per operand.' },
   { key: 'sortLen', type: 'int', default: 4, min: 2, max: 6, label: 'List length', group: 'task',
     doc: 'Sorting: number of digits to sort.' },
   { key: 'cdNums', type: 'int', default: 3, min: 3, max: 4, label: 'Numbers', group: 'task',
     doc: 'Countdown: how many numbers the expression must use.' },
+  { key: 'terms', type: 'int', default: 4, min: 3, max: 5, label: 'Numbers', group: 'task',
+    doc: 'Sum: how many numbers to add.' },
+  { key: 'termDigits', type: 'int', default: 1, min: 1, max: 2, label: 'Digits each', group: 'task',
+    doc: 'Sum: digits per number.' },
   { key: 'net', type: 'enum', default: 'mlp', options: ['gru', 'mlp'], label: 'Policy', group: 'policy',
     doc: 'Policy family: a GRU, or a causal MLP over a window of recent tokens. The critic (PPO) is of the same family.' },
   { key: 'embed', type: 'int', default: 32, min: 4, max: 128, label: 'Embedding', group: 'policy',
@@ -82,8 +87,8 @@ export const EXPERIMENT_FIELDS = [
   { key: 'teacherAcc', type: 'float', default: 0.8, min: 0, max: 1, label: 'Teacher accuracy', group: 'teacher',
     doc: 'Probability that the teacher answers right off its blind spot; otherwise it makes a near miss.' },
   { key: 'blindSpot', type: 'enum', default: 'units-carry',
-    options: ['none', 'units-carry', 'new-digit', 'duplicates', 'needs-mult'], label: 'Blind spot', group: 'teacher',
-    doc: 'A subset on which the teacher is always wrong in the same way (addition: units-carry answers a+b-10, new-digit drops the leading 1; sorting: duplicates drops repeats; countdown: needs-mult never multiplies).' },
+    options: ['none', 'units-carry', 'new-digit', 'duplicates', 'needs-mult', 'dropped-carry'], label: 'Blind spot', group: 'teacher',
+    doc: 'A subset on which the teacher is always wrong in the same way (addition: units-carry answers a+b-10, new-digit drops the leading 1; sorting: duplicates drops repeats; countdown: needs-mult never multiplies; sum: dropped-carry answers hard sums 10 too low).' },
 ] as const satisfies readonly Field[];
 
 // ---------------------------------------------------------------------------------------------
@@ -109,7 +114,7 @@ export const RUN_FIELDS = [
   { key: 'lr', type: 'float', default: 0.001, min: 1e-6, max: 1, label: 'RL learning rate', group: 'common',
     doc: 'Adam learning rate of the policy in RL stages (small nets want about 1e-3).' },
   { key: 'distillLr', type: 'float', default: 0.01, min: 1e-6, max: 1, label: 'Distil learning rate', group: 'distill',
-    doc: 'Adam learning rate in distillation stages (small nets want about 1e-2).' },
+    doc: 'Adam learning rate in distillation and pretraining stages (small nets want about 1e-2).' },
   { key: 'maxGradNorm', type: 'float', default: 1, min: 0, max: 100, label: 'Grad clip', group: 'common',
     doc: 'Clip the global gradient norm to this (0: no clipping).' },
   { key: 'temperature', type: 'float', default: 1, min: 0.1, max: 3, label: 'Temperature', group: 'common',
@@ -152,6 +157,10 @@ export const RUN_FIELDS = [
     doc: 'PPO: normalise advantages to mean 0, std 1 over the batch.' },
   { key: 'kdDir', type: 'enum', default: 'forward', options: ['forward', 'reverse'], label: 'KD direction', group: 'distill',
     doc: "Soft distillation: forward KL(teacher || student) on teacher samples (mode-covering), or reverse KL(student || teacher) on the student's own samples (mode-seeking)." },
+  { key: 'corpusWorked', type: 'float', default: 0.15, min: 0, max: 1, label: 'Worked share', group: 'pretrain',
+    doc: "Pretraining corpus: the share of worked solutions (the running sums, '>', the answer; always correct). The rest answer directly. Only the sum task has work to show." },
+  { key: 'corpusError', type: 'float', default: 0.6, min: 0, max: 1, label: 'Direct error', group: 'pretrain',
+    doc: "Pretraining corpus: how often a direct answer on a hard item is wrong (mostly a dropped carry), as web text is. Worked solutions are always right." },
   { key: 'teacher', type: 'enum', default: 'scripted', options: ['scripted', 'r1', 'r2', 'r3', 'r4', 'file'], label: 'Teacher', group: 'distill',
     doc: "Whom distillation stages learn from: the scripted flawed teacher, the final policy of another run of this experiment (seed for seed; this run starts when that one finishes: DeepSeek-R1's distilled students), or a policy file (Load policy)." },
   { key: 'teacherFile', type: 'text', default: '', pattern: POLICY_REF, patternDoc: POLICY_REF_DOC, label: 'Teacher file', group: 'distill',
@@ -412,6 +421,7 @@ export const BLIND_SPOTS: Record<ExperimentConfig['task'], string[]> = {
   add: ['none', 'units-carry', 'new-digit'],
   sort: ['none', 'duplicates'],
   countdown: ['none', 'needs-mult'],
+  sum: ['none', 'dropped-carry'],
 };
 
 /**

@@ -21,8 +21,15 @@ export const METRIC_NAMES = [
   'completions/mean_length',
   'completions/mean_length_correct',
   'completions/mean_length_incorrect',
+  'completions/clipped_share',
+  'completions/worked_share',
   'eval/accuracy',
   'eval/accuracy_fresh',
+  'eval/mean_length',
+  'eval/worked_share',
+  'eval/sampled_accuracy',
+  'eval/sampled_length',
+  'eval/sampled_worked_share',
   'teacher/accuracy',
   'teacher/ceiling',
   'cost/samples',
@@ -43,7 +50,8 @@ export type MetricRow = { [K in MetricName]?: number };
 export type StepMetrics = Partial<Record<
   | 'reward' | 'reward_std' | 'frac_reward_zero_std' | 'kl' | 'entropy' | 'clip_ratio/low_mean'
   | 'clip_ratio/high_mean' | 'loss/policy' | 'loss/value' | 'explained_variance' | 'grad_norm'
-  | 'completions/mean_length' | 'completions/mean_length_correct' | 'completions/mean_length_incorrect',
+  | 'completions/mean_length' | 'completions/mean_length_correct' | 'completions/mean_length_incorrect'
+  | 'completions/clipped_share' | 'completions/worked_share',
   number
 >>;
 

@@ -49,8 +49,8 @@ export interface Policy extends PolicyOrigin {
 
 /** The task key `createTask` builds the task under, from the task itself. */
 export function taskKey(task: Task): string {
-  const t = task as Task & { digits?: number; length?: number; numbers?: number };
-  const size = task.id === 'add' ? t.digits : task.id === 'sort' ? t.length : t.numbers;
+  const t = task as Task & { digits?: number; length?: number; numbers?: number; terms?: number };
+  const size = task.id === 'add' ? t.digits : task.id === 'sort' ? t.length : task.id === 'sum' ? `${t.terms}x${t.digits}` : t.numbers;
   return `${task.id}/${size}`;
 }
 

@@ -8,6 +8,7 @@ import type { Algorithm, Cost, RecordedBatch, RunContext } from './algos/common'
 import { createDistill } from './algos/distill';
 import { createGrpo } from './algos/grpo';
 import { createPpo } from './algos/ppo';
+import { createPretrain } from './algos/pretrain';
 import { createRloo } from './algos/rloo';
 import { StepAverager, type MetricRow } from './metrics';
 import { createNet, type NetSpec, type SeqNet } from './nets/net';
@@ -16,6 +17,7 @@ import { completionOutputs, oneHotTokens, sampleCompletions, tokenLogProbs, type
 import { Rng } from './rng';
 import { Teacher, type TeacherModel } from './teacher';
 import { taskOf } from './tasks';
+import { isWorkedTask } from './tasks/sum';
 import type { Problem, Task } from './tasks/task';
 import { evaluatePolicy, greedyAccuracy } from './evaluate';
 import { LearnedTeacher } from './learned-teacher';
@@ -51,6 +53,8 @@ export interface InspectToken {
   ratio: number;
   /** PPO: the token's own (GAE) advantage. */
   advantage?: number;
+  /** On tasks that may show work: intermediate work, the marker, or the answer (eos included). */
+  part?: 'work' | 'mark' | 'answer';
 }
 
 export interface InspectRow {
@@ -62,6 +66,10 @@ export interface InspectRow {
   correct: boolean;
   /** GRPO/RLOO: the completion's advantage; PPO: the first token's. */
   advantage: number;
+  /** Tokens up to and including eos (all of them when it was cut off). */
+  length: number;
+  /** It shows intermediate work before a marker (tasks that allow it). */
+  worked: boolean;
   tokens: InspectToken[];
 }
 
@@ -246,18 +254,21 @@ export class Session {
     return i < 0 ? this.schedule.length - 1 : i;
   }
 
-  /** Whether the update just made ends a generation (before the last): there is an eval point there. */
-  private get generationEnds(): boolean {
-    const g = this.schedule[this.lastSlot].generation;
-    return this.step > 0 && g < this.run.generations && this.schedule.filter((s) => s.generation === g).every((s) => s.to <= this.step);
+  /**
+   * Whether the update just made ends a stage (before the last one of the run), and so a
+   * generation too: there is an eval point there (e.g. the base model, as RL starts from it).
+   */
+  private get stageEnds(): boolean {
+    const i = this.lastSlot;
+    return this.step > 0 && i < this.schedule.length - 1 && this.schedule[i].to === this.step;
   }
 
   /**
    * Whether an eval row is due after the update just made: every `evalEvery` updates, at the end
-   * of each generation, and at the end of the budget (the CLI, the trainer and the tests all ask this).
+   * of each stage and generation, and at the end of the budget (the CLI, the trainer and the tests all ask this).
    */
   get atEvalPoint(): boolean {
-    return this.step % this.exp.evalEvery === 0 || this.done || this.generationEnds;
+    return this.step % this.exp.evalEvery === 0 || this.done || this.stageEnds;
   }
 
   info(): SessionInfo {
@@ -320,6 +331,7 @@ export class Session {
       case 'grpo': this.algo = createGrpo(this.ctx, this.ref); break;
       case 'ppo': this.algo = createPpo(this.ctx, this.ref); break;
       case 'rloo': this.algo = createRloo(this.ctx); break;
+      case 'pretrain': this.algo = createPretrain(this.ctx); break;
       default: this.algo = createDistill(this.ctx, algo);
     }
   }
@@ -342,7 +354,9 @@ export class Session {
     const slot = this.schedule[this.lastSlot];
     const row: MetricRow = { step: this.step, stage: slot.stage, generation: slot.generation };
     Object.assign(row, this.averager.flush());
-    Object.assign(row, await evaluatePolicy(this.policy, this.task, this.shape, this.task.heldOut()));
+    // Sampled answers come from their own stream, seeded by the step: evaluating never moves training's.
+    const sampled = { rng: this.base.fork(`eval/${this.step}`), temperature: this.run.temperature };
+    Object.assign(row, await evaluatePolicy(this.policy, this.task, this.shape, this.task.heldOut(), sampled));
     if (this.withFresh) Object.assign(row, await greedyAccuracy(this.policy, this.task, this.shape, this.task.fresh(), 'eval/accuracy_fresh'));
     if (this.run.stages.some(isDistill)) Object.assign(row, await this.teacherMetrics());
     row['cost/samples'] = this.ctx.cost.samples;
@@ -386,16 +400,22 @@ export class Session {
     const now = (await lpT.data()) as Float32Array;
     tf.dispose([oh, lpT]);
     const rows: InspectRow[] = [];
+    const task = this.task;
     for (let i = 0; i < n; i++) {
       const toks: InspectToken[] = [];
+      const completion = tokens.subarray(i * T, (i + 1) * T);
+      // Where the work ends: the last marker before eos (worked-answer tasks only).
+      const parts = isWorkedTask(task) ? task.parts(completion) : null;
+      const mark = parts?.worked ? parts.work.length : -1;
       for (let t = 0; t < T; t++) {
         const k = i * T + t;
         if (!b.rollout.mask[k]) break;
         toks.push({
-          text: this.task.vocab[tokens[k]],
+          text: task.vocab[tokens[k]],
           prob: Math.exp(b.rollout.logp[k]),
           ratio: Math.exp(now[k] - b.rollout.logp[k]),
           advantage: b.perToken ? b.advantages[k] : undefined,
+          part: parts ? (t < mark ? 'work' : t === mark ? 'mark' : 'answer') : undefined,
         });
       }
       const p = b.problems[i];
@@ -407,6 +427,8 @@ export class Session {
         reward: b.rewards[i],
         correct: this.task.verify(p, tokens.subarray(i * T, (i + 1) * T)).correct,
         advantage: b.perToken ? firstValid(b.advantages, b.rollout.mask, i, T) : b.advantages[i],
+        length: toks.length,
+        worked: mark >= 0 && parts!.hasEos,
         tokens: toks,
       });
     }

@@ -10,6 +10,7 @@ import type { Rollout, SeqShape } from '../nets/policy';
 import type { Rng } from '../rng';
 import type { TeacherModel } from '../teacher';
 import type { Problem, Task, Verdict } from '../tasks/task';
+import { isWorkedTask } from '../tasks/sum';
 
 /** Cumulative cost of a run: what each method pays. */
 export interface Cost {
@@ -146,21 +147,39 @@ export function stdOf(xs: ArrayLike<number>): number {
 }
 
 /**
- * Mean completion length of right and of wrong answers (the length bias Dr. GRPO describes shows
- * in the wrong ones). A side with no completions is left out.
+ * What the sampled completions look like (TRL's completions/* logs): mean length (tokens up to
+ * and including eos), of right and of wrong answers (the length bias Dr. GRPO describes shows in
+ * the wrong ones), the share cut off by the length budget (no eos: clipped), and, on tasks whose
+ * completions may show work, the share that does. A side with no completions is left out.
  */
-export function lengthsByCorrectness(mask: Float32Array, correct: Uint8Array, T: number): StepMetrics {
+export function completionStats(task: Task, ro: Rollout, correct: Uint8Array): StepMetrics {
+  const { T, mask, tokens } = ro;
   const sum = [0, 0];
   const cnt = [0, 0];
+  let clipped = 0;
+  let worked = 0;
+  const marker = isWorkedTask(task) ? task.marker : -1;
   for (let i = 0; i < correct.length; i++) {
     let len = 0;
-    for (let t = 0; t < T; t++) len += mask[i * T + t];
+    let hasEos = false;
+    let hasMark = false;
+    for (let t = 0; t < T; t++) {
+      if (!mask[i * T + t]) break;
+      len += 1;
+      const tok = tokens[i * T + t];
+      if (tok === task.eos) hasEos = true;
+      else if (tok === marker) hasMark = true;
+    }
     sum[correct[i]] += len;
     cnt[correct[i]] += 1;
+    if (!hasEos) clipped += 1;
+    if (hasMark && hasEos) worked += 1;
   }
-  const m: StepMetrics = {};
+  const n = correct.length;
+  const m: StepMetrics = { 'completions/mean_length': (sum[0] + sum[1]) / n, 'completions/clipped_share': clipped / n };
   if (cnt[1]) m['completions/mean_length_correct'] = sum[1] / cnt[1];
   if (cnt[0]) m['completions/mean_length_incorrect'] = sum[0] / cnt[0];
+  if (marker >= 0) m['completions/worked_share'] = worked / n;
   return m;
 }
 

@@ -15,7 +15,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import type { RunContext, Algorithm } from './common';
-import { addFlops, adam, groupStats, lengthsByCorrectness, meanLength, meanOf, optimiserStep, promptsOf, repeatEach, scoreRollout, sumOf } from './common';
+import { addFlops, adam, completionStats, groupStats, meanOf, optimiserStep, promptsOf, repeatEach, scoreRollout, sumOf } from './common';
 import { groupNormalize } from '../math/advantages';
 import { grpoLossTf } from '../math/tf-losses';
 import { completionOutputs, oneHotTokens, sampleCompletions, tokenLogProbs, type Rollout } from '../nets/policy';
@@ -93,8 +93,7 @@ export function createGrpo(ctx: RunContext, ref: SeqNet | null): Algorithm {
         reward: first.mean,
         reward_std: first.meanGroupStd,
         frac_reward_zero_std: first.fracZeroStd,
-        'completions/mean_length': meanLength(ro.mask, ro.n),
-        ...lengthsByCorrectness(ro.mask, sampled.correct, T),
+        ...completionStats(task, ro, sampled.correct),
       };
       // DAPO dynamic sampling: keep only groups with some spread; top up with fresh groups.
       if (run.dynamicSampling) {

@@ -16,7 +16,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import type { Algorithm, RunContext } from './common';
-import { addFlops, adam, lengthsByCorrectness, meanLength, meanOf, optimiserStep, promptsOf, scoreRollout, stdOf, sumOf } from './common';
+import { addFlops, adam, completionStats, meanOf, optimiserStep, promptsOf, scoreRollout, stdOf, sumOf } from './common';
 import { explainedVariance, gae, ppoTokenRewards, whiten } from '../math/advantages';
 import { ppoPolicyLossTf, ppoValueLossTf } from '../math/tf-losses';
 import { completionOutputs, oneHotTokens, sampleCompletions, tokenLogProbs } from '../nets/policy';
@@ -138,8 +138,7 @@ export function createPpo(ctx: RunContext, ref: SeqNet | null): Algorithm {
         'loss/value': meanOf(acc.vf),
         explained_variance: explainedVariance(oldValues, returns, ro.mask),
         grad_norm: meanOf(acc.gn),
-        'completions/mean_length': meanLength(ro.mask, n),
-        ...lengthsByCorrectness(ro.mask, correct, T),
+        ...completionStats(task, ro, correct),
       };
       if (refLogp) metrics.kl = klSum / sumOf(ro.mask);
       return metrics;

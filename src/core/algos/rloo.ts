@@ -11,7 +11,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import type { Algorithm, RunContext } from './common';
-import { addFlops, adam, groupStats, lengthsByCorrectness, meanLength, optimiserStep, promptsOf, repeatEach, scoreRollout, sumOf } from './common';
+import { addFlops, adam, completionStats, groupStats, optimiserStep, promptsOf, repeatEach, scoreRollout, sumOf } from './common';
 import { rlooAdvantages } from '../math/advantages';
 import { completionOutputs, oneHotTokens, sampleCompletions, tokenLogProbs } from '../nets/policy';
 import type { StepMetrics } from '../metrics';
@@ -60,8 +60,7 @@ export function createRloo(ctx: RunContext): Algorithm {
           entropy: r.extras[0],
           'loss/policy': r.loss,
           grad_norm: r.gradNorm,
-          'completions/mean_length': meanLength(ro.mask, n),
-          ...lengthsByCorrectness(ro.mask, correct, T),
+          ...completionStats(task, ro, correct),
         };
       } finally {
         tf.dispose([mask, advT, oneHot]);

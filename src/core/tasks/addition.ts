@@ -94,6 +94,15 @@ export interface CodeSplit {
 
 const EXPLICIT_SPLIT_MAX = 20_000;
 
+/** A uniform integer in [0, n) for any safe n (one 32-bit draw when n <= 2^32, as before). */
+export function bigInt(rng: Rng, n: number): number {
+  if (n <= 2 ** 32) return rng.int(n);
+  for (;;) {
+    const v = rng.nextUint32() * 2 ** 21 + (rng.nextUint32() >>> 11);
+    if (v < Math.floor(2 ** 53 / n) * n) return v % n;
+  }
+}
+
 export function codeSplit(space: number, nHeld: number, label: string): CodeSplit {
   const fixed = new Rng(hashString(`held-out/${label}`));
   if (space <= EXPLICIT_SPLIT_MAX) {
@@ -109,7 +118,7 @@ export function codeSplit(space: number, nHeld: number, label: string): CodeSpli
   const held: number[] = [];
   const fresh: number[] = [];
   while (fresh.length < nHeld) {
-    const c = fixed.int(space);
+    const c = bigInt(fixed, space);
     if (taken.has(c)) continue;
     taken.add(c);
     if (held.length < nHeld) {
@@ -123,7 +132,7 @@ export function codeSplit(space: number, nHeld: number, label: string): CodeSpli
     isHeld: (c) => heldSet.has(c),
     drawTrain(rng) {
       for (;;) {
-        const c = rng.int(space);
+        const c = bigInt(rng, space);
         if (!taken.has(c)) return c;
       }
     },

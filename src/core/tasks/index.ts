@@ -6,14 +6,16 @@
 import { createAddition } from './addition';
 import { createCountdown } from './countdown';
 import { createSort } from './sort';
+import { createSum } from './sum';
 import type { Task } from './task';
 
-export type TaskId = 'add' | 'sort' | 'countdown';
+export type TaskId = 'add' | 'sort' | 'countdown' | 'sum';
 
 export const TASKS: readonly { id: TaskId; title: string }[] = [
   { id: 'add', title: 'Addition' },
   { id: 'sort', title: 'Sorting digits' },
   { id: 'countdown', title: 'Countdown (reach a target with + - * )' },
+  { id: 'sum', title: 'Sum of several numbers (answer directly, or show the work)' },
 ];
 
 export interface TaskSpec {
@@ -24,6 +26,10 @@ export interface TaskSpec {
   sortLength?: number;
   /** Countdown: how many numbers, 3 or 4 (default 3). */
   countdownNumbers?: number;
+  /** Sum: how many numbers, 3..5 (default 4). */
+  terms?: number;
+  /** Sum: digits per number, 1 or 2 (default 1). */
+  termDigits?: number;
 }
 
 const built = new Map<string, Task>();
@@ -51,6 +57,13 @@ export function createTask(spec: TaskSpec): Task {
       make = () => createCountdown({ numbers: numbers as 3 | 4 });
       break;
     }
+    case 'sum': {
+      const terms = spec.terms ?? 4;
+      const digits = spec.termDigits ?? 1;
+      key = `sum/${terms}x${digits}`;
+      make = () => createSum({ terms, digits });
+      break;
+    }
     default:
       throw new RangeError(`unknown task: ${String((spec as { task: unknown }).task)}`);
   }
@@ -63,6 +76,6 @@ export function createTask(spec: TaskSpec): Task {
 }
 
 /** The task an experiment's settings describe (pure: the page's main thread uses it too). */
-export function taskOf(exp: { task: TaskId; digits: number; sortLen: number; cdNums: number }): Task {
-  return createTask({ task: exp.task, digits: exp.digits, sortLength: exp.sortLen, countdownNumbers: exp.cdNums });
+export function taskOf(exp: { task: TaskId; digits: number; sortLen: number; cdNums: number; terms: number; termDigits: number }): Task {
+  return createTask({ task: exp.task, digits: exp.digits, sortLength: exp.sortLen, countdownNumbers: exp.cdNums, terms: exp.terms, termDigits: exp.termDigits });
 }

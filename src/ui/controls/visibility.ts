@@ -14,6 +14,8 @@ export function sharedApplies(key: string, config: ExperimentConfig): boolean {
     case 'digits': return c.task === 'add';
     case 'sortLen': return c.task === 'sort';
     case 'cdNums': return c.task === 'countdown';
+    case 'terms':
+    case 'termDigits': return c.task === 'sum';
     case 'formatReward': return c.reward === 'format';
     case 'layers':
     case 'window': return c.net === 'mlp';
@@ -30,7 +32,9 @@ export function runApplies(key: string, r: RunConfig, config?: ExperimentConfig)
     case 'formatReward': return (rec.reward ?? (config as unknown as Record<string, unknown> | undefined)?.reward) === 'format';
     case 'distillSteps': return r.stages.length > 1;
     case 'lr': return has(r, 'grpo', 'ppo', 'rloo');
-    case 'distillLr': return r.stages.some(isDistill);
+    case 'distillLr': return r.stages.some(isDistill) || has(r, 'pretrain');
+    case 'corpusWorked':
+    case 'corpusError': return has(r, 'pretrain');
     case 'G': return has(r, 'grpo', 'rloo');
     case 'clipLow':
     case 'clipHigh': return has(r, 'grpo', 'ppo');
