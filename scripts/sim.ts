@@ -16,6 +16,7 @@ import { trainExperiment } from '../src/core/experiment';
 import { PRESETS, presetById, presetConfig } from '../src/core/presets';
 import { type Policy, parsePolicy, policyMismatch, policyRef, refName, serialisePolicy } from '../src/core/policy-file';
 import { taskOf } from '../src/core/session';
+import { isWorkedTask } from '../src/core/tasks/sum';
 import type { MetricRow } from '../src/core/metrics';
 
 const USAGE = `usage: npm run sim -- [HASH] [--preset NAME] [--seed N] [--steps N] [--eval-every N] [--json]
@@ -133,6 +134,8 @@ async function main() {
   await initBackend();
   if (!args.json) process.stdout.write(`# experiment #${encode(config)}\n`);
   const multiRun = config.runs.length > 1;
+  // Tasks whose answers may show work: what the policy writes (one sampled answer per held-out problem).
+  const writes = isWorkedTask(taskOf(config));
   await trainExperiment(config, files, {
     onStart(r, s, session) {
       if (args.json) return;
@@ -145,7 +148,7 @@ async function main() {
           (info.init !== 'scratch' ? `, starts from ${info.init}` : '') + (info.generations > 1 ? `, ${info.generations} generations` : '') +
           `, held-out ${info.heldOut}\n`,
       );
-      process.stdout.write('step  gen  stage  reward  eval/acc  kl      entropy  samples   seconds\n');
+      process.stdout.write(`step  gen  stage  reward  eval/acc  kl      entropy  samples   ${writes ? 'worked  length  ' : ''}seconds\n`);
     },
     onRow(r, s, row: MetricRow, session) {
       const run = config.runs[r];
@@ -158,7 +161,8 @@ async function main() {
       } else {
         process.stdout.write(
           [fmt(row.step).padEnd(5), fmt(row.generation).padEnd(4), fmt(row.stage).padEnd(6), fmt(row.reward).padEnd(7), fmt(row['eval/accuracy']).padEnd(9),
-            fmt(row.kl, 4).padEnd(7), fmt(row.entropy).padEnd(8), fmt(row['cost/samples']).padEnd(9), fmt(row['time/seconds'], 1)].join(' ') + '\n',
+            fmt(row.kl, 4).padEnd(7), fmt(row.entropy).padEnd(8), fmt(row['cost/samples']).padEnd(9),
+            ...(writes ? [fmt(row['eval/sampled_worked_share']).padEnd(7), fmt(row['eval/sampled_length'], 2).padEnd(7)] : []), fmt(row['time/seconds'], 1)].join(' ') + '\n',
         );
       }
     },

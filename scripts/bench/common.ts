@@ -53,6 +53,12 @@ export function workloadHash(id: WorkloadId, net: string): string {
   return ['v=1', 'task=add&digits=2', net, NO_EVAL, RUN[id]].filter(Boolean).join('&');
 }
 
+/**
+ * Worked answers (issue 10): GRPO, 32 prompts x G=8, on the sum of four digits with the app's
+ * default policy; completions of up to 16 tokens (from scratch most run to the budget: the worst case).
+ */
+export const WORKED_HASH = ['v=1', 'task=sum&blindSpot=none', NO_EVAL, RUN.grpo].join('&');
+
 export function configOf(hash: string): ExperimentConfig {
   const d = decode(hash);
   if (d.problems.length) throw new Error(`bad benchmark link ${hash}: ${JSON.stringify(d.problems)}`);

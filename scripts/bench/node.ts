@@ -22,7 +22,7 @@ import { BoundedSeries, RowStore } from '../../src/core/metrics';
 import { aggregate, BoundedHistory } from '../../src/ui/history';
 import { createTrainer } from '../../workers/trainer';
 import {
-  configOf, type Figures, fmtNum, GRU_NET, log, median, round, type Row, sharedDir, table, WARMUP, type WorkloadId, WORKLOADS, workloadHash,
+  configOf, type Figures, WORKED_HASH, fmtNum, GRU_NET, log, median, round, type Row, sharedDir, table, WARMUP, type WorkloadId, WORKLOADS, workloadHash,
 } from './common';
 
 const PYTHON = '/usr/bin/python3';
@@ -120,6 +120,10 @@ export async function throughput(o: ThroughputOptions): Promise<{ figures: Figur
       push(`throughput_default.${w.id}`, m.tokensPerS);
       push(`throughput_default.${w.id}.steps`, m.stepsPerS);
     }
+    log(`ours grpo on worked answers (sum of 4 digits), default policy (${rep + 1}/${o.repeat})`);
+    const wk = await measureSession(WORKED_HASH, o.steps);
+    push('throughput_worked.grpo', wk.tokensPerS);
+    push('throughput_worked.grpo.steps', wk.stepsPerS);
   }
   const rows: Row[] = [];
   for (const w of WORKLOADS) {
@@ -140,6 +144,12 @@ export async function throughput(o: ThroughputOptions): Promise<{ figures: Figur
     rows.push({ figure: `throughput_default.${w.id}.tokens_per_s`, value: fmtNum(def), target: ref.ok ? `> ${fmtNum(r)} (reference)` : '> reference', ok: ref.ok ? def > r : null });
     if (ref.ok) rows.push({ figure: `ratio_default.${w.id}`, value: fmtNum(def / r, 2), target: '> 1.0', ok: def > r });
   }
+  const wk = median(got['throughput_worked.grpo']);
+  const wkSteps = median(got['throughput_worked.grpo.steps']);
+  f['throughput_worked.grpo.tokens_per_s'] = round(wk, 0);
+  f['throughput_worked.grpo.steps_per_s'] = round(wkSteps, 2);
+  rows.push({ figure: 'throughput_worked.grpo.tokens_per_s (sum of 4 digits, up to 16 tokens)', value: fmtNum(wk) });
+  rows.push({ figure: 'throughput_worked.grpo.steps_per_s', value: fmtNum(wkSteps, 2), target: `default add task: ${fmtNum(median(got['throughput_default.grpo.steps']), 2)}` });
   f['throughput.steps_timed'] = o.steps;
   f['throughput.repeats'] = o.repeat;
   if (o.accuracySteps > 0) {

@@ -95,6 +95,8 @@ export class RunController {
   blocked = $state(false);
   /** Runs with generations: the seed-aggregated eval point at the end of each finished generation. */
   genPoints = $state.raw<Point[]>([]);
+  /** Runs that pretrain before RL: the seed-aggregated eval point where pretraining ends (the base model). */
+  base = $state.raw<Point | null>(null);
 
   private workers: SeedWorker[] = [];
   private seedRows: RowStore[] = [];
@@ -163,6 +165,7 @@ export class RunController {
     this.steps = runSteps(config, config.runs[runIndex]);
     this.points = [];
     this.latest = null;
+    this.base = null;
     this.info = null;
     this.history = new BoundedHistory();
     this.aggregated = 0;
@@ -238,6 +241,22 @@ export class RunController {
     // The newest point itself, not its merged bucket, for the card's numbers.
     this.latest = { ...aggregate(this.seedRows.map((r) => r.row(ready - 1))), n: last?.n ?? 1 };
     this.updateGenPoints();
+    this.updateBase(ready);
+  }
+
+  /** The base model's eval point: the row at the end of the first generation's pretraining stage, once every seed has it. */
+  private updateBase(ready: number): void {
+    if (this.base) return;
+    const pre = this.info?.info.stages.find((s) => s.algo === 'pretrain' && s.generation === 1);
+    if (!pre || pre.to === 0) return;
+    for (let i = ready - 1; i >= 0; i--) {
+      const step = this.seedRows[0].value(i, 'step');
+      if (step === undefined || step < pre.to) return;
+      if (step === pre.to) {
+        this.base = aggregate(this.seedRows.map((r) => r.row(i)));
+        return;
+      }
+    }
   }
 
   /**

@@ -44,6 +44,19 @@ export const DIAGNOSTICS: { key: string; title: string }[] = [
   { key: 'completions/mean_length', title: 'Length' },
   { key: 'completions/mean_length_correct', title: 'Length, correct' },
   { key: 'completions/mean_length_incorrect', title: 'Length, wrong' },
+  { key: 'completions/worked_share', title: 'Worked share' },
+  { key: 'completions/clipped_share', title: 'Clipped share' },
+];
+
+/**
+ * What the policy writes on held-out problems, one answer sampled per problem at the run's
+ * temperature (tasks whose answers may show work): from the base model's first evaluation on,
+ * through every stage, so a habit's growth under RL reads as one line.
+ */
+export const WRITING: { key: string; title: string; yDomain?: [number, number] }[] = [
+  { key: 'eval/sampled_worked_share', title: 'Worked share', yDomain: [0, 1] },
+  { key: 'eval/sampled_length', title: 'Mean length (tokens)' },
+  { key: 'eval/sampled_accuracy', title: 'Sampled accuracy', yDomain: [0, 1] },
 ];
 
 /**

@@ -391,3 +391,30 @@ describe('the data flywheel in Chromium', () => {
     await page.close();
   });
 });
+
+describe('worked answers in Chromium', () => {
+  it("a base model then GRPO on the sum task: what it writes is plotted, the base is on the card, the inspector splits work from answer; the page's numbers equal Node's", async () => {
+    const config = preset('task=sum&blindSpot=none&hidden=32&steps=30&evalEvery=10&runs=pretrain-grpo&r1.distillSteps=20&r1.batch=64&r1.corpusWorked=0.5');
+    const page = await open(encode(config));
+    await ready(page);
+    await page.getByRole('button', { name: 'Play' }).click();
+    await card(page, 'r1').and(page.locator('[data-status="done"]')).waitFor({ timeout: 90_000 });
+    const writing = page.locator('[data-section="writing"]');
+    await expect.poll(() => writing.locator('path[data-series="r1"]').count()).toBe(3);
+    expect(await writing.locator('path[data-series="r1"]').first().getAttribute('data-n')).toBe('4');
+    const text = (await card(page, 'r1').textContent()) ?? '';
+    expect(text).toMatch(/writes: worked \d\.\d\d · \d+\.\d tokens/);
+    expect(text).toMatch(/base: acc\. \d\.\d\d, worked \d\.\d\d/);
+    // The inspector's latest GRPO batch: every completion is labelled worked or direct with its length.
+    const insp = page.locator('.inspector');
+    await expect.poll(() => insp.locator('.badge').count()).toBeGreaterThan(0);
+    expect(await insp.locator('.tok').count()).toBeGreaterThan(0);
+    const json = JSON.parse((await downloadText(page, 'Export JSON')).text) as Exported;
+    const rows = json.runs[0].seeds[0].rows;
+    expect(rows.map((r) => r.step)).toEqual([0, 10, 20, 30]);
+    expect(rows[3]).toHaveProperty('completions/worked_share');
+    expect(withoutTime(rows)).toEqual(withoutTime(await runSession(config)));
+    expect((page as unknown as { errors: string[] }).errors).toEqual([]);
+    await page.close();
+  });
+});
