@@ -76,24 +76,6 @@ describe('no-signal', () => {
   });
 });
 
-describe('dr-grpo', () => {
-  // What we measured (see the closing note of issue 3): on answers of at most 4 tokens, the
-  // length bias of 1/|o| does not show: wrong answers are as long under GRPO as under Dr. GRPO.
-  it('on short answers, GRPO and Dr. GRPO give wrong answers of the same length (within 0.15 tokens)', async () => {
-    const cfg = presetWith('dr-grpo', BUDGET);
-    cfg.runs = [cfg.runs[1]];
-    const [dr] = await runAll(cfg, SEEDS);
-    /** Mean over the RL stage's eval points of the mean length of wrong answers. */
-    const wrongLen = (r: MetricRow[]) => {
-      const xs = r.map((x) => x['completions/mean_length_incorrect']).filter((x): x is number => x !== undefined);
-      expect(xs.length).toBeGreaterThan(5);
-      return xs.reduce((a, b) => a + b, 0) / xs.length;
-    };
-    const diffs = r1.map((r, i) => wrongLen(r) - wrongLen(dr[i]));
-    expect(Math.abs(median(diffs))).toBeLessThan(0.15);
-  });
-});
-
 describe('distil-the-rl-model', () => {
   it("a half-width student distilled from the RL model ends above the scripted teacher's ceiling and below its own teacher", async () => {
     // The preset's r1 is the R1 run above (same settings, same seeds): its final policies teach r2.

@@ -19,6 +19,15 @@ export interface Preset {
 const R1_RL = { lr: 0.003, temperature: 1.3 };
 const R1_RUN = { stages: ['sft', 'grpo'] as Algo[], distillSteps: 300, ...R1_RL };
 
+/**
+ * The worked-answer lessons' base model and RL (issue 10): the sum of four digits; 800 steps of
+ * pretraining on a corpus with 15% worked solutions whose direct answers on hard sums are wrong 95%
+ * of the time (../shared/reference/FEASIBILITY.md, experiment 2: the setting where the prototype's
+ * GRU switched to working), then GRPO with an answer-only reward and no KL, as R1-Zero.
+ */
+const SUM_TASK = { task: 'sum', terms: 4, termDigits: 1, blindSpot: 'none', steps: 1400, evalEvery: 50 } as const;
+const ZERO_RUN = { stages: ['pretrain', 'grpo'] as Algo[], distillSteps: 800, corpusWorked: 0.15, corpusError: 0.95, beta: 0, lr: 0.002 };
+
 export const PRESETS: Preset[] = [
   {
     id: 'first-steps',
@@ -78,15 +87,21 @@ export const PRESETS: Preset[] = [
     },
   },
   {
-    id: 'dr-grpo',
-    title: "GRPO against Dr. GRPO: the length bias of 1/|o|",
+    id: 'r1-zero',
+    title: 'R1-Zero in miniature: does RL make the base show its work?',
     story:
-      "GRPO divides each answer's loss by its length, so a long wrong answer is punished less per token than a short one; Dr. GRPO divides by a constant and drops the std scaling. " +
-      'Compare the mean length of wrong answers (completions/mean_length_incorrect): on these short answers (four tokens at most) the bias is small enough that it may not show at all.',
-    config: {
-      task: 'add', digits: 2, teacherAcc: 0.8, blindSpot: 'units-carry', steps: 1200, evalEvery: 50,
-      runs: [{ ...R1_RUN }, { ...R1_RUN, advStd: 'none', agg: 'constant' }],
-    },
+      'The base model read a corpus in which 15% of the answers show their running sums ("8,15,17>17") and direct answers to hard sums are 10 too low: as RL starts it shows its work on 13% of held-out problems and gets 0.59 right, hard sums almost never (0.01). ' +
+      'GRPO, rewarded for the final answer only, lifts accuracy to 0.98 (hard sums 0.97) in 600 steps, but by repairing the direct answers: the worked share falls to 0.05 and the mean length from 4.0 to 3.4 tokens (medians of 3 seeds). ' +
+      "DeepSeek-R1-Zero's answers grew because it needed the steps; this net adds four digits in one go, so working never pays here.",
+    config: { ...SUM_TASK, runs: [{ ...ZERO_RUN }] },
+  },
+  {
+    id: 'dr-grpo',
+    title: 'GRPO against Dr. GRPO: the length bias of 1/|o|',
+    story:
+      "Both runs start from r1-zero's base model and end equally accurate (0.98 and 0.97). " +
+      "GRPO divides each answer's loss by its length, so a long wrong answer is punished less per token than a short one: its wrong answers grow to 6.9 tokens by the end (5.6 on average over RL), while Dr. GRPO, which divides by a constant and drops the std scaling, keeps them at 3.3 (3.4 on average); right answers are 3.1 to 3.3 tokens in both (medians of 3 seeds).",
+    config: { ...SUM_TASK, runs: [{ ...ZERO_RUN }, { ...ZERO_RUN, advStd: 'none', agg: 'constant' }] },
   },
   {
     id: 'distil-the-rl-model',

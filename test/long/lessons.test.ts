@@ -1,6 +1,6 @@
 /**
  * `npm run test:long`: every preset at its full budget, 3 seeds, asserting each claim of issue 3
- * in full (medians over seeds) and printing the table of milestones (steps and training seconds)
+ * in full (medians over seeds; issue 10's worked-answer lessons too) and printing the table of milestones (steps and training seconds)
  * and final accuracies that the closing note reports. ~15 minutes on 2 cores.
  */
 import { afterAll, describe, expect, it, vi } from 'vitest';
@@ -112,17 +112,38 @@ describe('lessons at full budget', () => {
     expect(median(r1.map((r) => blind(last(r))!))).toBeGreaterThan(median(trap.map((r) => blind(last(r))!)) + 0.5);
   });
 
-  it('dr-grpo: the length of wrong answers under GRPO and Dr. GRPO', async () => {
-    const grpo = await rowsOf('dr-grpo', 0);
+  it('r1-zero: GRPO from the base repairs the direct answers; the worked share and the length fall', async () => {
+    const runs = await rowsOf('r1-zero', 0);
+    const base = 800;
+    const at = (r: MetricRow[], step: number) => r.find((x) => x.step === step)!;
+    const med = (step: number, k: keyof MetricRow) => fmt(median(runs.map((r) => at(r, step)[k]!)));
+    for (const step of [0, base, base + 100, base + 300, base + 600]) {
+      table.push(`r1-zero | step ${step}${step === base ? ' (the base, RL step 0)' : step > base ? ` (RL step ${step - base})` : ''} | ${SEEDS} | greedy acc ${med(step, 'eval/accuracy')} (hard ${med(step, 'eval/accuracy/hard')}); sampled acc ${med(step, 'eval/sampled_accuracy')}, length ${med(step, 'eval/sampled_length')}, worked share ${med(step, 'eval/sampled_worked_share')} | |`);
+    }
+    // Measured (medians of 3 seeds): the base 0.594 (hard 0.005), worked 0.126, 3.96 tokens; the end
+    // 0.980 (hard 0.969), worked 0.052, 3.43 tokens; no seed's worked share ever rose above its base's.
+    const b = (k: keyof MetricRow) => median(runs.map((r) => at(r, base)[k]!));
+    const e = (k: keyof MetricRow) => median(runs.map((r) => last(r)[k]!));
+    expect(b('eval/sampled_worked_share')).toBeGreaterThan(0.05);
+    expect(b('eval/accuracy/hard')).toBeLessThan(0.3);
+    expect(e('eval/accuracy')).toBeGreaterThan(0.9);
+    expect(e('eval/accuracy/hard')).toBeGreaterThan(0.8);
+    expect(e('eval/sampled_worked_share')).toBeLessThan(b('eval/sampled_worked_share'));
+    expect(e('eval/sampled_length')).toBeLessThan(b('eval/sampled_length'));
+  });
+
+  it('dr-grpo: the length of wrong answers under GRPO and Dr. GRPO, from the same base', async () => {
+    const grpo = await rowsOf('r1-zero', 0);
     const dr = await rowsOf('dr-grpo', 1);
     const wrongLen = (r: MetricRow[]) => {
-      const xs = r.map((x) => x['completions/mean_length_incorrect']).filter((x): x is number => x !== undefined);
+      const xs = r.filter((x) => x.step! > 800).map((x) => x['completions/mean_length_incorrect']).filter((x): x is number => x !== undefined);
       return xs.reduce((a, b) => a + b, 0) / xs.length;
     };
-    report('dr-grpo', 'sft-grpo', grpo, []);
-    report('dr-grpo', 'sft-grpo Dr. GRPO', dr, []);
+    report('dr-grpo', 'pretrain-grpo (GRPO)', grpo, []);
+    report('dr-grpo', 'pretrain-grpo (Dr. GRPO)', dr, []);
     table.push(`dr-grpo | mean length of wrong answers (RL stage, per seed) | | GRPO ${grpo.map(wrongLen).map(fmt).join(', ')}; Dr. GRPO ${dr.map(wrongLen).map(fmt).join(', ')} | |`);
-    expect(Math.abs(median(grpo.map((r, i) => wrongLen(r) - wrongLen(dr[i]))))).toBeLessThan(0.15);
+    // Measured: 7.18, 5.60, 4.23 (GRPO) against 4.22, 3.34, 3.41 (Dr. GRPO); median difference 2.26.
+    expect(median(grpo.map((r, i) => wrongLen(r) - wrongLen(dr[i])))).toBeGreaterThan(1);
   });
 
   it("distil-the-rl-model: the half-width student of the RL model ends above the scripted ceiling, below its teacher", async () => {
