@@ -113,7 +113,7 @@ export const RUN_FIELDS = [
     doc: 'Reward for a well-formed wrong answer when reward = format.' },
   { key: 'lr', type: 'float', default: 0.001, min: 1e-6, max: 1, label: 'RL learning rate', group: 'common',
     doc: 'Adam learning rate of the policy in RL stages (small nets want about 1e-3).' },
-  { key: 'distillLr', type: 'float', default: 0.01, min: 1e-6, max: 1, label: 'Distil learning rate', group: 'distill',
+  { key: 'distillLr', type: 'float', default: 0.01, min: 1e-6, max: 1, label: 'Distil/pretrain lr', group: 'distill',
     doc: 'Adam learning rate in distillation and pretraining stages (small nets want about 1e-2).' },
   { key: 'maxGradNorm', type: 'float', default: 1, min: 0, max: 100, label: 'Grad clip', group: 'common',
     doc: 'Clip the global gradient norm to this (0: no clipping).' },

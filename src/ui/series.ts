@@ -51,12 +51,15 @@ export const DIAGNOSTICS: { key: string; title: string }[] = [
 /**
  * What the policy writes on held-out problems, one answer sampled per problem at the run's
  * temperature (tasks whose answers may show work): from the base model's first evaluation on,
- * through every stage, so a habit's growth under RL reads as one line.
+ * through every stage, so a habit's growth under RL reads as one line. Then the length of the
+ * wrong answers RL sampled in training.
  */
 export const WRITING: { key: string; title: string; yDomain?: [number, number] }[] = [
   { key: 'eval/sampled_worked_share', title: 'Worked share', yDomain: [0, 1] },
   { key: 'eval/sampled_length', title: 'Mean length (tokens)' },
   { key: 'eval/sampled_accuracy', title: 'Sampled accuracy', yDomain: [0, 1] },
+  // RL rollouts only: where GRPO's 1/|o| length bias shows (Dr. GRPO).
+  { key: 'completions/mean_length_incorrect', title: 'Length of wrong answers (RL samples)' },
 ];
 
 /**

@@ -400,7 +400,7 @@ describe('worked answers in Chromium', () => {
     await page.getByRole('button', { name: 'Play' }).click();
     await card(page, 'r1').and(page.locator('[data-status="done"]')).waitFor({ timeout: 90_000 });
     const writing = page.locator('[data-section="writing"]');
-    await expect.poll(() => writing.locator('path[data-series="r1"]').count()).toBe(3);
+    await expect.poll(() => writing.locator('path[data-series="r1"]').count()).toBe(4);
     expect(await writing.locator('path[data-series="r1"]').first().getAttribute('data-n')).toBe('4');
     const text = (await card(page, 'r1').textContent()) ?? '';
     expect(text).toMatch(/writes: worked \d\.\d\d · \d+\.\d tokens/);
