@@ -59,7 +59,7 @@ export const WRITING: { key: string; title: string; yDomain?: [number, number] }
   { key: 'eval/sampled_length', title: 'Mean length (tokens)' },
   { key: 'eval/sampled_accuracy', title: 'Sampled accuracy', yDomain: [0, 1] },
   // RL rollouts only: where GRPO's 1/|o| length bias shows (Dr. GRPO).
-  { key: 'completions/mean_length_incorrect', title: 'Length of wrong answers (RL samples)' },
+  { key: 'completions/mean_length_incorrect', title: 'Wrong-answer length (RL)' },
 ];
 
 /**
