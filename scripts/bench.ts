@@ -8,13 +8,13 @@
 import { initBackend } from './backend';
 import { type Figures, log } from './bench/common';
 
-const NODE_GROUPS = ['throughput', 'memory'];
+const NODE_GROUPS = ['throughput', 'memory', 'sweep'];
 const BROWSER_GROUPS = ['browser', 'lesson', 'page'];
 const ALL_GROUPS = [...NODE_GROUPS, 'profile', ...BROWSER_GROUPS];
 
 const USAGE = `usage: npm run bench -- [--only GROUP[,GROUP]] [--json] [options]
        npm run bench:browser -- [--only GROUP[,GROUP]] [--json] [options]
-  groups: throughput, memory, profile (Node; 'npm run bench' runs throughput and memory)
+  groups: throughput, memory, sweep, profile (Node; 'npm run bench' runs throughput, memory and sweep)
           browser, lesson, page (Chromium; 'npm run bench:browser' runs all three)
   --only GROUPS         run just these groups (comma-separated; any of the above)
   --json                print one flat JSON object of figures instead of tables
@@ -100,6 +100,7 @@ async function main() {
       if (g === 'throughput') r = await node.throughput({ steps: args.steps, repeat: args.repeat, reference: args.reference, accuracySteps: args.accuracySteps });
       else if (g === 'memory') r = await node.memory({ steps: args.memorySteps, batch: args.memoryBatch });
       else if (g === 'profile') r = await node.profile();
+      else if (g === 'sweep') r = await (await import('./bench/sweep')).sweepGroup();
       else {
         chrome ??= await browser!.startBrowser();
         if (g === 'browser') r = await browser!.browserGroup(chrome, { steps: args.steps, repeat: args.repeat });
