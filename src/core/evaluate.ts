@@ -3,7 +3,8 @@ import type { MetricRow } from './metrics';
 import type { SeqNet } from './nets/net';
 import { type SeqShape, sampleCompletions } from './nets/policy';
 import type { Rng } from './rng';
-import { isWorkedTask } from './tasks/sum';
+import { isWorkedTask, showsWork } from './tasks/sum';
+import { meanOf } from './algos/common';
 import type { Problem, Task } from './tasks/task';
 
 /** Rows per decoding pass when a set is evaluated in chunks (bounds the tensors of one pass). */
@@ -32,20 +33,11 @@ async function decodeSet(policy: SeqNet, task: Task, shape: SeqShape, problems: 
       let len = 0;
       for (let t = 0; t < ro.T; t++) len += ro.mask[i * ro.T + t];
       out.length[off + i] = len;
-      if (isWorkedTask(task)) {
-        const parts = task.parts(toks);
-        out.worked[off + i] = parts.worked && parts.hasEos ? 1 : 0;
-      }
+      out.worked[off + i] = showsWork(task, toks) ? 1 : 0;
     });
   }
   return out;
 }
-
-const mean = (xs: ArrayLike<number>) => {
-  let s = 0;
-  for (let i = 0; i < xs.length; i++) s += xs[i];
-  return xs.length ? s / xs.length : NaN;
-};
 
 /** `{prefix}` overall and `{prefix}/<subset>` per subset, from per-problem hits. */
 function bySubset(task: Task, problems: Problem[], correct: Uint8Array, prefix: string): MetricRow {
@@ -57,7 +49,7 @@ function bySubset(task: Task, problems: Problem[], correct: Uint8Array, prefix: 
       h[1] += 1;
     }
   });
-  const row: Record<string, number> = { [prefix]: mean(correct) };
+  const row: Record<string, number> = { [prefix]: meanOf(correct) };
   for (const s of task.subsets) if (hits[s]) row[`${prefix}/${s}`] = hits[s][0] / hits[s][1];
   return row as MetricRow;
 }
@@ -81,13 +73,13 @@ export async function evaluatePolicy(policy: SeqNet, task: Task, shape: SeqShape
   const greedy = await decodeSet(policy, task, shape, problems, null);
   const row = bySubset(task, problems, greedy.correct, 'eval/accuracy');
   if (!isWorkedTask(task)) return row;
-  row['eval/mean_length'] = mean(greedy.length);
-  row['eval/worked_share'] = mean(greedy.worked);
+  row['eval/mean_length'] = meanOf(greedy.length);
+  row['eval/worked_share'] = meanOf(greedy.worked);
   if (sampled) {
     const s = await decodeSet(policy, task, shape, problems, sampled.rng, sampled.temperature);
-    row['eval/sampled_accuracy'] = mean(s.correct);
-    row['eval/sampled_length'] = mean(s.length);
-    row['eval/sampled_worked_share'] = mean(s.worked);
+    row['eval/sampled_accuracy'] = meanOf(s.correct);
+    row['eval/sampled_length'] = meanOf(s.length);
+    row['eval/sampled_worked_share'] = meanOf(s.worked);
   }
   return row;
 }

@@ -55,6 +55,14 @@ export type StepMetrics = Partial<Record<
   number
 >>;
 
+/** The median of the finite values (NaN if there are none): summaries over seeds (sweeps, bench). */
+export function median(xs: number[]): number {
+  const s = xs.filter((x) => Number.isFinite(x)).sort((a, b) => a - b);
+  if (!s.length) return NaN;
+  const m = Math.floor(s.length / 2);
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+}
+
 /** Running mean of step metrics between eval points; a metric never reported is left out. */
 export class StepAverager {
   private sums = new Map<string, number>();

@@ -17,7 +17,7 @@ import { completionOutputs, oneHotTokens, sampleCompletions, tokenLogProbs, type
 import { Rng } from './rng';
 import { Teacher, type TeacherModel } from './teacher';
 import { taskOf } from './tasks';
-import { isWorkedTask } from './tasks/sum';
+import { isWorkedTask, showsWork } from './tasks/sum';
 import type { Problem, Task } from './tasks/task';
 import { evaluatePolicy, greedyAccuracy } from './evaluate';
 import { LearnedTeacher } from './learned-teacher';
@@ -423,12 +423,12 @@ export class Session {
         group: Math.floor(i / g),
         prompt: this.task.render(p.prompt),
         target: this.task.render(p.target),
-        completion: this.task.render(tokens.subarray(i * T, (i + 1) * T)),
+        completion: task.render(completion),
         reward: b.rewards[i],
-        correct: this.task.verify(p, tokens.subarray(i * T, (i + 1) * T)).correct,
+        correct: task.verify(p, completion).correct,
         advantage: b.perToken ? firstValid(b.advantages, b.rollout.mask, i, T) : b.advantages[i],
         length: toks.length,
-        worked: mark >= 0 && parts!.hasEos,
+        worked: showsWork(task, completion),
         tokens: toks,
       });
     }

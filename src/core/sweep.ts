@@ -6,7 +6,7 @@
  * combination (in the grid's order, the last key varying fastest) runs with every seed.
  */
 import { type ExperimentConfig, experimentField, overlay, parseValue, runField } from './config';
-import type { MetricRow } from './metrics';
+import { type MetricRow, median } from './metrics';
 
 export interface GridAxis {
   key: string;
@@ -112,13 +112,6 @@ export function jobFileName(job: Pick<SweepJob, 'combination' | 'seed'>): string
 // ---------------------------------------------------------------------------------------------
 // Summary
 // ---------------------------------------------------------------------------------------------
-const median = (xs: number[]) => {
-  const s = xs.filter(Number.isFinite).sort((a, b) => a - b);
-  if (!s.length) return NaN;
-  const m = Math.floor(s.length / 2);
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
-};
-
 /** What one finished run says: its final metrics and the first steps at which milestones held. */
 export function runFigures(rows: MetricRow[]): Record<string, number> {
   const last = rows[rows.length - 1] ?? {};

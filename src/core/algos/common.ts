@@ -10,7 +10,7 @@ import type { Rollout, SeqShape } from '../nets/policy';
 import type { Rng } from '../rng';
 import type { TeacherModel } from '../teacher';
 import type { Problem, Task, Verdict } from '../tasks/task';
-import { isWorkedTask } from '../tasks/sum';
+import { isWorkedTask, showsWork } from '../tasks/sum';
 
 /** Cumulative cost of a run: what each method pays. */
 export interface Cost {
@@ -158,28 +158,20 @@ export function completionStats(task: Task, ro: Rollout, correct: Uint8Array): S
   const cnt = [0, 0];
   let clipped = 0;
   let worked = 0;
-  const marker = isWorkedTask(task) ? task.marker : -1;
   for (let i = 0; i < correct.length; i++) {
     let len = 0;
-    let hasEos = false;
-    let hasMark = false;
-    for (let t = 0; t < T; t++) {
-      if (!mask[i * T + t]) break;
-      len += 1;
-      const tok = tokens[i * T + t];
-      if (tok === task.eos) hasEos = true;
-      else if (tok === marker) hasMark = true;
-    }
+    for (let t = 0; t < T; t++) len += mask[i * T + t];
     sum[correct[i]] += len;
     cnt[correct[i]] += 1;
-    if (!hasEos) clipped += 1;
-    if (hasMark && hasEos) worked += 1;
+    // The mask ends at the first eos; a completion without one ran to the budget.
+    if (tokens[i * T + len - 1] !== task.eos) clipped += 1;
+    if (showsWork(task, tokens.subarray(i * T, (i + 1) * T))) worked += 1;
   }
   const n = correct.length;
   const m: StepMetrics = { 'completions/mean_length': (sum[0] + sum[1]) / n, 'completions/clipped_share': clipped / n };
   if (cnt[1]) m['completions/mean_length_correct'] = sum[1] / cnt[1];
   if (cnt[0]) m['completions/mean_length_incorrect'] = sum[0] / cnt[0];
-  if (marker >= 0) m['completions/worked_share'] = worked / n;
+  if (isWorkedTask(task)) m['completions/worked_share'] = worked / n;
   return m;
 }
 

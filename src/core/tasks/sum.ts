@@ -144,3 +144,10 @@ export function createSum({ terms, digits }: SumOptions): SumTask {
 export function isWorkedTask(t: Task): t is SumTask {
   return (t as Partial<SumTask>).marker !== undefined;
 }
+
+/** The completion shows its work: a marker before its eos (false on tasks without work). */
+export function showsWork(t: Task, completion: ArrayLike<number>): boolean {
+  if (!isWorkedTask(t)) return false;
+  const p = t.parts(completion);
+  return p.worked && p.hasEos;
+}
