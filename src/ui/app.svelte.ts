@@ -20,11 +20,14 @@ import {
   teacherRunOf,
   teacherSeed,
 } from '../core/config';
+import { type ImportedRun, importable, MAX_IMPORT_BYTES, mergeSeeds, parseImport } from '../core/imports';
 import { type Policy, cleanName, parsePolicy, policyFileName, policyMismatch, policyRef, refName, serialisePolicy } from '../core/policy-file';
 import { PRESETS, presetConfig } from '../core/presets';
 import { taskOf } from '../core/tasks';
+import { importColor } from './colors';
 import { download } from './export';
 import { type PolicySource, RunController } from './run.svelte';
+import { importPoints, type ShownImport } from './series';
 import { type Location, type View, type XAxis, defaultView, readHash, writeHash } from './url';
 
 export const DEFAULT_PRESET = 'first-steps';
@@ -47,6 +50,9 @@ export const RUN_TEMPLATES: { id: string; title: string; run: Partial<RunConfig>
   { id: 'kd', title: 'Distil: soft KD', run: { stages: ['kd'] } },
   { id: 'sft-grpo', title: 'Distil, then GRPO (R1 recipe)', run: { stages: ['sft', 'grpo'] } },
 ];
+
+/** Imported runs shown at once (each is drawn on every plot that has its metric). */
+export const MAX_IMPORTS = 8;
 
 export const SPEEDS = [
   { value: 0, label: 'max' },
@@ -78,6 +84,11 @@ export class AppState {
   policies = $state.raw<Map<string, Policy>>(new Map());
   /** Messages about policy files: one that could not be loaded, or one a link names that is not loaded. */
   fileNotes = $state.raw<string[]>([]);
+  /** Runs read from files, drawn beside the live ones (never part of the link). */
+  imports = $state.raw<ShownImport[]>([]);
+  /** Messages about imported files: what could not be read, rows left out, the link without them. */
+  importNotes = $state.raw<string[]>([]);
+  private importsMade = 0;
   /** The hash this page last wrote (a hashchange to it is our own). */
   private written = '';
 
@@ -309,6 +320,51 @@ export class AppState {
     const force = c.runs.flatMap((r, j) => (r.teacherFile === ref || r.initFile === ref ? [j] : []));
     this.replace(c, false, force);
     this.fileNotes = this.missingFiles();
+  }
+
+  /**
+   * Import files as read-only runs: each is read and parsed on its own (a bad one gets a message
+   * and the others still come in); sweep files of one combination merge into one run of several
+   * seeds. What was shown stays shown.
+   */
+  async importFiles(files: File[]): Promise<void> {
+    const { read, skipped } = importable(files);
+    const notes: string[] = [...skipped];
+    const parsed: ImportedRun[] = [];
+    for (const f of read) {
+      const name = cleanName(f.name);
+      if (f.size > MAX_IMPORT_BYTES) {
+        notes.push(`'${name}' was not imported: it is larger than ${MAX_IMPORT_BYTES / 1024 / 1024} MB.`);
+        continue;
+      }
+      let text: string;
+      try {
+        text = await f.text();
+      } catch {
+        notes.push(`'${name}' could not be read.`);
+        continue;
+      }
+      const r = parseImport(name, text);
+      if (!r.ok) notes.push(`'${name}' was not imported: ${r.message}.`);
+      else {
+        parsed.push(...r.runs);
+        notes.push(...r.notes.map((n) => `'${name}': ${n}.`));
+      }
+    }
+    const merged = mergeSeeds(parsed);
+    const room = MAX_IMPORTS - this.imports.length;
+    if (merged.length > room) notes.push(`${merged.length - Math.max(0, room)} of the runs read were not shown: at most ${MAX_IMPORTS} imported runs at once (remove some first).`);
+    const add = merged.slice(0, Math.max(0, room)).map((run) => {
+      const n = this.importsMade++;
+      return { id: `i${n + 1}`, run, color: importColor(n), points: importPoints(run) };
+    });
+    if (add.length) this.imports = [...this.imports, ...add];
+    // A clean import leaves the notice of an earlier one up (it is dismissed by hand).
+    if (notes.length) this.importNotes = notes;
+  }
+
+  removeImport(id: string): void {
+    this.imports = this.imports.filter((im) => im.id !== id);
   }
 
   loadPreset(id: string): void {

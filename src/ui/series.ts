@@ -1,6 +1,7 @@
 /** From runs' seed-aggregated histories to plot series, for one metric on the chosen x-axis. */
-import { type ExperimentConfig, pipelineId } from '../core/config';
-import type { Point } from './history';
+import { type ExperimentConfig, pipelineId, runSteps } from '../core/config';
+import type { ImportedRun, ImportRow } from '../core/imports';
+import { aggregate, BoundedHistory, type Point } from './history';
 import type { Series, XMark } from './plots/types';
 import { runColor } from './colors';
 
@@ -130,4 +131,72 @@ export function leakSeries(runs: { points: Point[] }[], config: ExperimentConfig
       { ...fresh[i], id: `${fresh[i].id}-fresh`, label: `${fresh[i].label}${tag}: fresh`, dash: '7 4', band: false },
     ];
   });
+}
+
+/** A run read from a file (src/core/imports.ts), as the page draws it: read-only, its own colour. */
+export interface ShownImport {
+  id: string;
+  run: ImportedRun;
+  color: string;
+  /** One point per step: the mean over its seeds with their min and max (bounded like a live run's). */
+  points: Point[];
+}
+
+/** Per step, the seeds' rows aggregated (mean, min, max), bounded to `capacity` points. */
+export function importPoints(run: ImportedRun, capacity = 300): Point[] {
+  const at = new Map<number, ImportRow[]>();
+  for (const s of run.seeds) for (const r of s.rows) (at.get(r.step) ?? at.set(r.step, []).get(r.step)!).push(r);
+  const h = new BoundedHistory(capacity);
+  for (const step of [...at.keys()].sort((a, b) => a - b)) h.push(aggregate(at.get(step)!));
+  return h.snapshot();
+}
+
+/** Imported runs' series of one metric, beside the live runs' (those without it on this x-axis draw nothing). */
+export function importSeries(imports: ShownImport[], metric: string, x: string): Series[] {
+  return imports.map((im) => ({ ...pointsSeries(im.points, metric, (m) => m[x]), id: im.id, label: `${im.id} ${im.run.label}`, color: im.color, band: im.run.seeds.length > 1 }));
+}
+
+function pointsSeries(points: Point[], metric: string, xOf: (m: Row) => number | undefined): { points: { x: number; y: number; lo?: number; hi?: number }[] } {
+  const out = [];
+  for (const p of points) {
+    const m = p.mean as Row;
+    const y = m[metric];
+    const xv = xOf(m);
+    if (y === undefined || xv === undefined || !Number.isFinite(y) || !Number.isFinite(xv)) continue;
+    out.push({ x: xv, y, lo: (p.lo as Row)[metric], hi: (p.hi as Row)[metric] });
+  }
+  return { points: out };
+}
+
+/**
+ * An imported run matched against a live one: one metric of each (by default the same), on steps
+ * or on the fraction of each run's own training (its step over its length), so runs of different
+ * lengths line up start to end.
+ */
+export function matchSeries(
+  im: ShownImport,
+  metric: string,
+  live: { points: Point[] } | undefined,
+  liveIndex: number,
+  config: ExperimentConfig,
+  liveMetric: string,
+  x: 'step' | 'fraction',
+): Series[] {
+  const out: Series[] = [];
+  const run = config.runs[liveIndex];
+  if (live && run) {
+    const len = runSteps(config, run);
+    const s = pointsSeries(live.points, liveMetric, (m) => (m.step === undefined ? undefined : x === 'step' ? m.step : m.step / len));
+    out.push({ ...s, id: `r${liveIndex + 1}`, label: `r${liveIndex + 1} ${pipelineId(run.stages)}: ${liveMetric}`, color: runColor(liveIndex), band: run.seeds > 1 });
+  }
+  const s = pointsSeries(im.points, metric, (m) => (m.step === undefined ? undefined : x === 'step' ? m.step : m.step / im.run.maxStep));
+  out.push({ ...s, id: im.id, label: `${im.id} ${im.run.label}: ${metric}`, color: im.color, band: im.run.seeds.length > 1 });
+  return out;
+}
+
+/** A fixed y range widened to fit the data (an imported reward need not lie in [0, 1]). */
+export function fitDomain(series: Series[], d: [number, number]): [number, number] {
+  let [lo, hi] = d;
+  for (const s of series) for (const p of s.points) (lo = Math.min(lo, p.lo ?? p.y, p.y)), (hi = Math.max(hi, p.hi ?? p.y, p.y));
+  return [lo, hi];
 }

@@ -418,3 +418,81 @@ describe('worked answers in Chromium', () => {
     await page.close();
   });
 });
+
+describe('imported runs in Chromium', () => {
+  const fixtures = join(import.meta.dirname, '../fixtures/imports');
+  const hashOf = (page: Page) => decodeURIComponent(new URL(page.url()).hash.slice(1));
+  const alertText = async (page: Page) => (await page.getByRole('alert').allTextContents()).join('\n');
+
+  it("the page's own export comes back as a read-only run drawn exactly over the live one; a sweep and a TRL log sit beside it, matched on a metric; bad files get a notice; the link stays without them", async () => {
+    const page = await open(encode(preset('steps=40&evalEvery=10&r1.batch=64')));
+    await ready(page);
+    await page.getByRole('button', { name: 'Play' }).click();
+    await card(page, 'r1').and(page.locator('[data-status="done"]')).waitFor({ timeout: 60_000 });
+    const hash = hashOf(page);
+    // A sort task shows no work: no 'What the policy writes' section.
+    expect(await page.locator('[data-section="writing"]').count()).toBe(0);
+    const dir = mkdtempSync(join(tmpdir(), 'grpo-e2e-import-'));
+    const exported = join(dir, 'mine.json');
+    writeFileSync(exported, (await downloadText(page, 'Export JSON')).text);
+
+    await page.setInputFiles('#import-runs-file', exported);
+    const list = page.locator('[data-section="imports"] li');
+    await expect.poll(() => list.count()).toBe(1);
+    expect(await list.first().textContent()).toContain('mine.json r1 grpo');
+    const acc = page.locator('[data-plot="held-out-accuracy-greedy"]');
+    const live = acc.locator('path[data-series="r1"]');
+    const imported = acc.locator('path[data-series="i1"]');
+    expect(await imported.getAttribute('data-n')).toBe('5');
+    expect(await imported.getAttribute('d')).toBe(await live.getAttribute('d'));
+
+    // A TRL log, then a whole sweep folder (two seeds of one combination and its summary).
+    await page.setInputFiles('#import-runs-file', join(fixtures, 'trainer_state.json'));
+    await expect.poll(() => list.count()).toBe(2);
+    await page.setInputFiles('#import-runs-folder', join(fixtures, 'sweep'));
+    await expect.poll(() => list.count()).toBe(3);
+    expect(await list.nth(1).textContent()).toContain('trainer_state.json');
+    expect(await list.nth(2).textContent()).toContain('r1.lr=0.01 r1 grpo');
+    expect(await list.nth(2).textContent()).toContain('2 seeds');
+    expect(await alertText(page)).toContain('summary.csv left out: the run files beside it carry the curves it summarises');
+    // The TRL log's kl joins the diagnostics; its frac_reward_zero_std is matched against r1's.
+    expect(await page.locator('[data-plot="kl-to-reference"] path[data-series="i2"]').getAttribute('data-n')).toBe('20');
+    await page.getByLabel('Imported run', { exact: true }).selectOption('i2');
+    await page.getByLabel('Imported metric').selectOption('frac_reward_zero_std');
+    const matched = page.locator('[data-match] figure');
+    await expect.poll(() => matched.locator('path[data-series]').count()).toBe(2);
+    expect(await matched.locator('path[data-series="r1"]').getAttribute('data-n')).toBe('4');
+    expect(await matched.locator('path[data-series="i2"]').getAttribute('data-n')).toBe('20');
+    expect(await matched.textContent()).toContain('Fraction of each run');
+
+    // Files dropped anywhere on the page import the same way: a CSV with a step column.
+    await page.evaluate(() => {
+      const dt = new DataTransfer();
+      dt.items.add(new File(['step,my/score\n0,0.25\n5,0.5\n10,0.75\n'], 'mine.csv', { type: 'text/csv' }));
+      for (const type of ['dragenter', 'dragover', 'drop']) window.dispatchEvent(new DragEvent(type, { dataTransfer: dt, bubbles: true, cancelable: true }));
+    });
+    await expect.poll(() => list.count()).toBe(4);
+    expect(await list.nth(3).textContent()).toContain('mine.csv');
+    expect(await page.locator('.drop').count()).toBe(0);
+    await page.getByRole('button', { name: 'Remove i4 mine.csv' }).click();
+
+    // A file that is not a run: a notice; what was shown stays.
+    const bad = join(dir, 'notes.json');
+    writeFileSync(bad, '{"not": "a log"}');
+    await page.setInputFiles('#import-runs-file', bad);
+    await expect.poll(() => alertText(page)).toContain("'notes.json' was not imported: it is JSON but neither TRL's trainer_state.json");
+    expect(await list.count()).toBe(3);
+
+    // Imports are not part of the link, and copying it says so.
+    expect(hashOf(page)).toBe(hash);
+    await ctx.grantPermissions(['clipboard-read', 'clipboard-write']);
+    await page.getByRole('button', { name: 'Copy link' }).click();
+    await expect.poll(() => alertText(page)).toContain('The link holds the experiment only, not the 3 imported runs (i1, i2, i3)');
+    await page.getByRole('button', { name: 'Remove i1 mine.json r1 grpo' }).click();
+    await expect.poll(() => list.count()).toBe(2);
+    expect(await acc.locator('path[data-series="i1"]').count()).toBe(0);
+    expect((page as unknown as { errors: string[] }).errors).toEqual([]);
+    await page.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+});
