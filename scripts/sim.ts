@@ -142,7 +142,7 @@ async function main() {
       const run = config.runs[r];
       const info = session.info();
       process.stdout.write(
-        `# run ${r + 1} ${pipelineId(run.stages)} seed ${session.seed}: ${info.taskTitle}, policy ${info.policyParams} weights ` +
+        `# run ${r + 1} ${pipelineId(run.stages)} seed ${session.seed}: ${info.taskTitle}, policy ${info.policyKind}, ${info.policyActiveParams < info.policyParams ? `${info.policyActiveParams} active of ` : ''}${info.policyParams} weights ` +
           `(${info.policyFlopsPerToken} FLOPs/token forward)` + (info.criticParams ? `, critic ${info.criticParams} weights` : '') +
           (info.teacher !== 'scripted' && run.stages.some((a) => a === 'sft' || a === 'rsft' || a === 'kd') ? `, teacher ${info.teacher}` : '') +
           (info.init !== 'scratch' ? `, starts from ${info.init}` : '') + (info.generations > 1 ? `, ${info.generations} generations` : '') +

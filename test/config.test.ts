@@ -16,7 +16,9 @@ function randomConfig(rng: Rng): ExperimentConfig {
         const x = f.min! + rng.next() * (f.max! - f.min!);
         return rng.next() < 0.3 ? f.default : Number(x.toPrecision(4));
       }
-      case 'text': return `policy-${rng.int(1000)}.json~${rng.nextUint32().toString(16).padStart(8, '0')}`;
+      case 'text':
+        if (f.key === 'quantEval') return rng.pick(['bf16', 'int8,int4', 'bf16,fp8,int8,int4,ternary', '']);
+        return `policy-${rng.int(1000)}.json~${rng.nextUint32().toString(16).padStart(8, '0')}`;
     }
   };
   const c = defaultConfig();

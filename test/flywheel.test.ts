@@ -34,6 +34,7 @@ describe('policy files', () => {
       { kind: 'mlp' as const, vocab: 14, maxLen: 10, embed: 32, hidden: 16, layers: 1, window: 4, outDim: 14 },
       { kind: 'mlp' as const, vocab: 13, maxLen: 8, embed: 32, hidden: 24, layers: 3, window: 10, outDim: 13 },
       { kind: 'gru' as const, vocab: 14, maxLen: 10, embed: 8, hidden: 12, layers: 2, window: 10, outDim: 1 },
+      { kind: 'transformer' as const, vocab: 14, maxLen: 10, embed: 10, hidden: 12, layers: 2, window: 10, outDim: 14, heads: 3 },
     ]) {
       const net = createNet(spec, new Rng(1));
       const p = await policyOf(net, createTask({ task: 'add', digits: 2 }), origin);

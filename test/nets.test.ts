@@ -1,11 +1,16 @@
-/** The tiny networks: shapes, the hand-written GRU backward against autodiff, decoding = teacher forcing. */
+/**
+ * The tiny networks: shapes, the hand-written GRU backward against autodiff, the transformer's
+ * gradients against finite differences, decoding (the transformer's with a KV cache) = teacher forcing.
+ */
 import * as tf from '@tensorflow/tfjs';
 import { describe, expect, it } from 'vitest';
 import { createNet, type NetSpec } from '../src/core/nets/net';
+import { transformerFlops } from '../src/core/nets/sizes';
+import { TransformerNet } from '../src/core/nets/transformer';
 import { completionOutputs, oneHotTokens, sampleCompletions, tokenLogProbs } from '../src/core/nets/policy';
 import { Rng } from '../src/core/rng';
 
-const spec = (kind: 'gru' | 'mlp'): NetSpec => ({ kind, vocab: 14, maxLen: 10, embed: 8, hidden: 16, layers: 2, window: 10, outDim: 14 });
+const spec = (kind: 'gru' | 'mlp' | 'transformer'): NetSpec => ({ kind, vocab: 14, maxLen: 10, embed: 8, hidden: 16, layers: 2, window: 10, outDim: 14, heads: 2 });
 const shape = { promptLen: 6, maxNew: 4, vocab: 14, eos: 12, pad: 13 };
 
 describe('GRU', () => {
@@ -44,7 +49,7 @@ describe('GRU', () => {
   });
 });
 
-describe.each(['gru', 'mlp'] as const)('%s policy', (kind) => {
+describe.each(['gru', 'mlp', 'transformer'] as const)('%s policy', (kind) => {
   it.each([
     ['distinct prompts', 7, 1],
     ['groups of 8 rows sharing a prompt', 24, 8],
@@ -63,7 +68,7 @@ describe.each(['gru', 'mlp'] as const)('%s policy', (kind) => {
   });
 });
 
-describe.each(['gru', 'mlp'] as const)('%s prefix sharing', (kind) => {
+describe.each(['gru', 'mlp', 'transformer'] as const)('%s prefix sharing', (kind) => {
   it('a batch whose rows share prompts gives the loss and gradients of its rows taken one by one', () => {
     const net = createNet(spec(kind), new Rng(11));
     const rng = new Rng(12);
@@ -97,5 +102,109 @@ describe.each(['gru', 'mlp'] as const)('%s prefix sharing', (kind) => {
     expect(maxAbs).toBeGreaterThan(1e-2);
     expect(maxDiff).toBeLessThan(1e-4 * Math.max(1, maxAbs));
     net.dispose();
+  });
+});
+
+describe('transformer', () => {
+  const tspec = { ...spec('transformer'), heads: 2 };
+  const B = 3;
+  const rng = new Rng(21);
+  const prompts = Int32Array.from({ length: B * 6 }, () => rng.int(12));
+  const comp = Int32Array.from({ length: B * 4 }, () => rng.int(14));
+  const w = Float32Array.from({ length: B * 4 }, () => rng.next() * 2 - 1);
+  const lossOf = (net: ReturnType<typeof createNet>) => {
+    const oh = tf.tensor3d(oneHotTokens(comp, 14), [B, 4, 14]);
+    const ww = tf.tensor2d(w, [B, 4]);
+    const l = tf.sum(tf.mul(tokenLogProbs(completionOutputs(net, prompts, comp, B, 6, 4), oh).logp, ww)) as tf.Scalar;
+    tf.dispose([oh, ww]);
+    return l;
+  };
+
+  it('its gradients match central finite differences (float64 steps on float32 weights, every weight matrix)', () => {
+    const net = createNet(tspec, new Rng(22));
+    // Larger weights than the init's 0.02, so attention is far from uniform and every path matters.
+    const pick = new Rng(23);
+    for (const v of net.vars) v.assign(tf.tidy(() => tf.add(v, tf.mul(tf.randomNormal(v.shape, 0, 1, 'float32', pick.int(1e6)), 0.3))));
+    const { value, grads } = tf.variableGrads(() => lossOf(net), net.vars);
+    value.dispose();
+    const eps = 1e-2;
+    let checked = 0;
+    let maxG = 0;
+    for (const v of net.vars) {
+      const g = grads[v.name].dataSync();
+      const base = v.dataSync().slice();
+      for (let k = 0; k < 3; k++) {
+        const i = pick.int(v.size);
+        const at = (d: number) => {
+          const x = base.slice();
+          x[i] += d;
+          v.assign(tf.tensor(x, v.shape));
+          return tf.tidy(() => lossOf(net).dataSync()[0]);
+        };
+        const fd = (at(eps) - at(-eps)) / (2 * eps);
+        v.assign(tf.tensor(base, v.shape));
+        expect(Math.abs(fd - g[i]), `${v.name}[${i}]: autodiff ${g[i]}, finite differences ${fd}`).toBeLessThan(3e-3 + 3e-2 * Math.abs(g[i]));
+        maxG = Math.max(maxG, Math.abs(g[i]));
+        checked++;
+      }
+    }
+    expect(checked).toBe(net.vars.length * 3);
+    expect(maxG).toBeGreaterThan(1e-2); // not vacuous
+    tf.dispose(Object.values(grads));
+    net.dispose();
+  });
+
+  it('attention is causal and each row sums to 1, per head; decoding with the cache sees the same maps', async () => {
+    const net = createNet(tspec, new Rng(24)) as unknown as TransformerNet;
+    for (const v of net.vars) v.assign(tf.tidy(() => tf.mul(v, 20)));
+    net.record = [];
+    tf.tidy(() => net.outputs(prompts, B, 6, 0));
+    const forced = net.record;
+    expect(forced.map((m) => [m.layer, m.head])).toEqual([[0, 0], [0, 1], [1, 0], [1, 1]]);
+    for (const m of forced) {
+      m.weights.forEach((row, i) => {
+        expect(row.reduce((a, b) => a + b, 0)).toBeCloseTo(1, 5);
+        row.forEach((x, j) => (j > i ? expect(x).toBeLessThan(1e-6) : undefined));
+      });
+    }
+    // Decoding: the prompt's maps from begin(), then one row per new token over the whole cache.
+    net.record = [];
+    const { state, out } = net.begin(prompts, B, 6);
+    const r = net.next(state, comp.filter((_, i) => i % 4 === 0), 6);
+    expect(net.record[0].weights.map((w) => w.length)).toEqual([6, 6, 6, 6, 6, 6, 7]);
+    // Row 6 of the cached maps is what a full pass over the prompt + the token gives at position 6.
+    net.record = [];
+    const seq = Int32Array.from({ length: B * 7 }, (_, i) => (i % 7 < 6 ? prompts[Math.floor(i / 7) * 6 + (i % 7)] : comp[Math.floor(i / 7) * 4]));
+    tf.tidy(() => net.outputs(seq, B, 7, 0));
+    const full = net.record[3].weights[6];
+    net.record = [];
+    tf.dispose([out, r.out, ...state.kv!, ...r.state.kv!]);
+    const again = net.begin(prompts, B, 6);
+    const r2 = net.next(again.state, comp.filter((_, i) => i % 4 === 0), 6);
+    const cached = net.record[3].weights[6];
+    cached.forEach((x, j) => expect(x).toBeCloseTo(full[j], 5));
+    tf.dispose([again.out, r2.out, ...again.state.kv!, ...r2.state.kv!]);
+    net.record = null;
+    net.dispose();
+  });
+
+  it('sampling and a training step leave no tensors behind; its size and FLOPs are reported', async () => {
+    const start = tf.memory().numTensors;
+    const net = createNet(tspec, new Rng(25));
+    const before = tf.memory().numTensors;
+    const ro = await sampleCompletions(net, shape, prompts, B, new Rng(26));
+    const { value, grads } = tf.variableGrads(() => lossOf(net), net.vars);
+    tf.dispose([value, ...Object.values(grads)]);
+    expect(ro.tokens.length).toBe(B * 4);
+    // The causal masks it keeps (one per length seen) are its only lasting tensors.
+    expect(tf.memory().numTensors - before).toBeLessThanOrEqual(2);
+    const E = 8;
+    const F = 16;
+    const A = 2 * 4;
+    expect(net.paramCount).toBe((14 + 10) * E + 2 * (2 * E + 3 * E * A + A * E + E + 2 * E + E * F + F + F * E + E) + 2 * E + E * 14 + 14);
+    expect(net.flopsPerToken).toBe(transformerFlops(tspec));
+    expect(transformerFlops(tspec, 5)).toBe(2 * (2 * (3 * E * A + 2 * 5 * A + A * E + 2 * E * F) + E * 14));
+    net.dispose();
+    expect(tf.memory().numTensors).toBe(start);
   });
 });

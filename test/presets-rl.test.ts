@@ -17,7 +17,8 @@ let r1: MetricRow[][];
 let r1Policies: Policy[];
 let ceiling: number;
 beforeAll(async () => {
-  const cfg = presetWith('r1-recipe', BUDGET);
+  // Evaluating at other number formats does not touch training: these are also low-precision's r1.
+  const cfg = presetWith('r1-recipe', `${BUDGET}&r1.quantEval=${presetWith('low-precision').runs[0].quantEval}`);
   r1 = [];
   r1Policies = [];
   for (let s = 0; s < SEEDS; s++) r1.push(await runSession(cfg, 0, s, {}, (p) => r1Policies.push(p)));
@@ -89,5 +90,43 @@ describe('distil-the-rl-model', () => {
     const studentAcc = median(students.map((r) => acc(last(r))));
     expect(studentAcc).toBeGreaterThan(ceiling + 0.05);
     expect(studentAcc).toBeLessThan(median(r1.map((r) => acc(last(r)))));
+  }, 600_000);
+});
+
+describe('low-precision', () => {
+  it('bf16, fp8 and int8 keep the R1 run\'s accuracy, int4 costs a little, ternary breaks it; training at int4 recovers int4', async () => {
+    const at = (runs: MetricRow[][], f: string) => median(runs.map((r) => (last(r) as Record<string, number>)[f === 'fp32' ? 'eval/accuracy' : `eval/accuracy@${f}`]));
+    // The run trained at int4 for 500 steps (300 distilling, 200 of GRPO), against r1 at its step 500.
+    const cfg = presetWith('low-precision', 'steps=500&evalEvery=50');
+    expect(cfg.runs[0].quantEval).toBe('bf16,fp8,int8,int4,ternary');
+    cfg.runs = [cfg.runs[1]];
+    const [qat] = await runAll(cfg, SEEDS);
+    const r1At500 = r1.map((r) => r.filter((x) => x.step! <= 500));
+    const fp32 = at(r1, 'fp32');
+    const figures = ['bf16', 'fp8', 'int8', 'int4', 'ternary'].map((f) => `${f} ${at(r1, f).toFixed(3)}`).join(', ');
+    console.log(`low-precision (reduced): fp32 ${fp32.toFixed(3)}, ${figures}; trained at int4 (step 500): int4 ${at(qat, 'int4').toFixed(3)}, ternary ${at(qat, 'ternary').toFixed(3)}; r1 at step 500: fp32 ${at(r1At500, 'fp32').toFixed(3)}, int4 ${at(r1At500, 'int4').toFixed(3)}`);
+    for (const f of ['bf16', 'fp8', 'int8']) expect(Math.abs(at(r1, f) - fp32)).toBeLessThan(0.02);
+    expect(at(r1, 'int4')).toBeLessThan(fp32);
+    expect(at(r1, 'int4')).toBeGreaterThan(fp32 - 0.1);
+    expect(at(r1, 'ternary')).toBeLessThan(fp32 - 0.4);
+    expect(at(qat, 'int4')).toBeGreaterThan(at(r1At500, 'int4'));
+    expect(at(qat, 'int4')).toBe(at(qat, 'fp32')); // it runs at int4 already
+  }, 600_000);
+});
+
+describe('transformer', () => {
+  it("distils more slowly than the MLP: at step 300 the MLP (the R1 run above) is at the teacher's ceiling, the transformer well below it but learning", async () => {
+    const cfg = presetWith('transformer', 'steps=300&evalEvery=50');
+    // Its r1 is the R1 run above: same settings, so the same first 300 steps.
+    expect(JSON.stringify({ ...cfg.runs[0], seeds: 1 })).toBe(JSON.stringify({ ...presetWith('r1-recipe').runs[0], seeds: 1 }));
+    cfg.runs = [cfg.runs[1]];
+    const [tf] = await runAll(cfg, SEEDS);
+    const at300 = (runs: MetricRow[][]) => runs.map((r) => acc(r.find((x) => x.step === 300)!));
+    const m = median(at300(r1));
+    const t = median(at300(tf));
+    console.log(`transformer (reduced): ceiling ${ceiling}; at step 300 MLP ${m.toFixed(3)}, transformer ${t.toFixed(3)} (${at300(tf).join(', ')})`);
+    expect(m).toBeGreaterThan(ceiling - 0.03);
+    expect(t).toBeLessThan(m - 0.2);
+    expect(t).toBeGreaterThan(0.05);
   }, 600_000);
 });

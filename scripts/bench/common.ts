@@ -47,6 +47,8 @@ const RUN: Record<WorkloadId, string> = {
 };
 /** The reference's network: token emb 32 + position emb 32 -> GRU 64 -> 14 logits. */
 export const GRU_NET = 'net=gru&embed=32&hidden=64';
+/** The transformer policy at the app's default sizes: width 32, 2 blocks, 2 heads, MLP block 128 (26k weights on addition). */
+export const TRANSFORMER_NET = 'net=transformer';
 
 /** The app link of a workload: the reference's GRU, or the app's default policy (net = ''). */
 export function workloadHash(id: WorkloadId, net: string): string {

@@ -22,7 +22,7 @@ import { BoundedSeries, RowStore } from '../../src/core/metrics';
 import { aggregate, BoundedHistory } from '../../src/ui/history';
 import { createTrainer } from '../../workers/trainer';
 import {
-  configOf, type Figures, WORKED_HASH, fmtNum, GRU_NET, log, median, round, type Row, sharedDir, table, WARMUP, type WorkloadId, WORKLOADS, workloadHash,
+  configOf, type Figures, WORKED_HASH, fmtNum, GRU_NET, TRANSFORMER_NET, log, median, round, type Row, sharedDir, table, WARMUP, type WorkloadId, WORKLOADS, workloadHash,
 } from './common';
 
 const PYTHON = '/usr/bin/python3';
@@ -119,6 +119,10 @@ export async function throughput(o: ThroughputOptions): Promise<{ figures: Figur
       const m = await measureSession(workloadHash(w.id, ''), o.steps);
       push(`throughput_default.${w.id}`, m.tokensPerS);
       push(`throughput_default.${w.id}.steps`, m.stepsPerS);
+      log(`ours ${w.id}, transformer (${rep + 1}/${o.repeat})`);
+      const t = await measureSession(workloadHash(w.id, TRANSFORMER_NET), o.steps);
+      push(`throughput_transformer.${w.id}`, t.tokensPerS);
+      push(`throughput_transformer.${w.id}.steps`, t.stepsPerS);
     }
     log(`ours grpo on worked answers (sum of 4 digits), default policy (${rep + 1}/${o.repeat})`);
     const wk = await measureSession(WORKED_HASH, o.steps);
@@ -143,6 +147,12 @@ export async function throughput(o: ThroughputOptions): Promise<{ figures: Figur
     if (ref.ok) rows.push({ figure: `ratio.${w.id}`, value: fmtNum(ours / r, 2), target: '>= 1.0', ok: ours >= r });
     rows.push({ figure: `throughput_default.${w.id}.tokens_per_s`, value: fmtNum(def), target: ref.ok ? `> ${fmtNum(r)} (reference)` : '> reference', ok: ref.ok ? def > r : null });
     if (ref.ok) rows.push({ figure: `ratio_default.${w.id}`, value: fmtNum(def / r, 2), target: '> 1.0', ok: def > r });
+  }
+  for (const w of WORKLOADS) {
+    const t = median(got[`throughput_transformer.${w.id}`]);
+    f[`throughput_transformer.${w.id}.tokens_per_s`] = round(t, 0);
+    f[`throughput_transformer.${w.id}.steps_per_s`] = round(median(got[`throughput_transformer.${w.id}.steps`]), 2);
+    rows.push({ figure: `throughput_transformer.${w.id}.tokens_per_s`, value: fmtNum(t), target: `default policy: ${fmtNum(median(got[`throughput_default.${w.id}`]))}` });
   }
   const wk = median(got['throughput_worked.grpo']);
   const wkSteps = median(got['throughput_worked.grpo.steps']);

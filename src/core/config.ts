@@ -74,14 +74,16 @@ export const EXPERIMENT_FIELDS = [
     doc: 'Sum: how many numbers to add.' },
   { key: 'termDigits', type: 'int', default: 1, min: 1, max: 2, label: 'Digits each', group: 'task',
     doc: 'Sum: digits per number.' },
-  { key: 'net', type: 'enum', default: 'mlp', options: ['gru', 'mlp'], label: 'Policy', group: 'policy',
-    doc: 'Policy family: a GRU, or a causal MLP over a window of recent tokens. The critic (PPO) is of the same family.' },
+  { key: 'net', type: 'enum', default: 'mlp', options: ['gru', 'mlp', 'transformer'], label: 'Policy', group: 'policy',
+    doc: 'Policy family: a GRU, a causal MLP over a window of recent tokens, or a small causal transformer (pre-norm decoder blocks; sampling reuses a KV cache). The critic (PPO) is of the same family.' },
   { key: 'embed', type: 'int', default: 32, min: 4, max: 128, label: 'Embedding', group: 'policy',
-    doc: 'Width of the token and position embeddings.' },
+    doc: 'Width of the token and position embeddings (the transformer: its model width).' },
   { key: 'hidden', type: 'int', default: 128, min: 8, max: 256, label: 'Hidden', group: 'policy',
-    doc: 'GRU state size, or MLP layer width.' },
-  { key: 'layers', type: 'int', default: 2, min: 1, max: 4, label: 'MLP layers', group: 'policy',
-    doc: 'MLP only: number of hidden layers.' },
+    doc: "GRU state size, MLP layer width, or the width of the transformer's MLP block." },
+  { key: 'layers', type: 'int', default: 2, min: 1, max: 4, label: 'Layers', group: 'policy',
+    doc: 'MLP: number of hidden layers; transformer: number of blocks (attention + MLP). Not used by the GRU.' },
+  { key: 'heads', type: 'int', default: 2, min: 1, max: 4, label: 'Heads', group: 'policy',
+    doc: 'Transformer only: attention heads per block (the model width is split among them, rounded up).' },
   { key: 'window', type: 'int', default: 10, min: 1, max: 16, label: 'MLP window', group: 'policy',
     doc: 'MLP only: how many recent tokens each position sees.' },
   { key: 'teacherAcc', type: 'float', default: 0.8, min: 0, max: 1, label: 'Teacher accuracy', group: 'teacher',
@@ -90,6 +92,9 @@ export const EXPERIMENT_FIELDS = [
     options: ['none', 'units-carry', 'new-digit', 'duplicates', 'needs-mult', 'dropped-carry'], label: 'Blind spot', group: 'teacher',
     doc: 'A subset on which the teacher is always wrong in the same way (addition: units-carry answers a+b-10, new-digit drops the leading 1; sorting: duplicates drops repeats; countdown: needs-mult never multiplies; sum: dropped-carry answers hard sums 10 too low).' },
 ] as const satisfies readonly Field[];
+
+/** Number formats a run's policy can be evaluated in (src/core/quant.ts): a comma-separated list. */
+export const QUANT_LIST = /^(bf16|fp8|int8|int4|ternary)(,(bf16|fp8|int8|int4|ternary))*$/;
 
 // ---------------------------------------------------------------------------------------------
 // Per-run settings (URL keys r1.lr, r2.G, ...)
@@ -177,12 +182,28 @@ export const RUN_FIELDS = [
     doc: 'Random initial weights, or a policy file (Load policy): the run then has that policy\'s architecture.' },
   { key: 'initFile', type: 'text', default: '', pattern: POLICY_REF, patternDoc: POLICY_REF_DOC, label: 'Start file', group: 'policy',
     doc: 'The policy file the run starts from when init = file (set by Load policy; the link names the file, it does not carry it).' },
+  { key: 'net', type: 'enum', default: 'shared', options: ['shared', 'gru', 'mlp', 'transformer'], label: 'Policy (run)', group: 'policy',
+    doc: "This run's policy family (shared: the experiment's), so that a transformer and an MLP can train side by side." },
   { key: 'hidden', type: 'int', default: 0, min: 0, max: 256, label: 'Hidden (run)', group: 'policy',
     doc: "This run's policy width: GRU state size or MLP layer width (0: the experiment's). A student may be smaller than its teacher." },
-  { key: 'layers', type: 'int', default: 0, min: 0, max: 4, label: 'MLP layers (run)', group: 'policy',
-    doc: "This run's number of MLP hidden layers (0: the experiment's)." },
+  { key: 'layers', type: 'int', default: 0, min: 0, max: 4, label: 'Layers (run)', group: 'policy',
+    doc: "This run's number of MLP hidden layers or transformer blocks (0: the experiment's)." },
   { key: 'window', type: 'int', default: 0, min: 0, max: 16, label: 'MLP window (run)', group: 'policy',
     doc: "How many recent tokens this run's MLP sees (0: the experiment's)." },
+  { key: 'experts', type: 'int', default: 0, min: 0, max: 16, label: 'Experts', group: 'moe',
+    doc: "A mixture of experts (Switch Transformer, DeepSeekMoE) in place of the MLP policy's hidden layers after the first, or of every transformer block's MLP: this many routed experts (0: dense). The GRU has none." },
+  { key: 'topK', type: 'int', default: 2, min: 1, max: 4, label: 'Top-k', group: 'moe',
+    doc: "Routed experts per token: the router sends each token to its k most probable experts, each weighted by its router probability (as Switch Transformer and DeepSeekMoE do)." },
+  { key: 'sharedExperts', type: 'int', default: 0, min: 0, max: 2, label: 'Shared experts', group: 'moe',
+    doc: "Always-on experts every token uses besides its routed ones (DeepSeekMoE's shared experts)." },
+  { key: 'expertHidden', type: 'int', default: 0, min: 0, max: 256, label: 'Expert width', group: 'moe',
+    doc: "Transformer: the inner width of one expert (0: the block's width over top-k, so a token's active MLP is as wide as the dense one: fine-grained experts). The MLP policy's experts are width x width." },
+  { key: 'quantEval', type: 'text', default: '', pattern: QUANT_LIST, patternDoc: 'formats separated by commas, of bf16, fp8, int8, int4, ternary', label: 'Evaluate at', group: 'precision',
+    doc: "At every eval point, also the held-out accuracy with the policy's weight matrices rounded to these formats (post-training quantisation): bf16, fp8 (E4M3, per-tensor scale), int8 (per channel), int4 (groups of 32), ternary (BitNet b1.58). Each as eval/accuracy@<format>, with the model's size in bytes. Empty: none (evals stay cheap)." },
+  { key: 'qat', type: 'enum', default: 'none', options: ['none', 'int8', 'int4'], label: 'Train at', group: 'precision',
+    doc: "Quantisation-aware training: the policy runs (samples, and computes its gradients) with its weights rounded to this format, and the update goes to full-precision weights kept beside them (a straight-through gradient), so it learns to work at the precision it will run at." },
+  { key: 'balance', type: 'float', default: 0.01, min: 0, max: 1, label: 'Balance loss', group: 'moe',
+    doc: "Coefficient of the load-balancing loss (Switch Transformer): coef x E x sum over experts of (share of tokens routed there) x (mean router probability). 0: off, and routing may collapse onto a few experts." },
 ] as const satisfies readonly Field[];
 
 type ValueOf<F> = F extends { type: 'int' | 'float' } ? number
@@ -442,6 +463,22 @@ export function crossCheck(c: ExperimentConfig): Problem[] {
       problems.push({ key: `r${i + 1}.batch`, value: String(r.batch), message: `must be a multiple of the group size G=${r.G}`, used: String(used) });
       r.batch = used;
     }
+    if (r.experts > 0) {
+      const net = netOf(c, r);
+      if (net === 'gru') {
+        problems.push({ key: `r${i + 1}.experts`, value: String(r.experts), message: 'the GRU policy has no MLP block to make a mixture of experts', used: '0' });
+        r.experts = 0;
+      } else {
+        if (r.topK > r.experts) {
+          problems.push({ key: `r${i + 1}.topK`, value: String(r.topK), message: `cannot route to more experts than there are (${r.experts})`, used: String(r.experts) });
+          r.topK = r.experts;
+        }
+        if (net === 'mlp' && (r.layers > 0 ? r.layers : c.layers) < 2) {
+          problems.push({ key: `r${i + 1}.layers`, value: String(r.layers), message: "an MLP policy with experts needs at least 2 layers (the experts replace the layers after the first)", used: '2' });
+          r.layers = 2;
+        }
+      }
+    }
     const budget = runSteps(c, r);
     if (r.generations > budget) {
       problems.push({ key: `r${i + 1}.generations`, value: String(r.generations), message: `each generation needs at least one update (the run has ${budget})`, used: String(budget) });
@@ -550,6 +587,9 @@ export function missingPolicyFiles(c: ExperimentConfig, has: (ref: string) => bo
 }
 
 /** A run's budget in updates: its own, or the experiment's. */
+/** A run's policy family: its own, or the experiment's. */
+export const netOf = (c: Pick<ExperimentConfig, 'net'>, r: Pick<RunConfig, 'net'>): 'gru' | 'mlp' | 'transformer' => (r.net === 'shared' ? c.net : r.net);
+
 export const runSteps = (c: ExperimentConfig, r: RunConfig) => (r.steps > 0 ? r.steps : c.steps);
 
 /**

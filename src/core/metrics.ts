@@ -36,12 +36,19 @@ export const METRIC_NAMES = [
   'cost/tokens',
   'cost/flops',
   'time/seconds',
+  'moe/active_params',
+  'moe/total_params',
+  'moe/routing_entropy',
+  'moe/routing_entropy_max',
+  'moe/aux_loss',
 ] as const;
 
 export type FixedMetric = (typeof METRIC_NAMES)[number];
 /** Per-subset accuracies: `eval/accuracy/<subset>`; teacher per subset likewise. */
 export type SubsetMetric = `eval/accuracy/${string}` | `eval/accuracy_fresh/${string}` | `teacher/accuracy/${string}` | `teacher/ceiling/${string}`;
-export type MetricName = FixedMetric | SubsetMetric;
+/** Per expert of a mixture: `moe/expert_load/<i>`; per number format: `eval/accuracy@<format>`, `quant/bytes@<format>`. */
+export type IndexedMetric = `moe/expert_load/${number}` | `eval/accuracy@${string}` | `quant/bytes@${string}`;
+export type MetricName = FixedMetric | SubsetMetric | IndexedMetric;
 
 /** One eval point: metric -> value. `stage` is the index of the pipeline stage, `generation` counts from 1. */
 export type MetricRow = { [K in MetricName]?: number };

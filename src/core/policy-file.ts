@@ -10,6 +10,7 @@
  * comes back as a message naming what is wrong, never as an exception.
  */
 import type { NetSpec } from './nets/net';
+import { headDim } from './nets/sizes';
 import { hashString } from './rng';
 import type { Task } from './tasks/task';
 
@@ -78,6 +79,50 @@ export function weightLayout(spec: NetSpec): { name: string; shape: number[] }[]
     add('gru_bhn', [H]);
     add('gru_wo', [H, O]);
     add('gru_bo', [O]);
+  } else if (spec.kind === 'transformer') {
+    const A = Math.max(1, spec.heads ?? 1) * headDim(spec);
+    const m = spec.moe && spec.moe.experts > 0 ? spec.moe : null;
+    add('tf_emb', [V + maxLen, E]);
+    for (let l = 0; l < layers; l++) {
+      add('tf_ln1g', [E]);
+      add('tf_ln1b', [E]);
+      add('tf_wq', [E, A]);
+      add('tf_wk', [E, A]);
+      add('tf_wv', [E, A]);
+      add('tf_wo', [A, E]);
+      add('tf_bo', [E]);
+      add('tf_ln2g', [E]);
+      add('tf_ln2b', [E]);
+      if (m) {
+        const n = m.experts + m.shared;
+        add('moe_gate', [E, m.experts]);
+        add('moe_w1', [E, n * m.expertHidden]);
+        add('moe_b1', [n * m.expertHidden]);
+        add('moe_w2', [n * m.expertHidden, E]);
+        add('moe_b2', [n, E]);
+      } else {
+        add('tf_w1', [E, H]);
+        add('tf_b1', [H]);
+        add('tf_w2', [H, E]);
+        add('tf_b2', [E]);
+      }
+    }
+    add('tf_lnfg', [E]);
+    add('tf_lnfb', [E]);
+    add('tf_wout', [E, O]);
+    add('tf_bout', [O]);
+  } else if (spec.moe && spec.moe.experts > 0) {
+    // The first layer dense, the others mixtures of width x width experts.
+    const m = spec.moe;
+    add('mlp_w', [W * V + maxLen, H]);
+    add('mlp_b', [H]);
+    for (let l = 1; l < layers; l++) {
+      add('moe_gate', [H, m.experts]);
+      add('moe_w1', [H, (m.experts + m.shared) * H]);
+      add('moe_b1', [(m.experts + m.shared) * H]);
+    }
+    add('mlp_wo', [H, O]);
+    add('mlp_bo', [O]);
   } else {
     for (let l = 0; l < layers; l++) add('mlp_w', [l === 0 ? W * V + maxLen : H, H]);
     add('mlp_b', [H], layers);
@@ -158,7 +203,16 @@ const isInt = (x: unknown, lo: number, hi: number): x is number => typeof x === 
 /** Check a net spec from a file: the kinds and sizes the engine builds. */
 function checkSpec(x: unknown): string | null {
   if (!isObj(x)) return 'its architecture is missing';
-  if (x.kind !== 'mlp' && x.kind !== 'gru') return `its network kind '${String(x.kind).slice(0, 20)}' is not one this app builds (mlp, gru)`;
+  if (x.kind !== 'mlp' && x.kind !== 'gru' && x.kind !== 'transformer') return `its network kind '${String(x.kind).slice(0, 20)}' is not one this app builds (mlp, gru, transformer)`;
+  if (x.kind === 'transformer' && !isInt(x.heads, 1, 8)) return "its architecture's heads is not a whole number in [1, 8]";
+  if (x.moe !== undefined) {
+    const m = x.moe;
+    if (!isObj(m)) return "its architecture's mixture of experts is broken";
+    const moeSizes: [string, number, number][] = [['experts', 1, 64], ['topK', 1, 64], ['shared', 0, 16], ['expertHidden', 1, 1024]];
+    for (const [k, lo, hi] of moeSizes) if (!isInt(m[k], lo, hi)) return `its mixture of experts' ${k} is not a whole number in [${lo}, ${hi}]`;
+    if ((m.topK as number) > (m.experts as number) || typeof m.balance !== 'number' || !(m.balance >= 0)) return "its mixture of experts' routing is broken";
+    if (x.kind === 'gru') return 'a GRU has no mixture of experts';
+  }
   const sizes: [string, number, number][] = [['vocab', 2, 64], ['maxLen', 2, 64], ['embed', 1, 512], ['hidden', 1, 1024], ['layers', 1, 8], ['window', 1, 64], ['outDim', 1, 64]];
   for (const [k, lo, hi] of sizes) if (!isInt(x[k], lo, hi)) return `its architecture's ${k} is not a whole number in [${lo}, ${hi}]`;
   return null;

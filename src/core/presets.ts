@@ -18,6 +18,10 @@ export interface Preset {
  */
 const R1_RL = { lr: 0.003, temperature: 1.3 };
 const R1_RUN = { stages: ['sft', 'grpo'] as Algo[], distillSteps: 300, ...R1_RL };
+/** The transformer distils more slowly than the MLP at this scale: it gets longer to reach the teacher's ceiling. */
+const TRANSFORMER_DISTIL = 800;
+/** first-steps' GRPO run (sorting, partial credit, no KL). */
+const SORT_RL = { stages: ['grpo'] as Algo[], reward: 'partial' as const, beta: 0, lr: 0.003 };
 
 /**
  * The worked-answer lessons' base model and RL (issue 10): the sum of four digits; 800 steps of
@@ -138,6 +142,41 @@ export const PRESETS: Preset[] = [
     config: {
       task: 'add', digits: 3, blindSpot: 'none', steps: 800, evalEvery: 50,
       runs: [{ stages: ['sft'] }, { stages: ['sft'], leak: 0.5 }],
+    },
+  },
+  {
+    id: 'transformer',
+    title: 'The R1 recipe with a transformer policy',
+    story:
+      'Both runs follow the R1 recipe on 2-digit addition: distil from the flawed teacher, then GRPO. The MLP (38k weights) reaches the teacher\'s ceiling (0.57) at step 350, after 16 s; the transformer (2 blocks, 2 heads, 26.5k weights) copies more slowly, so it distils for 800 steps instead of 300, and reaches the ceiling at step 850 (126 s) and 0.9 at step 1,850 (335 s) against the MLP\'s 1,500 (71 s; medians of 3 seeds, ending at 0.87 and 0.90): at this scale the MLP, which sees the whole prompt at once, is the quicker learner, and a transformer step costs 3.5 times the time.',
+    config: {
+      task: 'add', digits: 2, teacherAcc: 0.8, blindSpot: 'units-carry', steps: 2000, evalEvery: 50,
+      runs: [{ ...R1_RUN }, { ...R1_RUN, net: 'transformer', distillSteps: TRANSFORMER_DISTIL }],
+    },
+  },
+  {
+    id: 'moe-active-params',
+    title: 'A mixture of experts: active against total weights',
+    story:
+      'Four GRPO runs sort three digits: r1 a dense net of 14k weights; r2 a mixture of 8 experts with top-1 routing that uses 14k of its 44k weights per token, so a step costs what r1\'s costs (1.09x the FLOPs); r3 a dense net of 43k weights (4.3x); r4 is r2 without the load-balancing loss. Medians of 3 seeds: r3 learns fastest per step (0.9 at step 220) but r1 reaches 0.9 on the fewest FLOPs (3.0e10 against 7.9e10; switch the x-axis to FLOPs); the mixture ends at 0.78, below both: each expert sees an eighth of the tokens, and capacity is not what sorting three digits lacks. Without the balance loss the routing collapses (one expert takes 75% of the tokens; routing entropy 0.73 nats of ln 8 = 2.08, against 1.83 with it).',
+    config: {
+      task: 'sort', sortLen: 3, blindSpot: 'none', steps: 600, evalEvery: 20,
+      runs: [
+        { ...SORT_RL, hidden: 64 },
+        { ...SORT_RL, hidden: 64, experts: 8, topK: 1 },
+        { ...SORT_RL, hidden: 144 },
+        { ...SORT_RL, hidden: 64, experts: 8, topK: 1, balance: 0 },
+      ],
+    },
+  },
+  {
+    id: 'low-precision',
+    title: 'Low precision: which number formats a trained policy survives',
+    story:
+      'r1 is the R1 recipe, evaluated at every eval point with its weights rounded to other number formats. At the end (medians of 3 seeds) bf16 (76 KB), fp8 (38 KB) and int8 (40 KB) keep its accuracy (0.90, 0.90 and 0.90, as in float32 at 151 KB); int4 in groups of 32 (22 KB) costs a little (0.89), and ternary weights (10 KB) break it (0.03). r2 trains at int4 from the start (quantisation-aware training) and ends at 0.91 at int4: it recovers what int4 cost r1, though not ternary (0.07).',
+    config: {
+      task: 'add', digits: 2, teacherAcc: 0.8, blindSpot: 'units-carry', steps: 2000, evalEvery: 50,
+      runs: [{ ...R1_RUN, quantEval: 'bf16,fp8,int8,int4,ternary' }, { ...R1_RUN, qat: 'int4', quantEval: 'int4,ternary' }],
     },
   },
 ];

@@ -3,8 +3,9 @@
  * `trainStep()` makes one update; `evaluate()` returns one row of metrics. Runs unchanged in a
  * Worker, in Node tests and in the CLI (the tfjs backend is chosen by the caller).
  */
-import { type Algo, type ExperimentConfig, type RunConfig, encode, isDistill, runSteps } from './config';
-import type { Algorithm, Cost, RecordedBatch, RunContext } from './algos/common';
+import { type Algo, type ExperimentConfig, type RunConfig, encode, isDistill, netOf, runSteps } from './config';
+import { type Algorithm, assignFlat, type Cost, type RecordedBatch, type RunContext, startQat } from './algos/common';
+import { formatsOf, modelBytes, type QuantFormat, quantiseAll } from './quant';
 import { createDistill } from './algos/distill';
 import { createGrpo } from './algos/grpo';
 import { createPpo } from './algos/ppo';
@@ -12,6 +13,8 @@ import { createPretrain } from './algos/pretrain';
 import { createRloo } from './algos/rloo';
 import { StepAverager, type MetricRow } from './metrics';
 import { createNet, type NetSpec, type SeqNet } from './nets/net';
+import { type MoeSpec, newStats, type RoutingStats, routingFigures } from './nets/moe';
+import { type AttentionMaps, TransformerNet } from './nets/transformer';
 import * as tf from '@tensorflow/tfjs';
 import { completionOutputs, oneHotTokens, sampleCompletions, tokenLogProbs, type SeqShape } from './nets/policy';
 import { Rng } from './rng';
@@ -32,9 +35,32 @@ export function teacherOf(exp: ExperimentConfig, task: Task): Teacher {
 }
 
 /** The net of a run: the experiment's policy settings, with the run's own sizes where it sets them. */
+/**
+ * A mixture of experts' figures at an eval point: weights per token (active) and in all; per
+ * expert, its share of the routed slots; the entropy of the mean routing distribution (nats) with
+ * its maximum ln E; the load-balancing term E sum f_e P_e (1 when balanced). Means over the layers.
+ */
+export function moeMetrics(net: SeqNet, stats: RoutingStats[]): MetricRow {
+  const row: Record<string, number> = { 'moe/active_params': net.activeParams, 'moe/total_params': net.paramCount };
+  const figs = stats.map((s, j) => routingFigures(s, net.moeLayers[j].spec.topK));
+  const mean = (f: (x: (typeof figs)[number]) => number) => figs.reduce((a, x) => a + f(x), 0) / figs.length;
+  row['moe/routing_entropy'] = mean((x) => x.entropy);
+  row['moe/routing_entropy_max'] = figs[0].maxEntropy;
+  row['moe/aux_loss'] = mean((x) => x.aux);
+  figs[0].load.forEach((_, e) => (row[`moe/expert_load/${e}`] = mean((x) => x.load[e])));
+  return row as MetricRow;
+}
+
+/** A run's mixture of experts (transformer experts default to the block's width over top-k). */
+export function moeOf(exp: ExperimentConfig, run: RunConfig): MoeSpec {
+  const width = run.hidden > 0 ? run.hidden : exp.hidden;
+  return { experts: run.experts, topK: Math.min(run.topK, run.experts), shared: run.sharedExperts, expertHidden: run.expertHidden > 0 ? run.expertHidden : Math.max(1, Math.round(width / run.topK)), balance: run.balance };
+}
+
 export function netSpecOf(exp: ExperimentConfig, task: Task, outDim: number, run?: RunConfig): NetSpec {
+  const kind = run ? netOf(exp, run) : exp.net;
   return {
-    kind: exp.net,
+    kind,
     vocab: task.vocab.length,
     maxLen: task.promptLen + task.maxNew,
     embed: exp.embed,
@@ -42,6 +68,8 @@ export function netSpecOf(exp: ExperimentConfig, task: Task, outDim: number, run
     layers: run && run.layers > 0 ? run.layers : exp.layers,
     window: run && run.window > 0 ? run.window : exp.window,
     outDim,
+    ...(kind === 'transformer' ? { heads: exp.heads } : {}),
+    ...(run && run.experts > 0 && kind !== 'gru' ? { moe: moeOf(exp, run) } : {}),
   };
 }
 
@@ -71,6 +99,12 @@ export interface InspectRow {
   /** It shows intermediate work before a marker (tasks that allow it). */
   worked: boolean;
   tokens: InspectToken[];
+  /**
+   * Transformer policies: what each position of the teacher-forced input (prompt, then the
+   * completion but its last token) attended to, per layer and head: weights[q][k] for k <= q.
+   * Completion token t was written at position promptLen + t - 1.
+   */
+  attention?: { context: string[]; promptLen: number; maps: AttentionMaps };
 }
 
 export interface Inspection {
@@ -88,6 +122,10 @@ function firstValid(x: ArrayLike<number>, mask: ArrayLike<number>, i: number, T:
 
 export interface SessionInfo {
   policyParams: number;
+  /** Weights one token uses (less than policyParams for a mixture of experts). */
+  policyActiveParams: number;
+  /** 'mlp', 'gru' or 'transformer', and ' + experts' details when it has them. */
+  policyKind: string;
   /** Critic weights (PPO stages), 0 if the pipeline has none. */
   criticParams: number;
   policyFlopsPerToken: number;
@@ -196,6 +234,7 @@ export class Session {
     const base = this.base;
     const rng = { init: base.fork('init'), task: base.fork('task'), sample: base.fork('sample'), teacher: base.fork('teacher'), minibatch: base.fork('minibatch') };
     this.policy = run.init === 'file' ? netFromPolicy(policies.init!) : createNet(netSpecOf(exp, this.task, this.shape.vocab, run), rng.init);
+    if (run.qat !== 'none') startQat(this.policy.vars, run.qat);
     this.teacher = needTeacher
       ? new LearnedTeacher(netFromPolicy(policies.teacher!), this.task, this.shape, run.teacherTemp, run.teacher === 'file' ? refName(run.teacherFile) : run.teacher)
       : teacherOf(exp, this.task);
@@ -281,6 +320,8 @@ export class Session {
     }
     return {
       policyParams: this.policy.paramCount,
+      policyActiveParams: this.policy.activeParams,
+      policyKind: this.policy.spec.kind + (this.policy.spec.moe ? ` (${this.policy.spec.moe.experts} experts, top-${this.policy.spec.moe.topK}${this.policy.spec.moe.shared ? ` + ${this.policy.spec.moe.shared} shared` : ''})` : ''),
       criticParams,
       policyFlopsPerToken: this.policy.flopsPerToken,
       taskTitle: this.task.title,
@@ -305,6 +346,7 @@ export class Session {
     this.policy.dispose();
     this.teacher = new LearnedTeacher(parent, this.task, this.shape, this.run.teacherTemp, `generation ${g - 1}`);
     this.policy = createNet(spec, this.base.fork(`init/generation-${g}`));
+    if (this.run.qat !== 'none') startQat(this.policy.vars, this.run.qat);
     this.ctx.teacher = this.teacher;
     this.ctx.policy = this.policy;
   }
@@ -356,7 +398,17 @@ export class Session {
     Object.assign(row, this.averager.flush());
     // Sampled answers come from their own stream, seeded by the step: evaluating never moves training's.
     const sampled = { rng: this.base.fork(`eval/${this.step}`), temperature: this.run.temperature };
-    Object.assign(row, await evaluatePolicy(this.policy, this.task, this.shape, this.task.heldOut(), sampled));
+    // A mixture of experts: how the held-out evaluation's tokens were routed.
+    const moe = this.policy.moeLayers;
+    const stats = moe.map((m) => (m.collect = newStats(m.spec.experts)));
+    try {
+      Object.assign(row, await evaluatePolicy(this.policy, this.task, this.shape, this.task.heldOut(), sampled));
+    } finally {
+      for (const m of moe) m.collect = null;
+    }
+    if (moe.length) Object.assign(row, moeMetrics(this.policy, stats));
+    const formats = formatsOf(this.run.quantEval);
+    if (formats.length) Object.assign(row, await this.quantisedAccuracy(formats));
     if (this.withFresh) Object.assign(row, await greedyAccuracy(this.policy, this.task, this.shape, this.task.fresh(), 'eval/accuracy_fresh'));
     if (this.run.stages.some(isDistill)) Object.assign(row, await this.teacherMetrics());
     row['cost/samples'] = this.ctx.cost.samples;
@@ -364,6 +416,33 @@ export class Session {
     row['cost/flops'] = this.ctx.cost.flops;
     row['time/seconds'] = this.trainSeconds;
     return row;
+  }
+
+  /**
+   * Post-training quantisation: held-out greedy accuracy with the policy's weight matrices rounded
+   * to each format (`eval/accuracy@<format>`, and per subset), and the size of the weights in bytes
+   * (`quant/bytes@<format>`, `quant/bytes@fp32`). The weights are put back afterwards.
+   */
+  private async quantisedAccuracy(formats: QuantFormat[]): Promise<MetricRow> {
+    const vars = this.policy.vars;
+    const shapes = vars.map((v) => [...v.shape]);
+    const full = new Float32Array(vars.reduce((s, v) => s + v.size, 0));
+    let off = 0;
+    for (const v of vars) {
+      full.set(v.dataSync() as Float32Array, off);
+      off += v.size;
+    }
+    const row: Record<string, number> = { 'quant/bytes@fp32': modelBytes('fp32', shapes) };
+    try {
+      for (const f of formats) {
+        assignFlat(vars, quantiseAll(f, shapes, full));
+        Object.assign(row, await greedyAccuracy(this.policy, this.task, this.shape, this.task.heldOut(), `eval/accuracy@${f}`));
+        row[`quant/bytes@${f}`] = modelBytes(f, shapes);
+      }
+    } finally {
+      assignFlat(vars, full);
+    }
+    return row as MetricRow;
   }
 
   /** The exact held-out accuracies of the teacher of the current generation (computed once each). */
@@ -430,9 +509,26 @@ export class Session {
         length: toks.length,
         worked: showsWork(task, completion),
         tokens: toks,
+        attention: this.policy instanceof TransformerNet ? this.attentionOf(this.policy, prompts.subarray(i * P, (i + 1) * P), completion.subarray(0, toks.length)) : undefined,
       });
     }
     return { step: b.step, algo: this.schedule[this.slot].algo, groupSize: g, perTokenAdvantage: b.perToken, rows };
+  }
+
+  /** One sequence's attention maps (rounded to 4 decimals: they go to the page). */
+  private attentionOf(net: TransformerNet, prompt: Int32Array, completion: Int32Array): InspectRow['attention'] {
+    const L = prompt.length + Math.max(0, completion.length - 1);
+    const ids = new Int32Array(L);
+    ids.set(prompt);
+    ids.set(completion.subarray(0, L - prompt.length), prompt.length);
+    net.record = [];
+    try {
+      tf.tidy(() => net.outputs(ids, 1, L, L - 1));
+      const maps = net.record.map((m) => ({ ...m, weights: m.weights.map((row) => row.map((x) => Math.round(x * 1e4) / 1e4)) }));
+      return { context: Array.from(ids, (t) => this.task.vocab[t]), promptLen: prompt.length, maps };
+    } finally {
+      net.record = null;
+    }
   }
 
   dispose(): void {

@@ -200,3 +200,47 @@ export function fitDomain(series: Series[], d: [number, number]): [number, numbe
   for (const s of series) for (const p of s.points) (lo = Math.min(lo, p.lo ?? p.y, p.y)), (hi = Math.max(hi, p.hi ?? p.y, p.y));
   return [lo, hi];
 }
+
+/** Colours for many lines of one run (experts, number formats). */
+export const MANY_COLORS = ['#4e79a7', '#f28e2b', '#e15759', '#76b7b2', '#59a14f', '#edc948', '#b07aa1', '#ff9da7', '#9c755f', '#bab0ac', '#1b9e77', '#d95f02', '#7570b3', '#e7298a', '#66a61e', '#e6ab02'];
+
+/** One run's expert loads (share of routed slots per expert) over the x-axis: one line per expert. */
+export function expertLoadSeries(run: { points: Point[] }, experts: number, x: string): Series[] {
+  return Array.from({ length: experts }, (_, e) => ({
+    ...pointsSeries(run.points, `moe/expert_load/${e}`, (m) => m[x]),
+    id: `e${e}`,
+    label: `expert ${e + 1}`,
+    color: MANY_COLORS[e % MANY_COLORS.length],
+    band: false,
+  }));
+}
+
+/** Number formats as the low-precision plots draw them (full precision first, solid and dark). */
+export const FORMAT_STYLE: Record<string, { color: string; dash?: string }> = {
+  fp32: { color: '#222222' },
+  bf16: { color: '#4e79a7', dash: '6 3' },
+  fp8: { color: '#59a14f', dash: '6 3' },
+  int8: { color: '#f28e2b', dash: '6 3' },
+  int4: { color: '#e15759', dash: '6 3' },
+  ternary: { color: '#b07aa1', dash: '6 3' },
+};
+
+/**
+ * One run's held-out accuracy at full precision and with its weights rounded to each format it is
+ * evaluated at, labelled with the model's size in that format (from the latest eval point).
+ */
+export function formatSeries(run: { points: Point[] }, formats: string[], x: string): Series[] {
+  const last = run.points.at(-1)?.mean as Row | undefined;
+  const kb = (f: string) => {
+    const b = last?.[`quant/bytes@${f}`];
+    return b === undefined ? '' : ` (${b >= 1024 ? `${(b / 1024).toFixed(b >= 10240 ? 0 : 1)} KB` : `${b} B`})`;
+  };
+  return ['fp32', ...formats].map((f) => ({
+    ...pointsSeries(run.points, f === 'fp32' ? 'eval/accuracy' : `eval/accuracy@${f}`, (m) => m[x]),
+    id: f,
+    label: `${f}${kb(f)}`,
+    color: FORMAT_STYLE[f]?.color ?? '#888',
+    dash: FORMAT_STYLE[f]?.dash,
+    band: false,
+  }));
+}

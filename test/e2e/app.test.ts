@@ -496,3 +496,32 @@ describe('imported runs in Chromium', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 });
+
+describe('architecture levers in Chromium', () => {
+  it("a transformer with experts, evaluated at low precision: the card counts active weights, expert loads and accuracy by format are plotted, the inspector shows a token's attention per head; the page's numbers equal Node's", async () => {
+    const settings = 'steps=20&evalEvery=10&net=transformer&r1.batch=64&r1.experts=4&r1.topK=1&r1.quantEval=int8,ternary';
+    const page = await open(encode(preset(settings)));
+    await ready(page);
+    expect(await card(page, 'r1').textContent()).toMatch(/active of [\d.]+k weights/);
+    await page.getByRole('button', { name: 'Play' }).click();
+    await card(page, 'r1').and(page.locator('[data-status="done"]')).waitFor({ timeout: 120_000 });
+    const moe = page.locator('[data-section="moe"]');
+    await expect.poll(() => moe.locator('[data-plot="r1-expert-load"] path[data-series]').count()).toBe(4);
+    expect(await moe.locator('[data-plot="routing-entropy-nats"] path[data-series="r1"]').getAttribute('data-n')).toBe('3');
+    const precision = page.locator('[data-section="precision"]');
+    expect(await precision.locator('path[data-series]').count()).toBe(3); // fp32, int8, ternary
+    expect(await precision.textContent()).toMatch(/int8 \([\d.]+ KB\)/);
+    // Hover the second token of the first completion: where the position that wrote it looked.
+    await page.locator('.inspector td.comp').first().locator('.tok').nth(1).hover();
+    const att = page.locator('.attention');
+    await att.waitFor();
+    expect(await att.locator('.att-row').count()).toBe(4); // 2 layers x 2 heads
+    const weights = (await att.locator('.att-row').first().locator('.att-cell').evaluateAll((els) => els.map((e) => Number(e.getAttribute('data-w')))));
+    expect(weights.reduce((a, b) => a + b, 0)).toBeCloseTo(1, 2);
+    const json = JSON.parse((await downloadText(page, 'Export JSON')).text) as Exported;
+    const node = await runSession(preset(settings));
+    expect(withoutTime(json.runs[0].seeds[0].rows)).toEqual(withoutTime(node));
+    expect((page as unknown as { errors: string[] }).errors).toEqual([]);
+    await page.close();
+  });
+});

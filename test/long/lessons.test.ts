@@ -189,4 +189,47 @@ describe('lessons at full budget', () => {
     expect(f[4]).toBeGreaterThan(f[0] + 0.05);
     expect(f[4]).toBeGreaterThan(v[4] + 0.1);
   });
+
+  it('transformer: the R1 recipe with a transformer reaches the ceiling and 0.9 later than the MLP', async () => {
+    const mlp = await rowsOf('transformer', 0);
+    const tf = await rowsOf('transformer', 1);
+    const c = mlp[0][0]['teacher/ceiling']!;
+    for (const [name, runs] of [['mlp', mlp], ['transformer', tf]] as const) report('transformer', name, runs, [['ceiling', (r) => acc(r) >= c], ['acc >= 0.9', (r) => acc(r) >= 0.9]]);
+    const toCeiling = (runs: MetricRow[][]) => milestone(runs, (r) => acc(r) >= c);
+    const to90 = (runs: MetricRow[][]) => milestone(runs, (r) => acc(r) >= 0.9);
+    expect(toCeiling(tf).step).toBeGreaterThan(2 * toCeiling(mlp).step);
+    expect(toCeiling(tf).seconds).toBeGreaterThan(4 * toCeiling(mlp).seconds);
+    expect(to90(tf).seconds).toBeGreaterThan(to90(mlp).seconds);
+    // Both pass 0.9 in the median seed, and the transformer still ends above the ceiling.
+    for (const runs of [mlp, tf]) expect(median(runs.map((r) => Math.max(...r.map(acc))))).toBeGreaterThanOrEqual(0.9);
+    expect(median(tf.map((r) => acc(last(r))))).toBeGreaterThan(c + 0.2);
+  });
+
+  it('moe-active-params: the mixture costs its active weights, not its total; routing collapses without the balance loss', async () => {
+    const [small, moe, big, unbalanced] = await Promise.all([0, 1, 2, 3].map((i) => rowsOf('moe-active-params', i)));
+    const names = ['dense small', 'moe top-1 of 8', 'dense big', 'moe, no balance loss'];
+    [small, moe, big, unbalanced].forEach((runs, i) => report('moe-active-params', names[i], runs, [['acc >= 0.9', (r) => acc(r) >= 0.9]]));
+    const end = (runs: MetricRow[][], k: string) => median(runs.map((r) => (last(r) as Record<string, number>)[k]));
+    const flopsTo90 = (runs: MetricRow[][]) => median(runs.map((r) => r.find((x) => acc(x) >= 0.9)?.['cost/flops'] ?? Infinity));
+    table.push(`moe-active-params | FLOPs to 0.9 | | ${[small, moe, big, unbalanced].map((r, i) => `${names[i]} ${flopsTo90(r).toExponential(2)}`).join('; ')} | |`);
+    table.push(`moe-active-params | routing | | entropy ${fmt(end(moe, 'moe/routing_entropy'))} vs ${fmt(end(unbalanced, 'moe/routing_entropy'))} of ${fmt(end(moe, 'moe/routing_entropy_max'))}; balance term ${fmt(end(moe, 'moe/aux_loss'))} vs ${fmt(end(unbalanced, 'moe/aux_loss'))} | |`);
+    expect(flopsTo90(small)).toBeLessThan(flopsTo90(big));
+    expect(median(moe.map((r) => acc(last(r))))).toBeLessThan(median(small.map((r) => acc(last(r)))));
+    expect(end(unbalanced, 'moe/routing_entropy')).toBeLessThan(end(moe, 'moe/routing_entropy') - 0.5);
+    expect(end(unbalanced, 'moe/aux_loss')).toBeGreaterThan(end(moe, 'moe/aux_loss') + 1);
+  });
+
+  it('low-precision: bf16, fp8 and int8 keep the accuracy, int4 costs a little, ternary breaks it; QAT recovers int4', async () => {
+    const ptq = await rowsOf('low-precision', 0);
+    const qat = await rowsOf('low-precision', 1);
+    const at = (runs: MetricRow[][], f: string) => median(runs.map((r) => (last(r) as Record<string, number>)[f === 'fp32' ? 'eval/accuracy' : `eval/accuracy@${f}`]));
+    const bytes = (f: string) => (last(ptq[0]) as Record<string, number>)[`quant/bytes@${f}`];
+    table.push(`low-precision | final acc by format | | ${['fp32', 'bf16', 'fp8', 'int8', 'int4', 'ternary'].map((f) => `${f} ${fmt(at(ptq, f))} (${bytes(f)} B)`).join('; ')}; trained at int4: int4 ${fmt(at(qat, 'int4'))}, ternary ${fmt(at(qat, 'ternary'))} | |`);
+    const fp32 = at(ptq, 'fp32');
+    for (const f of ['bf16', 'fp8', 'int8']) expect(Math.abs(at(ptq, f) - fp32)).toBeLessThan(0.01);
+    expect(at(ptq, 'int4')).toBeLessThan(fp32);
+    expect(at(ptq, 'int4')).toBeGreaterThan(fp32 - 0.05);
+    expect(at(ptq, 'ternary')).toBeLessThan(0.1);
+    expect(at(qat, 'int4')).toBeGreaterThan(at(ptq, 'int4'));
+  });
 });

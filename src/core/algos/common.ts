@@ -5,6 +5,8 @@
 import * as tf from '@tensorflow/tfjs';
 import type { ExperimentConfig, RunConfig } from '../config';
 import type { StepMetrics } from '../metrics';
+import { auxSink, clearAux } from '../nets/moe';
+import { type QuantFormat, quantiseAll } from '../quant';
 import type { SeqNet } from '../nets/net';
 import type { Rollout, SeqShape } from '../nets/policy';
 import type { Rng } from '../rng';
@@ -200,7 +202,7 @@ export class Adam {
    * Clip `grads` (flat, in the order and sizes of `vars`) to a global norm of `maxGradNorm` (0: no
    * clipping) and take one step. Returns the gradient norm before clipping.
    */
-  apply(vars: tf.Variable[], weights: Float32Array, grads: Float32Array, maxGradNorm: number): number {
+  apply(vars: tf.Variable[], weights: Float32Array, grads: Float32Array, maxGradNorm: number, store?: (updated: Float32Array) => Float32Array): number {
     const n = grads.length;
     if (!this.m || this.m.length !== n) {
       this.m = new Float64Array(n);
@@ -224,13 +226,7 @@ export class Adam {
       v[i] = b2 * v[i] + (1 - b2) * g * g;
       out[i] = weights[i] - (this.lr * (m[i] / bc1)) / (Math.sqrt(v[i] / bc2) + eps);
     }
-    let off = 0;
-    for (const w of vars) {
-      const t = tf.tensor(out.subarray(off, off + w.size), w.shape);
-      w.assign(t);
-      t.dispose();
-      off += w.size;
-    }
+    assignFlat(vars, store ? store(out) : out);
     return norm;
   }
 
@@ -252,25 +248,64 @@ export async function optimiserStep(
   lossFn: () => { loss: tf.Scalar; extras?: tf.Scalar[] },
 ): Promise<{ loss: number; gradNorm: number; extras: number[] }> {
   let extras: tf.Scalar[] = [];
+  clearAux();
   const packed = tf.tidy(() => {
     const { value, grads } = tf.variableGrads(() => {
       const r = lossFn();
       extras = (r.extras ?? []).map((e) => tf.keep(e));
-      return r.loss;
+      // A mixture of experts' load-balancing losses, of this net's forward passes (nets/moe.ts).
+      const aux = auxSink.filter((a) => a.owner === vars).map((a) => a.loss);
+      return aux.length ? (tf.add(r.loss, aux.length === 1 ? aux[0] : tf.addN(aux)) as tf.Scalar) : r.loss;
     }, vars);
     const flat = (ts: tf.Tensor[]) => ts.map((t) => tf.reshape(t, [-1]));
     return tf.concat([tf.stack([value, ...extras]), ...flat(vars.map((v) => grads[v.name])), ...flat(vars)]);
   });
   tf.dispose(extras);
+  clearAux();
   const vals = (await packed.data()) as Float32Array;
   packed.dispose();
   const k = 1 + extras.length;
   const size = vars.reduce((s, v) => s + v.size, 0);
   const loss = vals[0];
   if (!Number.isFinite(loss)) throw new DivergenceError('the loss');
-  const gradNorm = opt.apply(vars, vals.subarray(k + size, k + 2 * size), vals.subarray(k, k + size), maxGradNorm);
+  // Quantisation-aware training: the gradient was taken at the rounded weights; the update goes to
+  // the full-precision ones, which are rounded again for the next forward (straight-through).
+  const q = qatOf.get(vars);
+  const weights = q ? q.latent : vals.subarray(k + size, k + 2 * size);
+  const store = q ? (updated: Float32Array) => (q.latent.set(updated), quantiseAll(q.format, q.shapes, updated)) : undefined;
+  const gradNorm = opt.apply(vars, weights, vals.subarray(k, k + size), maxGradNorm, store);
   if (!Number.isFinite(gradNorm)) throw new DivergenceError('the gradient norm');
   return { loss, gradNorm, extras: Array.from(vals.subarray(1, k)) };
+}
+
+/** Nets in quantisation-aware training: their format and full-precision weights (by the net's weight list). */
+const qatOf = new WeakMap<tf.Variable[], { format: QuantFormat; latent: Float32Array; shapes: number[][] }>();
+
+/**
+ * Start quantisation-aware training of a net: its current weights become the full-precision ones,
+ * and the net holds their rounding to `format` from now on (sampling and gradients see that).
+ */
+export function startQat(vars: tf.Variable[], format: QuantFormat): void {
+  const latent = new Float32Array(vars.reduce((s, v) => s + v.size, 0));
+  let off = 0;
+  for (const v of vars) {
+    latent.set(v.dataSync() as Float32Array, off);
+    off += v.size;
+  }
+  const shapes = vars.map((v) => [...v.shape]);
+  qatOf.set(vars, { format, latent, shapes });
+  assignFlat(vars, quantiseAll(format, shapes, latent));
+}
+
+/** A net's weights from one flat array (in order). */
+export function assignFlat(vars: tf.Variable[], flat: Float32Array): void {
+  let off = 0;
+  for (const v of vars) {
+    const t = tf.tensor(flat.subarray(off, off + v.size), v.shape);
+    v.assign(t);
+    t.dispose();
+    off += v.size;
+  }
 }
 
 /** Adam as the reference uses it (PyTorch defaults: betas 0.9/0.999, eps 1e-8). */

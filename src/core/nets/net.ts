@@ -1,5 +1,6 @@
 /**
- * Tiny sequence networks for the policy and the critic: one interface, two families.
+ * Tiny sequence networks for the policy and the critic: one interface, three families (the
+ * third, a small causal transformer, is in transformer.ts).
  *
  * - 'gru': token embedding + position embedding -> one GRU layer -> linear head (the workload of
  *   ../shared/reference/tiny_rl.py: 32 + 32 -> GRU 64 -> 14 logits, PyTorch's GRU equations).
@@ -21,9 +22,11 @@
 import * as tf from '@tensorflow/tfjs';
 import type { Rng } from '../rng';
 import { gruSequence } from './gru-bptt';
+import { glorot, MoeLayer, type MoeSpec } from './moe';
+import { TransformerNet } from './transformer';
 import { constLinear, inputMatMul, matMulFast, normalVar, taping, uniformVar, uniqueName, zerosVar } from './layers';
 
-export type NetKind = 'gru' | 'mlp';
+export type NetKind = 'gru' | 'mlp' | 'transformer';
 
 export interface NetSpec {
   kind: NetKind;
@@ -31,12 +34,19 @@ export interface NetSpec {
   vocab: number;
   /** Longest sequence the net will see (prompt + completion). */
   maxLen: number;
-  /** Width of the token and position embeddings (GRU). */
+  /** Width of the token and position embeddings (GRU), the model width (transformer). */
   embed: number;
-  /** GRU state size, or MLP layer width. */
+  /** GRU state size, MLP layer width, or the transformer's MLP-block width. */
   hidden: number;
-  /** MLP only: number of hidden layers. */
+  /** MLP: number of hidden layers; transformer: number of blocks. */
   layers: number;
+  /** Transformer only: attention heads (default 1). */
+  heads?: number;
+  /**
+   * A mixture of experts in place of the MLP's hidden layers after the first (the MLP policy) or
+   * of every block's MLP (the transformer); absent or 0 experts: dense.
+   */
+  moe?: MoeSpec;
   /** MLP only: how many recent tokens each position sees. */
   window: number;
   /** Outputs per position: vocab for a policy, 1 for a critic. */
@@ -52,6 +62,8 @@ export interface DecodeState {
   /** MLP: the tokens so far, [B * len] row-major. */
   tokens?: Int32Array;
   len?: number;
+  /** Transformer: every layer's keys and values so far (the KV cache), [K_1, V_1, K_2, ...]. */
+  kv?: tf.Tensor[];
 }
 
 export interface SeqNet {
@@ -59,6 +71,10 @@ export interface SeqNet {
   readonly vars: tf.Variable[];
   /** Number of trainable weights. */
   readonly paramCount: number;
+  /** Weights one token uses: all of them, but for a mixture of experts (its top-k and shared experts). */
+  readonly activeParams: number;
+  /** A mixture of experts' layers (none for a dense net). */
+  readonly moeLayers: MoeLayer[];
   /** FLOPs (2 x multiply-adds) of a forward pass at one position. */
   readonly flopsPerToken: number;
   /**
@@ -204,6 +220,10 @@ class TokenPositionInputs {
 class GruNet implements SeqNet {
   readonly vars: tf.Variable[];
   readonly paramCount: number;
+  readonly moeLayers: MoeLayer[] = [];
+  get activeParams(): number {
+    return this.paramCount;
+  }
   readonly flopsPerToken: number;
   private tok: tf.Variable; // [V, E]
   private pos: tf.Variable; // [maxLen, E]
@@ -345,9 +365,12 @@ class GruNet implements SeqNet {
 class MlpNet implements SeqNet {
   readonly vars: tf.Variable[];
   readonly paramCount: number;
+  readonly activeParams: number;
   readonly flopsPerToken: number;
   private ws: tf.Variable[] = [];
   private bs: tf.Variable[] = [];
+  /** Hidden layers 2.. as mixtures of experts (spec.moe), else none. */
+  readonly moeLayers: MoeLayer[] = [];
   private wo: tf.Variable;
   private bo: tf.Variable;
   /** Input width: window slots x vocab, plus the position one-hot. */
@@ -358,7 +381,15 @@ class MlpNet implements SeqNet {
     this.K = W * vocab + maxLen;
     let fanIn = this.K;
     let flops = 0;
+    let inactive = 0;
     for (let l = 0; l < layers; l++) {
+      if (l > 0 && spec.moe && spec.moe.experts > 0) {
+        const m = new MoeLayer(spec.moe, H, false, rng, glorot(rng));
+        this.moeLayers.push(m);
+        flops += m.activeFlops;
+        inactive += m.totalParams - m.activeParams;
+        continue;
+      }
       // The first layer sees W + 1 active one-hot inputs: scale as if its fan-in were that.
       const bound = l === 0 ? Math.sqrt(3 / (W + 1)) : Math.sqrt(6 / (fanIn + H));
       this.ws.push(l === 0 ? normalVar(rng, [fanIn, H], bound / Math.sqrt(3), uniqueName('mlp_w')) : uniformVar(rng, [fanIn, H], bound, uniqueName('mlp_w')));
@@ -370,9 +401,11 @@ class MlpNet implements SeqNet {
     this.wo = uniformVar(rng, [fanIn, outDim], 1 / Math.sqrt(fanIn), uniqueName('mlp_wo'));
     this.bo = zerosVar([outDim], uniqueName('mlp_bo'));
     flops += 2 * fanIn * outDim;
-    this.vars = [...this.ws, ...this.bs, this.wo, this.bo];
+    this.vars = [...this.ws, ...this.bs, ...this.moeLayers.flatMap((m) => m.vars), this.wo, this.bo];
     this.paramCount = countParams(this.vars);
+    this.activeParams = this.paramCount - inactive;
     this.flopsPerToken = flops;
+    for (const m of this.moeLayers) m.owner = this.vars;
   }
 
   /**
@@ -409,6 +442,7 @@ class MlpNet implements SeqNet {
       const a = l === 0 && xT ? inputMatMul(x, xT, asT(this.ws[0])) : matMulFast(h, asT(this.ws[l]));
       h = tanh(tf.add(a, this.bs[l])) as tf.Tensor2D;
     }
+    for (const m of this.moeLayers) h = tanh(m.apply(h)) as tf.Tensor2D;
     return tf.add(matMulFast(h, asT(this.wo)), this.bo) as tf.Tensor2D;
   }
 
@@ -462,9 +496,11 @@ class MlpNet implements SeqNet {
 
   dispose(): void {
     tf.dispose(this.vars);
+    for (const m of this.moeLayers) m.dispose();
   }
 }
 
 export function createNet(spec: NetSpec, rng: Rng): SeqNet {
+  if (spec.kind === 'transformer') return new TransformerNet(spec, rng);
   return spec.kind === 'gru' ? new GruNet(spec, rng) : new MlpNet(spec, rng);
 }

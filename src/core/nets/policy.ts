@@ -102,10 +102,12 @@ export async function sampleCompletions(
         const r = t === 0 ? net.begin(prompts, n, P) : net.next(state, step, P + t - 1);
         next = r.state;
         if (next.h) tf.keep(next.h);
+        if (next.kv) next.kv.forEach((k) => tf.keep(k));
         if (next.C && t === 0) next.C.forEach((c) => tf.keep(c));
         return tf.logSoftmax(temperature === 1 ? r.out : tf.div(r.out, temperature));
       });
       state.h?.dispose();
+      if (state.kv) tf.dispose(state.kv);
       state = next;
       const lpv = (await lpT.data()) as Float32Array; // [n * V]
       lpT.dispose();
@@ -133,6 +135,7 @@ export async function sampleCompletions(
     }
   } finally {
     state.h?.dispose();
+    if (state.kv) tf.dispose(state.kv);
     if (state.C) tf.dispose(state.C);
   }
   return { n, T, prompts, tokens, mask: completionMask(tokens, n, T, eos), logp };

@@ -2,7 +2,7 @@
  * Which settings apply to an experiment or a run (the builder shows only those). Kept beside the
  * controls: the schema's `group` says what a setting belongs to, this says when it matters.
  */
-import { type Algo, BLIND_SPOTS, type ExperimentConfig, type RunConfig, isDistill } from '../../core/config';
+import { type Algo, BLIND_SPOTS, type ExperimentConfig, type RunConfig, isDistill, netOf } from '../../core/config';
 
 /** Blind spots each task has: the engine's table (crossCheck enforces it). */
 export { BLIND_SPOTS };
@@ -17,13 +17,17 @@ export function sharedApplies(key: string, config: ExperimentConfig): boolean {
     case 'terms':
     case 'termDigits': return c.task === 'sum';
     case 'formatReward': return c.reward === 'format';
-    case 'layers':
-    case 'window': return c.net === 'mlp';
+    // Shown when some run's policy is of a family that uses it.
+    case 'layers': return config.runs.some((r) => netOf(config, r) !== 'gru');
+    case 'window': return config.runs.some((r) => netOf(config, r) === 'mlp');
+    case 'heads': return config.runs.some((r) => netOf(config, r) === 'transformer');
     default: return true;
   }
 }
 
 const has = (r: RunConfig, ...algos: Algo[]) => r.stages.some((s) => algos.includes(s));
+/** A run's policy family (the experiment's unless it sets its own). */
+const runNet = (r: RunConfig, config?: ExperimentConfig) => (r.net === 'shared' ? (config?.net ?? 'mlp') : r.net);
 
 /** Whether a run setting matters for this run (the reward may be shared or per run: both are handled). */
 export function runApplies(key: string, r: RunConfig, config?: ExperimentConfig): boolean {
@@ -60,7 +64,12 @@ export function runApplies(key: string, r: RunConfig, config?: ExperimentConfig)
     case 'teacherTemp': return r.stages.some(isDistill) && (r.teacher !== 'scripted' || r.generations > 1);
     case 'generations': return r.stages.some(isDistill);
     case 'layers':
-    case 'window': return (config as unknown as Record<string, unknown> | undefined)?.net !== 'gru';
+    case 'experts': return runNet(r, config) !== 'gru';
+    case 'topK':
+    case 'sharedExperts':
+    case 'balance': return r.experts > 0;
+    case 'expertHidden': return r.experts > 0 && runNet(r, config) === 'transformer';
+    case 'window': return runNet(r, config) === 'mlp';
     // File references are set by Load policy, not typed.
     case 'teacherFile':
     case 'initFile': return false;
