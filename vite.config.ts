@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os';
 import { defineConfig } from 'vitest/config';
 import { svelte } from '@sveltejs/vite-plugin-svelte';
 
@@ -15,7 +16,7 @@ export default defineConfig({
     setupFiles: ['test/setup.ts'],
     pool: 'forks',
     // Every heavy test is one single-threaded training loop (tfjs wasm, no threads): vitest's
-    // default of cpus - 1 workers leaves one of this 2-core machine's cores idle.
-    maxWorkers: 2,
+    // default of cpus - 1 workers leaves one of a 2-core machine's cores idle. One per core, at least 2.
+    maxWorkers: Math.max(2, availableParallelism()),
   },
 });

@@ -173,7 +173,7 @@ export const PRESETS: Preset[] = [
     id: 'low-precision',
     title: 'Low precision: which number formats a trained policy survives',
     story:
-      'r1 is the R1 recipe, evaluated at every eval point with its weights rounded to other number formats. At the end (medians of 3 seeds) bf16 (76 KB), fp8 (38 KB) and int8 (40 KB) keep its accuracy (0.90, 0.90 and 0.90, as in float32 at 151 KB); int4 in groups of 32 (22 KB) costs a little (0.89), and ternary weights (10 KB) break it (0.03). r2 trains at int4 from the start (quantisation-aware training) and ends at 0.91 at int4: it recovers what int4 cost r1, though not ternary (0.07).',
+      'r1 is the R1 recipe, evaluated at every eval point with its weights rounded to other number formats. At the end (medians of 3 seeds) bf16 (74 KB), fp8 (38 KB) and int8 (39 KB) keep its accuracy (0.90, 0.90 and 0.90, as in float32 at 147 KB); int4 in groups of 32 (22 KB) costs a little (0.89), and ternary weights (9.3 KB) break it (0.03). r2 trains at int4 from the start (quantisation-aware training) and ends at 0.91 at int4: it recovers what int4 cost r1, though not ternary (0.07).',
     config: {
       task: 'add', digits: 2, teacherAcc: 0.8, blindSpot: 'units-carry', steps: 2000, evalEvery: 50,
       runs: [{ ...R1_RUN, quantEval: 'bf16,fp8,int8,int4,ternary' }, { ...R1_RUN, qat: 'int4', quantEval: 'int4,ternary' }],
