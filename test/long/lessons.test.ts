@@ -1,6 +1,6 @@
 /**
  * `npm run test:long`: every preset at its full budget, 3 seeds, asserting each claim of issue 3
- * in full (medians over seeds; issue 10's worked-answer lessons too) and printing the table of milestones (steps and training seconds)
+ * in full (medians over seeds; issue 10's worked-answer lessons and issue 11's architecture lessons too) and printing the table of milestones (steps and training seconds)
  * and final accuracies that the closing note reports. ~15 minutes on 2 cores.
  */
 import { afterAll, describe, expect, it, vi } from 'vitest';
@@ -206,7 +206,7 @@ describe('lessons at full budget', () => {
   });
 
   it('moe-active-params: the mixture costs its active weights, not its total; routing collapses without the balance loss', async () => {
-    const [small, moe, big, unbalanced] = await Promise.all([0, 1, 2, 3].map((i) => rowsOf('moe-active-params', i)));
+    const [small, moe, big, unbalanced] = [await rowsOf('moe-active-params', 0), await rowsOf('moe-active-params', 1), await rowsOf('moe-active-params', 2), await rowsOf('moe-active-params', 3)];
     const names = ['dense small', 'moe top-1 of 8', 'dense big', 'moe, no balance loss'];
     [small, moe, big, unbalanced].forEach((runs, i) => report('moe-active-params', names[i], runs, [['acc >= 0.9', (r) => acc(r) >= 0.9]]));
     const end = (runs: MetricRow[][], k: string) => median(runs.map((r) => (last(r) as Record<string, number>)[k]));
