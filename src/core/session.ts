@@ -4,7 +4,7 @@
  * Worker, in Node tests and in the CLI (the tfjs backend is chosen by the caller).
  */
 import { type Algo, type ExperimentConfig, type RunConfig, encode, isDistill, netOf, runSteps } from './config';
-import { type Algorithm, assignFlat, type Cost, type RecordedBatch, type RunContext, startQat } from './algos/common';
+import { type Algorithm, assignFlat, type Cost, readFlat, type RecordedBatch, type RunContext, startQat } from './algos/common';
 import { formatsOf, modelBytes, type QuantFormat, quantiseAll } from './quant';
 import { createDistill } from './algos/distill';
 import { createGrpo } from './algos/grpo';
@@ -426,12 +426,7 @@ export class Session {
   private async quantisedAccuracy(formats: QuantFormat[]): Promise<MetricRow> {
     const vars = this.policy.vars;
     const shapes = vars.map((v) => [...v.shape]);
-    const full = new Float32Array(vars.reduce((s, v) => s + v.size, 0));
-    let off = 0;
-    for (const v of vars) {
-      full.set(v.dataSync() as Float32Array, off);
-      off += v.size;
-    }
+    const full = readFlat(vars);
     const row: Record<string, number> = { 'quant/bytes@fp32': modelBytes('fp32', shapes) };
     try {
       for (const f of formats) {

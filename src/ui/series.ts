@@ -9,20 +9,12 @@ type Row = Record<string, number | undefined>;
 
 export function seriesFor(runs: { points: Point[] }[], config: ExperimentConfig, metric: string, x: string): Series[] {
   return runs.map((r, i) => {
-    const points = [];
-    for (const p of r.points) {
-      const m = p.mean as Row;
-      const y = m[metric];
-      const xv = m[x];
-      if (y === undefined || xv === undefined || !Number.isFinite(y) || !Number.isFinite(xv)) continue;
-      points.push({ x: xv, y, lo: (p.lo as Row)[metric], hi: (p.hi as Row)[metric] });
-    }
     const run = config.runs[i];
     return {
+      ...pointsSeries(r.points, metric, (m) => m[x]),
       id: `r${i + 1}`,
       label: `r${i + 1} ${run ? pipelineId(run.stages) : ''}`,
       color: runColor(i),
-      points,
       band: (run?.seeds ?? 1) > 1,
     };
   });
@@ -104,14 +96,7 @@ export function generationSeries(runs: { genPoints: Point[] }[], config: Experim
   return runs.flatMap((r, i) => {
     const run = config.runs[i];
     if (!run || run.generations < 2) return [];
-    const points = [];
-    for (const p of r.genPoints) {
-      const y = (p.mean as Row)[metric];
-      const g = (p.mean as Row).generation;
-      if (y === undefined || g === undefined || !Number.isFinite(y)) continue;
-      points.push({ x: g, y, lo: (p.lo as Row)[metric], hi: (p.hi as Row)[metric] });
-    }
-    return [{ id: `r${i + 1}`, label: `r${i + 1} ${pipelineId(run.stages)}`, color: runColor(i), points, band: run.seeds > 1 }];
+    return [{ ...pointsSeries(r.genPoints, metric, (m) => m.generation), id: `r${i + 1}`, label: `r${i + 1} ${pipelineId(run.stages)}`, color: runColor(i), band: run.seeds > 1 }];
   });
 }
 

@@ -286,15 +286,21 @@ const qatOf = new WeakMap<tf.Variable[], { format: QuantFormat; latent: Float32A
  * and the net holds their rounding to `format` from now on (sampling and gradients see that).
  */
 export function startQat(vars: tf.Variable[], format: QuantFormat): void {
-  const latent = new Float32Array(vars.reduce((s, v) => s + v.size, 0));
-  let off = 0;
-  for (const v of vars) {
-    latent.set(v.dataSync() as Float32Array, off);
-    off += v.size;
-  }
+  const latent = readFlat(vars);
   const shapes = vars.map((v) => [...v.shape]);
   qatOf.set(vars, { format, latent, shapes });
   assignFlat(vars, quantiseAll(format, shapes, latent));
+}
+
+/** A net's weights as one flat array (in order). */
+export function readFlat(vars: tf.Variable[]): Float32Array {
+  const flat = new Float32Array(vars.reduce((s, v) => s + v.size, 0));
+  let off = 0;
+  for (const v of vars) {
+    flat.set(v.dataSync() as Float32Array, off);
+    off += v.size;
+  }
+  return flat;
 }
 
 /** A net's weights from one flat array (in order). */
