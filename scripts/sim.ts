@@ -1,15 +1,21 @@
 /**
  * Headless runs: `npm run sim -- [HASH] [--preset NAME] [--seed N] [--steps N] [--eval-every N] [--json]
- * [--save-policy FILE] [--teacher-policy FILE] [--init-policy FILE]`
+ * [--save-policy FILE] [--teacher-policy FILE] [--init-policy FILE] [--checkpoint DIR [--resume] [--stop-after N]]`
  *
  * HASH is what the app puts after '#'. With --json: one JSON object per line per eval point (with
  * a `run` field when the experiment has several runs, and `seed` when a run has several seeds).
  * The same arguments print byte-identical lines apart from `time/seconds`. Runs that learn from
  * other runs (`r2.teacher=r1`) train after them, seed for seed.
+ * With --checkpoint DIR every run's seed writes its whole state to DIR/rK-sS.ckpt at each eval
+ * point; --stop-after N ends the process after N updates (as a closed tab would), and the same
+ * command with --resume continues each run from its checkpoint: the eval lines of the two parts
+ * together are those of an uninterrupted run (apart from `time/seconds`).
  * Exit status 2 on a bad HASH, flag or policy file, naming each bad key and value (or what does
  * not match) on stderr.
  */
-import { readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { CheckpointError, decodeState, encodeState, type SessionState } from '../src/core/checkpoint';
 import { initBackend } from './backend';
 import { type ExperimentConfig, decode, encode, missingPolicyFiles, overlay, pipelineId, type Problem } from '../src/core/config';
 import { trainExperiment } from '../src/core/experiment';
@@ -29,7 +35,10 @@ const USAGE = `usage: npm run sim -- [HASH] [--preset NAME] [--seed N] [--steps 
   --json               one JSON object per line per eval point
   --save-policy FILE   write run r1's (first seed's) final policy to FILE
   --teacher-policy FILE  that policy teaches every distillation stage of every run
-  --init-policy FILE   every run starts from that policy`;
+  --init-policy FILE   every run starts from that policy
+  --checkpoint DIR     write each run's state to DIR at every eval point
+  --resume             continue each run from its checkpoint in DIR (with --checkpoint)
+  --stop-after N       stop after N updates in all (e.g. to resume later)`;
 
 function fail(lines: string[]): never {
   for (const l of lines) process.stderr.write(l + '\n');
@@ -44,6 +53,9 @@ export interface SimArgs {
   savePolicy?: string;
   teacherPolicy?: string;
   initPolicy?: string;
+  checkpoint?: string;
+  resume?: boolean;
+  stopAfter?: number;
 }
 
 /** Parse argv; every problem is collected and reported together. */
@@ -51,16 +63,22 @@ export function parseArgs(argv: string[]): SimArgs {
   const errors: string[] = [];
   const out: SimArgs = { hash: '', json: false, overrides: [] };
   const numeric: Record<string, string> = { '--seed': 'seed', '--steps': 'steps', '--eval-every': 'evalEvery' };
-  const files: Record<string, 'savePolicy' | 'teacherPolicy' | 'initPolicy'> = { '--save-policy': 'savePolicy', '--teacher-policy': 'teacherPolicy', '--init-policy': 'initPolicy' };
+  const files: Record<string, 'savePolicy' | 'teacherPolicy' | 'initPolicy' | 'checkpoint'> = { '--save-policy': 'savePolicy', '--teacher-policy': 'teacherPolicy', '--init-policy': 'initPolicy', '--checkpoint': 'checkpoint' };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === '--json') out.json = true;
+    else if (a === '--resume') out.resume = true;
+    else if (a === '--stop-after') {
+      const v = argv[++i];
+      if (v === undefined || !/^\d+$/.test(v)) errors.push(`--stop-after: needs a whole number of updates`);
+      else out.stopAfter = Number(v);
+    }
     else if (a === '--help' || a === '-h') {
       process.stdout.write(USAGE + '\n');
       process.exit(0);
     } else if (a in files) {
       const v = argv[i + 1];
-      if (v === undefined || v.startsWith('--')) errors.push(`${a}: needs a file name`);
+      if (v === undefined || v.startsWith('--')) errors.push(`${a}: needs a ${a === '--checkpoint' ? 'folder' : 'file'} name`);
       else {
         out[files[a]] = v;
         i++;
@@ -80,6 +98,7 @@ export function parseArgs(argv: string[]): SimArgs {
     else if (out.hash) errors.push(`${a}: only one HASH may be given`);
     else out.hash = a.replace(/^#/, '');
   }
+  if (out.resume && !out.checkpoint) errors.push('--resume: needs --checkpoint DIR (where the checkpoints are)');
   if (errors.length) fail([...errors, USAGE]);
   return out;
 }
@@ -131,8 +150,13 @@ async function main() {
   if (missing.length) {
     fail(missing.map(({ run, as, ref }) => `r${run + 1} ${as === 'teacher' ? 'learns from' : 'starts from'} the policy file '${refName(ref)}' (${ref}): give it with ${as === 'teacher' ? '--teacher-policy' : '--init-policy'} FILE`));
   }
+  const link = encode(config);
+  const ckptFile = (r: number, s: number) => join(args.checkpoint!, `r${r + 1}-s${s}.ckpt`);
+  const resumeFrom = args.resume ? readCheckpoints(args.checkpoint!, config, link, ckptFile) : new Map<string, SessionState>();
+  if (args.checkpoint) mkdirSync(args.checkpoint, { recursive: true });
   await initBackend();
-  if (!args.json) process.stdout.write(`# experiment #${encode(config)}\n`);
+  if (!args.json) process.stdout.write(`# experiment #${link}\n`);
+  let updates = 0;
   const multiRun = config.runs.length > 1;
   // Tasks whose answers may show work: what the policy writes (one sampled answer per held-out problem).
   const writes = isWorkedTask(taskOf(config));
@@ -142,7 +166,7 @@ async function main() {
       const run = config.runs[r];
       const info = session.info();
       process.stdout.write(
-        `# run ${r + 1} ${pipelineId(run.stages)} seed ${session.seed}: ${info.taskTitle}, policy ${info.policyKind}, ${info.policyActiveParams < info.policyParams ? `${info.policyActiveParams} active of ` : ''}${info.policyParams} weights ` +
+        `# run ${r + 1} ${pipelineId(run.stages)} seed ${session.seed}${session.step > 0 ? ` (resumed at step ${session.step})` : ''}: ${info.taskTitle}, policy ${info.policyKind}, ${info.policyActiveParams < info.policyParams ? `${info.policyActiveParams} active of ` : ''}${info.policyParams} weights ` +
           `(${info.policyFlopsPerToken} FLOPs/token forward)` + (info.criticParams ? `, critic ${info.criticParams} weights` : '') +
           (info.teacher !== 'scripted' && run.stages.some((a) => a === 'sft' || a === 'rsft' || a === 'kd') ? `, teacher ${info.teacher}` : '') +
           (info.init !== 'scratch' ? `, starts from ${info.init}` : '') + (info.generations > 1 ? `, ${info.generations} generations` : '') +
@@ -150,8 +174,21 @@ async function main() {
       );
       process.stdout.write(`step  gen  stage  reward  eval/acc  kl      entropy  samples   ${writes ? 'worked  length  ' : ''}seconds\n`);
     },
+    restore(r, s, session) {
+      const state = resumeFrom.get(`${r}/${s}`);
+      if (!state) return false;
+      session.restoreState(state);
+      return true;
+    },
+    shouldStop: () => args.stopAfter !== undefined && updates++ >= args.stopAfter,
     onRow(r, s, row: MetricRow, session) {
       const run = config.runs[r];
+      if (args.checkpoint) {
+        // Written whole, then renamed: a process killed mid-write leaves the previous checkpoint.
+        const f = ckptFile(r, s);
+        writeFileSync(`${f}.partial`, encodeState(session.saveState()));
+        renameSync(`${f}.partial`, f);
+      }
       if (args.json) {
         const obj: Record<string, unknown> = {};
         if (multiRun) obj.run = r + 1;
@@ -177,6 +214,35 @@ async function main() {
       }
     },
   });
+  if (args.stopAfter !== undefined && updates > args.stopAfter) {
+    process.stderr.write(`# stopped after ${args.stopAfter} updates${args.checkpoint ? `; continue with the same command and --resume (checkpoints in ${args.checkpoint})` : ''}\n`);
+  }
+}
+
+/**
+ * The checkpoints in `dir` of this experiment's runs and seeds, keyed `run/seed`; exit 2 when the
+ * folder holds none, holds another experiment's, or one cannot be read (naming the file and why).
+ */
+function readCheckpoints(dir: string, config: ExperimentConfig, link: string, file: (r: number, s: number) => string): Map<string, SessionState> {
+  if (!existsSync(dir) || !readdirSync(dir).some((f) => f.endsWith('.ckpt'))) fail([`--resume: no checkpoints in ${dir}`]);
+  const out = new Map<string, SessionState>();
+  const errors: string[] = [];
+  config.runs.forEach((run, r) => {
+    for (let s = 0; s < run.seeds; s++) {
+      const f = file(r, s);
+      if (!existsSync(f)) continue;
+      try {
+        const state = decodeState(new Uint8Array(readFileSync(f)));
+        if (state.link !== link) errors.push(`${f}: a checkpoint of another experiment (#${state.link}); resume with that link, or choose another folder`);
+        else out.set(`${r}/${s}`, state);
+      } catch (e) {
+        errors.push(`${f}: ${e instanceof CheckpointError ? e.message : (e as Error).message}`);
+      }
+    }
+  });
+  if (errors.length) fail(errors.map((e) => `--resume: ${e}`));
+  if (out.size === 0) fail([`--resume: ${dir} holds no checkpoint of this experiment's runs`]);
+  return out;
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {

@@ -1,6 +1,6 @@
 /** The two command-line contracts: `npm run sim` (determinism, JSON lines, exit 2 on bad input). */
 import { execFile } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -99,5 +99,46 @@ describe('npm run sim', () => {
     const rows = r.stdout.trim().split('\n').map((l) => JSON.parse(l));
     expect(rows.map((x) => [x.run, x.step])).toEqual([[2, 0], [2, 4], [1, 0], [1, 4]]);
     expect(rows[2]['teacher/ceiling']).toBe(rows[1]['eval/accuracy']);
+  });
+
+  it('--checkpoint, --stop-after, --resume: the two parts\' lines are those of an uninterrupted run, across runs and seeds', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'sim-ckpt-'));
+    const ck = join(dir, 'ck');
+    // r2 learns from r1 (two seeds each); the stop falls inside r1's second seed, between eval points.
+    const hash = 'v=1&task=sort&sortLen=3&blindSpot=none&steps=20&evalEvery=5&runs=grpo,sft&r1.batch=32&r1.G=4&r2.batch=32&r2.teacher=r1&r1.seeds=2&r2.seeds=2';
+    const whole = await sim([hash, '--json']);
+    expect(whole.code, whole.stderr).toBe(0);
+    const first = await sim([hash, '--json', '--checkpoint', ck, '--stop-after', '27']);
+    expect(first.code, first.stderr).toBe(0);
+    expect(first.stderr).toMatch(/stopped after 27 updates; continue with the same command and --resume/);
+    expect(readdirSync(ck).sort()).toEqual(['r1-s0.ckpt', 'r1-s1.ckpt']); // no .partial left behind
+    const firstRows = first.stdout.trim().split('\n').map((l) => JSON.parse(l));
+    expect(firstRows.at(-1)).toMatchObject({ run: 1, seed: 2, step: 5 }); // the last eval point before update 27
+    const second = await sim([hash, '--json', '--checkpoint', ck, '--resume']);
+    expect(second.code, second.stderr).toBe(0);
+    expect([...first.stdout.trim().split('\n'), ...second.stdout.trim().split('\n')].map(dropTime)).toEqual(whole.stdout.trim().split('\n').map(dropTime));
+    expect(readdirSync(ck).sort()).toEqual(['r1-s0.ckpt', 'r1-s1.ckpt', 'r2-s0.ckpt', 'r2-s1.ckpt']);
+    // Resuming a finished experiment prints nothing more; the table says where each run resumed.
+    const again = await sim([hash, '--checkpoint', ck, '--resume']);
+    expect(again.code, again.stderr).toBe(0);
+    expect(again.stdout).toMatch(/# run 1 grpo seed 1 \(resumed at step 20\)/);
+    expect(again.stdout).not.toMatch(/^\d/m);
+
+    // Refused with exit 2, naming the file and why: another experiment, a damaged file, no checkpoints, no folder.
+    const other = await sim([hash.replace('steps=20', 'steps=30'), '--checkpoint', ck, '--resume']);
+    expect(other.code).toBe(2);
+    expect(other.stderr).toMatch(/r1-s0\.ckpt: a checkpoint of another experiment/);
+    const file = join(ck, 'r1-s1.ckpt');
+    const bytes = readFileSync(file);
+    bytes[bytes.length - 10] ^= 0xff;
+    writeFileSync(file, bytes);
+    const damaged = await sim([hash, '--checkpoint', ck, '--resume']);
+    expect(damaged.code).toBe(2);
+    expect(damaged.stderr).toMatch(/r1-s1\.ckpt: the checkpoint is damaged/);
+    const none = await sim([hash, '--checkpoint', join(dir, 'empty'), '--resume']);
+    expect(none.code).toBe(2);
+    expect(none.stderr).toMatch(/no checkpoints in/);
+    expect(existsSync(join(dir, 'empty'))).toBe(false);
+    for (const args of [['--resume'], ['--stop-after', 'x'], ['--checkpoint']]) expect((await sim([hash, ...args])).code, args.join(' ')).toBe(2);
   });
 });

@@ -33,12 +33,19 @@ export interface ExperimentHooks {
   onError?(runIndex: number, seedIndex: number, error: Error): void;
   /** A run's seed reached the end of its budget. */
   onDone?(runIndex: number, seedIndex: number, session: Session): Promise<void> | void;
+  /**
+   * Continue a run's seed from a checkpoint: put its state into the session just built (before
+   * onStart) and return true; then no step-0 row is emitted, only the rows after the checkpoint.
+   */
+  restore?(runIndex: number, seedIndex: number, session: Session): boolean;
+  /** Asked before every update: true ends the whole experiment there (as a closed tab would). */
+  shouldStop?(): boolean;
 }
 
 /**
  * Train every run and seed of `config` to its end, in dependency order, emitting eval rows where
- * the session says they are due. Returns the final policies of the runs that teach others, keyed
- * `run/seed` (0-based).
+ * the session says they are due (or until `shouldStop`). Returns the final policies of the runs
+ * that teach others, keyed `run/seed` (0-based).
  */
 export async function trainExperiment(config: ExperimentConfig, files: PolicyFiles, hooks: ExperimentHooks): Promise<Map<string, Policy>> {
   const finals = new Map<string, Policy>();
@@ -59,9 +66,11 @@ export async function trainExperiment(config: ExperimentConfig, files: PolicyFil
         continue;
       }
       try {
+        const restored = hooks.restore?.(r, s, session) ?? false;
         hooks.onStart?.(r, s, session);
-        hooks.onRow(r, s, await session.evaluate(), session);
+        if (!restored) hooks.onRow(r, s, await session.evaluate(), session);
         while (!session.done) {
+          if (hooks.shouldStop?.()) return finals;
           await session.trainStep();
           if (session.atEvalPoint) hooks.onRow(r, s, await session.evaluate(), session);
         }

@@ -83,6 +83,20 @@ export class StepAverager {
     }
   }
 
+  /** The sums and counts so far (for checkpoints): [name, sum, count]. */
+  state(): [string, number, number][] {
+    return [...this.sums].map(([k, s]) => [k, s, this.counts.get(k)!]);
+  }
+
+  setState(entries: [string, number, number][]): void {
+    this.sums.clear();
+    this.counts.clear();
+    for (const [k, s, c] of entries) {
+      this.sums.set(k, s);
+      this.counts.set(k, c);
+    }
+  }
+
   /** The means, then reset. */
   flush(): StepMetrics {
     const out: Record<string, number> = {};

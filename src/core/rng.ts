@@ -27,6 +27,9 @@ export function hashString(s: string): number {
   return h >>> 0;
 }
 
+/** A stream's whole state (sfc32's four words and the cached normal draw), for checkpoints. */
+export type RngState = [number, number, number, number, number | null];
+
 export class Rng {
   private a: number;
   private b: number;
@@ -41,6 +44,16 @@ export class Rng {
     this.c = sm();
     this.d = sm();
     for (let i = 0; i < 12; i++) this.nextUint32();
+  }
+
+  /** The stream's state: a stream given it with `setState` continues with the same draws. */
+  state(): RngState {
+    return [this.a, this.b, this.c, this.d, this.spareNormal];
+  }
+
+  setState(s: RngState): void {
+    if (!Array.isArray(s) || s.length !== 5 || !s.slice(0, 4).every((x) => Number.isInteger(x)) || !(s[4] === null || Number.isFinite(s[4]))) throw new Error('not a random stream state');
+    [this.a, this.b, this.c, this.d, this.spareNormal] = s;
   }
 
   /** A uniform 32-bit unsigned integer. */

@@ -4,7 +4,8 @@
  * Worker, in Node tests and in the CLI (the tfjs backend is chosen by the caller).
  */
 import { type Algo, type ExperimentConfig, type RunConfig, encode, isDistill, netOf, runSteps } from './config';
-import { type Algorithm, assignFlat, type Cost, readFlat, type RecordedBatch, type RunContext, startQat } from './algos/common';
+import { type Algorithm, assignFlat, type Cost, qatLatent, readFlat, type RecordedBatch, type RunContext, setQatLatent, startQat } from './algos/common';
+import { CheckpointError, type SessionState } from './checkpoint';
 import { formatsOf, modelBytes, type QuantFormat, quantiseAll } from './quant';
 import { createDistill } from './algos/distill';
 import { createGrpo } from './algos/grpo';
@@ -212,7 +213,7 @@ export class Session {
    * run's settings name (a file's, or the final policy of the run that teaches it). Throws a
    * PolicyError when a policy the run needs is missing or does not fit the task.
    */
-  constructor(readonly exp: ExperimentConfig, readonly runIndex = 0, seedIndex = 0, policies: SessionPolicies = {}) {
+  constructor(readonly exp: ExperimentConfig, readonly runIndex = 0, readonly seedIndex = 0, policies: SessionPolicies = {}) {
     this.run = exp.runs[runIndex];
     this.seed = exp.seed + seedIndex;
     this.steps = runSteps(exp, this.run);
@@ -375,6 +376,82 @@ export class Session {
       case 'rloo': this.algo = createRloo(this.ctx); break;
       case 'pretrain': this.algo = createPretrain(this.ctx); break;
       default: this.algo = createDistill(this.ctx, algo);
+    }
+  }
+
+  /**
+   * The run's whole state between updates (a checkpoint): restored into a new Session of the same
+   * experiment, run and seed (and the same teacher and starting policies), it continues with exactly
+   * the numbers this one would have made. Only `time/seconds` and the inspector's batch are not kept.
+   */
+  saveState(): SessionState {
+    const algo = this.algo?.save() ?? null;
+    return {
+      link: encode(this.exp),
+      run: this.runIndex,
+      seed: this.seedIndex,
+      step: this.step,
+      stageIndex: this.stageIndex,
+      trainSeconds: this.trainSeconds,
+      cost: { ...this.ctx.cost },
+      rng: Object.fromEntries(Object.entries(this.ctx.rng).map(([k, r]) => [k, r.state()])),
+      averager: this.averager.state(),
+      policy: readFlat(this.policy.vars),
+      latent: qatLatent(this.policy.vars),
+      teacher: this.stageIndex >= 0 && this.schedule[this.stageIndex].generation > 1 ? readFlat((this.teacher as LearnedTeacher).net.vars) : null,
+      ref: this.ref ? readFlat(this.ref.vars) : null,
+      algo,
+    };
+  }
+
+  /**
+   * Continue from a saved state (on a Session just built, before any update). Throws a
+   * CheckpointError when the state is of another experiment, run or seed, or does not fit the nets;
+   * the session is then half restored: dispose of it and build a new one.
+   */
+  restoreState(s: SessionState): void {
+    if (this.step !== 0 || this.stageIndex !== -1) throw new CheckpointError('a run can only be restored before it trains');
+    const id = `r${this.runIndex + 1} seed ${this.seed}`;
+    if (s.link !== encode(this.exp)) throw new CheckpointError(`the checkpoint of ${id} is of another experiment`);
+    if (s.run !== this.runIndex || s.seed !== this.seedIndex) throw new CheckpointError(`the checkpoint of r${s.run + 1} (seed index ${s.seed}) cannot resume ${id}`);
+    if (s.step > this.steps || s.stageIndex < -1 || s.stageIndex >= this.schedule.length || (s.step > 0) !== (s.stageIndex >= 0)) throw new CheckpointError(`the checkpoint of ${id} is at a step the run does not have`);
+    const fits = (w: Float32Array | null, n: number, what: string) => {
+      if (!(w instanceof Float32Array) || w.length !== n) throw new CheckpointError(`the checkpoint of ${id} does not fit: ${what} has ${w?.length ?? 'no'} weights for ${n}`);
+    };
+    try {
+      if (s.stageIndex >= 0) {
+        const g = this.schedule[s.stageIndex].generation;
+        if (g > 1) {
+          // The previous generation teaches this one: rebuild it as nextGeneration() does, then its weights.
+          this.nextGeneration(g);
+          const parent = (this.teacher as LearnedTeacher).net;
+          fits(s.teacher, parent.paramCount, 'the previous generation');
+          assignFlat(parent.vars, s.teacher!);
+        }
+        this.enterStage(s.stageIndex);
+      }
+      fits(s.policy, this.policy.paramCount, 'the policy');
+      assignFlat(this.policy.vars, s.policy);
+      if (s.latent) setQatLatent(this.policy.vars, s.latent);
+      if (this.ref) {
+        fits(s.ref, this.ref.paramCount, 'the reference policy');
+        assignFlat(this.ref.vars, s.ref!);
+      }
+      if (this.algo) {
+        if (!s.algo) throw new Error('the stage has no saved state');
+        this.algo.load(s.algo);
+      }
+      // Last: building the stage above may draw from the streams (a critic's initialisation).
+      for (const [k, r] of Object.entries(this.ctx.rng)) {
+        if (!s.rng[k]) throw new Error(`the random stream '${k}' is missing`);
+        r.setState(s.rng[k]);
+      }
+      Object.assign(this.ctx.cost, { samples: +s.cost.samples, tokens: +s.cost.tokens, flops: +s.cost.flops });
+      this.averager.setState(s.averager);
+      this.trainSeconds = +s.trainSeconds || 0;
+      this.step = s.step;
+    } catch (e) {
+      throw e instanceof CheckpointError ? e : new CheckpointError(`the checkpoint of ${id} does not fit: ${(e as Error).message}`);
     }
   }
 

@@ -62,7 +62,44 @@ export interface RecordedBatch {
 /** An algorithm stage: one update per `step()`. Owns its optimiser(s) and any extra nets. */
 export interface Algorithm {
   step(): Promise<StepMetrics>;
+  /** Everything the stage carries from one update to the next (for checkpoints). */
+  save(): AlgoState;
+  /** Put back what `save` gave (on a stage just created for the same run); throws if it does not fit. */
+  load(state: AlgoState): void;
   dispose(): void;
+}
+
+/** An algorithm stage's state between updates: its optimisers, its own nets' weights, its data. */
+export interface AlgoState {
+  opts: AdamState[];
+  /** Weights of the nets the stage owns (PPO's critic), flat in each net's order. */
+  nets: Float32Array[];
+  /** A finite synthetic data set drawn when the stage started (distillation with dataSize > 0). */
+  data?: { problems: Problem[]; tokens: Int32Array } | null;
+}
+
+/** An Adam optimiser's step count and moments (null before its first step). */
+export interface AdamState {
+  t: number;
+  m: Float64Array | null;
+  v: Float64Array | null;
+}
+
+/** The state of a stage whose only carried state is its optimisers (GRPO, RLOO, pretraining). */
+export function optimiserState(...opts: Adam[]): Pick<Algorithm, 'save' | 'load'> {
+  return {
+    save: () => ({ opts: opts.map((o) => o.state()), nets: [] }),
+    load(s) {
+      checkAlgoState(s, opts.length, []);
+      opts.forEach((o, i) => o.load(s.opts[i]));
+    },
+  };
+}
+
+/** Check a saved stage fits: `opts` optimisers, nets of the sizes given. */
+export function checkAlgoState(s: AlgoState, opts: number, netSizes: number[]): void {
+  if (!s || !Array.isArray(s.opts) || s.opts.length !== opts) throw new Error(`the stage's saved optimisers do not fit (${s?.opts?.length ?? 'none'} for ${opts})`);
+  if (!Array.isArray(s.nets) || s.nets.length !== netSizes.length || s.nets.some((w, i) => !(w instanceof Float32Array) || w.length !== netSizes[i])) throw new Error("the stage's saved nets do not fit");
 }
 
 export class DivergenceError extends Error {
@@ -230,6 +267,19 @@ export class Adam {
     return norm;
   }
 
+  /** A copy of the step count and moments (for checkpoints). */
+  state(): AdamState {
+    return { t: this.t, m: this.m && this.m.slice(), v: this.v && this.v.slice() };
+  }
+
+  load(s: AdamState): void {
+    const ok = s && Number.isInteger(s.t) && s.t >= 0 && (s.m === null ? s.v === null && s.t === 0 : s.m instanceof Float64Array && s.v instanceof Float64Array && s.m.length === s.v.length);
+    if (!ok) throw new Error("an optimiser's saved state does not fit");
+    this.t = s.t;
+    this.m = s.m && s.m.slice();
+    this.v = s.v && s.v.slice();
+  }
+
   dispose(): void {
     this.m = this.v = null;
   }
@@ -290,6 +340,19 @@ export function startQat(vars: tf.Variable[], format: QuantFormat): void {
   const shapes = vars.map((v) => [...v.shape]);
   qatOf.set(vars, { format, latent, shapes });
   assignFlat(vars, quantiseAll(format, shapes, latent));
+}
+
+/** A net's full-precision weights in quantisation-aware training (null when it is not). */
+export function qatLatent(vars: tf.Variable[]): Float32Array | null {
+  return qatOf.get(vars)?.latent.slice() ?? null;
+}
+
+/** Put back a net's full-precision weights in quantisation-aware training (it holds their rounding). */
+export function setQatLatent(vars: tf.Variable[], latent: Float32Array): void {
+  const q = qatOf.get(vars);
+  if (!q || q.latent.length !== latent.length) throw new Error('the saved full-precision weights do not fit');
+  q.latent.set(latent);
+  assignFlat(vars, quantiseAll(q.format, q.shapes, latent));
 }
 
 /** A net's weights as one flat array (in order). */

@@ -20,7 +20,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import type { Algorithm, RunContext } from './common';
-import { addFlops, adam, meanLength, optimiserStep, promptsOf, sumOf } from './common';
+import { addFlops, adam, checkAlgoState, meanLength, optimiserStep, promptsOf, sumOf } from './common';
 import { completionMask, completionOutputs, oneHotTokens, sampleCompletions, tokenLogProbs } from '../nets/policy';
 import type { StepMetrics } from '../metrics';
 import type { Problem } from '../tasks/task';
@@ -151,6 +151,14 @@ export function createDistill(ctx: RunContext, kind: 'sft' | 'rsft' | 'kd'): Alg
         tf.dispose([mask, oneHot]);
         teacherProbs?.dispose();
       }
+    },
+    save: () => ({ opts: [opt.state()], nets: [], data: data && { problems: data.problems, tokens: data.tokens.slice() } }),
+    load(s) {
+      checkAlgoState(s, 1, []);
+      opt.load(s.opts[0]);
+      const d = s.data;
+      if (d && !(Array.isArray(d.problems) && d.tokens instanceof Int32Array && d.tokens.length === (reverse ? 0 : d.problems.length * T))) throw new Error("the stage's saved data set does not fit");
+      data = d ? { problems: d.problems, tokens: d.tokens.slice() } : null;
     },
     dispose() {
       opt.dispose();

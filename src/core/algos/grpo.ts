@@ -15,7 +15,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import type { RunContext, Algorithm } from './common';
-import { addFlops, adam, completionStats, groupStats, meanOf, optimiserStep, promptsOf, repeatEach, scoreRollout, sumOf } from './common';
+import { addFlops, adam, optimiserState, completionStats, groupStats, meanOf, optimiserStep, promptsOf, repeatEach, scoreRollout, sumOf } from './common';
 import { groupNormalize } from '../math/advantages';
 import { grpoLossTf } from '../math/tf-losses';
 import { completionOutputs, oneHotTokens, sampleCompletions, tokenLogProbs, type Rollout } from '../nets/policy';
@@ -160,6 +160,7 @@ export function createGrpo(ctx: RunContext, ref: SeqNet | null): Algorithm {
       }
       return metrics;
     },
+    ...optimiserState(opt),
     dispose() {
       opt.dispose();
     },

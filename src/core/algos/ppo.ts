@@ -16,7 +16,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import type { Algorithm, RunContext } from './common';
-import { addFlops, adam, completionStats, meanOf, optimiserStep, promptsOf, scoreRollout, stdOf, sumOf } from './common';
+import { addFlops, adam, assignFlat, checkAlgoState, readFlat, completionStats, meanOf, optimiserStep, promptsOf, scoreRollout, stdOf, sumOf } from './common';
 import { explainedVariance, gae, ppoTokenRewards, whiten } from '../math/advantages';
 import { ppoPolicyLossTf, ppoValueLossTf } from '../math/tf-losses';
 import { completionOutputs, oneHotTokens, sampleCompletions, tokenLogProbs } from '../nets/policy';
@@ -142,6 +142,13 @@ export function createPpo(ctx: RunContext, ref: SeqNet | null): Algorithm {
       };
       if (refLogp) metrics.kl = klSum / sumOf(ro.mask);
       return metrics;
+    },
+    save: () => ({ opts: [actorOpt.state(), criticOpt.state()], nets: [readFlat(critic.vars)] }),
+    load(s) {
+      checkAlgoState(s, 2, [critic.paramCount]);
+      actorOpt.load(s.opts[0]);
+      criticOpt.load(s.opts[1]);
+      assignFlat(critic.vars, s.nets[0]);
     },
     dispose() {
       actorOpt.dispose();

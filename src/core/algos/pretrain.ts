@@ -10,7 +10,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import type { Algorithm, RunContext } from './common';
-import { addFlops, adam, optimiserStep, promptsOf, sumOf } from './common';
+import { addFlops, adam, optimiserState, optimiserStep, promptsOf, sumOf } from './common';
 import { corpusCompletions } from '../corpus';
 import { completionMask, completionOutputs, oneHotTokens, tokenLogProbs } from '../nets/policy';
 import type { StepMetrics } from '../metrics';
@@ -46,6 +46,7 @@ export function createPretrain(ctx: RunContext): Algorithm {
         tf.dispose([mask, oneHot]);
       }
     },
+    ...optimiserState(opt),
     dispose() {
       opt.dispose();
     },

@@ -11,7 +11,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import type { Algorithm, RunContext } from './common';
-import { addFlops, adam, completionStats, groupStats, optimiserStep, promptsOf, repeatEach, scoreRollout, sumOf } from './common';
+import { addFlops, adam, optimiserState, completionStats, groupStats, optimiserStep, promptsOf, repeatEach, scoreRollout, sumOf } from './common';
 import { rlooAdvantages } from '../math/advantages';
 import { completionOutputs, oneHotTokens, sampleCompletions, tokenLogProbs } from '../nets/policy';
 import type { StepMetrics } from '../metrics';
@@ -66,6 +66,7 @@ export function createRloo(ctx: RunContext): Algorithm {
         tf.dispose([mask, advT, oneHot]);
       }
     },
+    ...optimiserState(opt),
     dispose() {
       opt.dispose();
     },
