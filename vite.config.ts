@@ -1,9 +1,39 @@
 import { availableParallelism } from 'node:os';
 import { defineConfig } from 'vitest/config';
 import { svelte } from '@sveltejs/vite-plugin-svelte';
+import type { Plugin } from 'vite';
+
+/**
+ * The built app's Content-Security-Policy (a meta tag; `vite dev` goes without, its HMR needs a
+ * websocket and inline modules). Scripts only from the page's origin, no inline script and no
+ * eval; WebAssembly compiled by tfjs in the workers ('wasm-unsafe-eval'); workers from the origin;
+ * images from the origin and the data:/blob: URLs of the PNG export. Inline styles are allowed
+ * (Svelte sets style attributes). Static hosts that can send headers should send the same policy
+ * as a header (README). The end-to-end tests fail on any violation the page reports.
+ */
+export const CSP = [
+  "default-src 'self'",
+  "script-src 'self' 'wasm-unsafe-eval'",
+  "worker-src 'self'",
+  "style-src 'self' 'unsafe-inline'",
+  "img-src 'self' data: blob:",
+  "connect-src 'self'",
+  "font-src 'self'",
+  "object-src 'none'",
+  "base-uri 'none'",
+  "form-action 'none'",
+].join('; ');
+
+function csp(): Plugin {
+  return {
+    name: 'content-security-policy',
+    apply: 'build',
+    transformIndexHtml: () => [{ tag: 'meta', attrs: { 'http-equiv': 'Content-Security-Policy', content: CSP }, injectTo: 'head-prepend' }],
+  };
+}
 
 export default defineConfig({
-  plugins: [svelte()],
+  plugins: [svelte(), csp()],
   worker: { format: 'es' },
   build: { target: 'es2022' },
   test: {

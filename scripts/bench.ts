@@ -3,18 +3,18 @@
  * headless Chromium). Human-readable tables on stdout (progress on stderr); with --json, one flat
  * JSON object whose keys name each figure. Speed lives here, never in `npm test`.
  *
- * Groups: throughput, memory, profile (Node); browser, lesson, page (Chromium).
+ * Groups: throughput, memory, sweep, checkpoint, profile (Node); browser, lesson, page (Chromium).
  */
 import { initBackend } from './backend';
 import { type Figures, log } from './bench/common';
 
-const NODE_GROUPS = ['throughput', 'memory', 'sweep'];
+const NODE_GROUPS = ['throughput', 'memory', 'sweep', 'checkpoint'];
 const BROWSER_GROUPS = ['browser', 'lesson', 'page'];
 const ALL_GROUPS = [...NODE_GROUPS, 'profile', ...BROWSER_GROUPS];
 
 const USAGE = `usage: npm run bench -- [--only GROUP[,GROUP]] [--json] [options]
        npm run bench:browser -- [--only GROUP[,GROUP]] [--json] [options]
-  groups: throughput, memory, sweep, profile (Node; 'npm run bench' runs throughput, memory and sweep)
+  groups: throughput, memory, sweep, checkpoint, profile (Node; 'npm run bench' runs all but profile)
           browser, lesson, page (Chromium; 'npm run bench:browser' runs all three)
   --only GROUPS         run just these groups (comma-separated; any of the above)
   --json                print one flat JSON object of figures instead of tables
@@ -101,6 +101,7 @@ async function main() {
       else if (g === 'memory') r = await node.memory({ steps: args.memorySteps, batch: args.memoryBatch });
       else if (g === 'profile') r = await node.profile();
       else if (g === 'sweep') r = await (await import('./bench/sweep')).sweepGroup();
+      else if (g === 'checkpoint') r = await (await import('./bench/checkpoint')).checkpointGroup();
       else {
         chrome ??= await browser!.startBrowser();
         if (g === 'browser') r = await browser!.browserGroup(chrome, { steps: args.steps, repeat: args.repeat });

@@ -6,7 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import { Adam } from '../src/core/algos/common';
 import { CheckpointError, decodeCheckpoint, decodeState, encodeCheckpoint, encodeState } from '../src/core/checkpoint';
-import type { ExperimentConfig } from '../src/core/config';
+import { type ExperimentConfig, runIdentity } from '../src/core/config';
 import type { MetricRow } from '../src/core/metrics';
 import type { Policy } from '../src/core/policy-file';
 import { Rng } from '../src/core/rng';
@@ -96,6 +96,17 @@ describe('a restored run continues exactly as one that never stopped', () => {
 });
 
 describe('what a checkpoint holds', () => {
+  it("a run's identity: its settings, the shared ones and its teacher's, wherever the runs sit; not the other runs'", () => {
+    const id = (hash: string, i: number) => runIdentity(configOf(hash), i);
+    const base = id('runs=grpo,sft&r2.teacher=r1', 1);
+    expect(id('runs=grpo,sft&r2.teacher=r1&r1.seeds=1', 1)).toBe(base);
+    expect(id('runs=ppo,grpo,sft&r3.teacher=r2', 2)).toBe(base); // another run before it
+    expect(id('runs=grpo,sft&r2.teacher=r1&r1.lr=0.002', 1)).not.toBe(base); // its teacher changed
+    expect(id('runs=grpo,sft&r2.teacher=r1&seed=2', 1)).not.toBe(base); // a shared setting
+    expect(id('runs=grpo,grpo&r2.lr=0.002', 0)).toBe(id('runs=grpo,grpo&r2.lr=0.003', 0)); // another run's setting
+    expect(id('runs=grpo,grpo', 0)).not.toBe(id('runs=grpo,grpo&r2.leak=0.5', 0)); // a leak anywhere adds fresh-set rows
+  });
+
   it('random streams: a stream given another\'s state draws the same numbers, the cached normal too', () => {
     const a = new Rng(7);
     a.next();

@@ -198,7 +198,7 @@ describe('runs that learn from runs', () => {
     await t2.dispose();
     expect(init.info.teacher).toBe('r1');
     expect(init.info.policyParams).toBeLessThan(10_000);
-    expect(withoutTime([init.row, ...res.rows])).toEqual(withoutTime(a[1][0]));
+    expect(withoutTime([init.row!, ...res.rows])).toEqual(withoutTime(a[1][0]));
   });
 });
 

@@ -24,6 +24,25 @@ describe('RowStore', () => {
     // One value without building the row: the same, absent included.
     for (const i of [0, 17, 500, 999]) for (const k of [...keys, 'nope']) expect(store.value(i, k)).toBe((pushed[i] as Record<string, number>)[k]);
   });
+
+  it('forgets the rows below an index (memory stays bounded) and keeps indices; truncate and push go on', () => {
+    const store = new RowStore();
+    const pushed: MetricRow[] = Array.from({ length: 300 }, (_, i) => ({ step: i, ...(i % 3 ? { reward: i / 7 } : {}) }) as MetricRow);
+    for (const r of pushed.slice(0, 200)) store.push(r);
+    store.forget(150);
+    expect([store.first, store.length]).toEqual([150, 200]);
+    expect(store.rows()).toEqual(pushed.slice(150, 200));
+    expect(() => store.row(149)).toThrow(RangeError);
+    expect(store.value(10, 'step')).toBeUndefined();
+    for (const r of pushed.slice(200)) store.push(r);
+    expect(store.row(299)).toEqual(pushed[299]);
+    store.truncate(250);
+    expect(store.rows()).toEqual(pushed.slice(150, 250));
+    store.forget(1000);
+    expect([store.first, store.length, store.rows().length]).toEqual([250, 250, 0]);
+    store.push(pushed[250]);
+    expect(store.row(250)).toEqual(pushed[250]);
+  });
 });
 
 describe('BoundedSeries', () => {

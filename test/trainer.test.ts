@@ -25,7 +25,7 @@ async function trainAll(hash: string): Promise<{ rows: MetricRow[]; reports: Pro
   const reports: Progress[] = [];
   const res = await t.run(Infinity, (p) => reports.push(p));
   await t.dispose();
-  const rows = [init.row, ...reports.flatMap((p) => p.rows), ...res.rows];
+  const rows = [init.row!, ...reports.flatMap((p) => p.rows), ...res.rows];
   return { rows, reports, status: res.status };
 }
 
@@ -33,8 +33,8 @@ describe('createTrainer', () => {
   it('init evaluates step 0 and describes the run; step() makes one update', async () => {
     const t = createTrainer();
     const init = await t.init(configOf(HASH), 0, 0);
-    expect(init.row.step).toBe(0);
-    expect(init.row['eval/accuracy']).toBeGreaterThanOrEqual(0);
+    expect(init.row!.step).toBe(0);
+    expect(init.row!['eval/accuracy']).toBeGreaterThanOrEqual(0);
     expect(init.info.policyParams).toBeGreaterThan(0);
     expect(init.subsets.length).toBeGreaterThan(0);
     expect(init.teacher['teacher/ceiling']).toBeGreaterThan(0);
@@ -64,7 +64,7 @@ describe('createTrainer', () => {
   it('run(maxSteps) pauses at the budget and resumes to the same numbers', async () => {
     const t = createTrainer();
     const init = await t.init(configOf(HASH), 0, 0);
-    const rows = [init.row];
+    const rows = [init.row!];
     for (const n of [7, 13, 1, 100]) {
       const r = await t.run(n);
       rows.push(...r.rows);
@@ -93,7 +93,7 @@ describe('createTrainer', () => {
     const again = t.run(Infinity);
     const re = await t.init(cfg, 0, 0);
     expect((await again).status).toBe('stopped');
-    expect(re.row.step).toBe(0);
+    expect(re.row!.step).toBe(0);
     expect((await t.step()).step).toBe(1);
     await t.dispose();
   });
@@ -146,5 +146,51 @@ describe('createTrainer', () => {
     await t.inspect();
     expect(tf.memory().numTensors).toBe(before);
     await t.dispose();
+  });
+
+  it('checkpoints: each report carries the state at its latest eval point, a pause its own; a trainer given one goes on to the same rows', async () => {
+    const cfg = configOf(HASH);
+    const whole = withoutTime(await runSession(cfg));
+    const t = createTrainer({ reportEveryMs: 0 });
+    t.setCheckpointing(true);
+    const init = await t.init(cfg, 0, 0);
+    expect(init.restored).toBeNull();
+    const rows: MetricRow[] = [init.row!];
+    const reports: Progress[] = [];
+    // 13 updates: an eval point at 10; stopping at 13 saves there too (between eval points).
+    const r = await t.run(13, (p) => reports.push(p));
+    rows.push(...reports.flatMap((p) => p.rows), ...r.rows);
+    const at10 = [...reports, r].find((p) => p.checkpoint?.step === 10);
+    expect(at10?.checkpoint?.rows).toBe(2);
+    expect(r.checkpoint).toMatchObject({ step: 13, rows: 2 }); // where it stopped, between eval points
+    let stopped = false;
+    const s = await t.run(Infinity, (p) => {
+      rows.push(...p.rows);
+      if (p.step >= 15 && !stopped) {
+        stopped = true;
+        t.stop();
+      }
+    });
+    rows.push(...s.rows);
+    expect(s.status).toBe('stopped');
+    expect(s.checkpoint?.step).toBe(s.step);
+    await t.dispose();
+    // A new trainer from the pause's checkpoint: no row of its own; the rows go on as if never stopped.
+    const u = createTrainer();
+    const back = await u.init(cfg, 0, 0, {}, { bytes: s.checkpoint!.bytes, rows: s.checkpoint!.rows });
+    expect(back).toMatchObject({ restored: s.step, row: null });
+    const rest = await u.run(Infinity);
+    expect(withoutTime([...rows, ...rest.rows])).toEqual(whole);
+    // A damaged one: reported, and the run starts from step 0 with its row.
+    const bytes = s.checkpoint!.bytes.slice();
+    bytes[bytes.length - 1] ^= 1;
+    const fresh = await u.init(cfg, 0, 0, {}, { bytes, rows: 3 });
+    expect(fresh.restored).toBeNull();
+    expect(fresh.restoreError).toMatch(/damaged/);
+    expect(withoutTime([fresh.row!])).toEqual(whole.slice(0, 1));
+    // Another run's checkpoint (another experiment): the same.
+    const other = await u.init(configOf(HASH.replace('steps=40', 'steps=50')), 0, 0, {}, { bytes: s.checkpoint!.bytes, rows: 3 });
+    expect(other.restoreError).toMatch(/another experiment/);
+    await u.dispose();
   });
 });

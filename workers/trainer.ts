@@ -12,6 +12,7 @@
 import type { ExperimentConfig } from '../src/core/config';
 import type { MetricRow } from '../src/core/metrics';
 import type { Policy } from '../src/core/policy-file';
+import { CheckpointError, decodeState, encodeState, type SessionState } from '../src/core/checkpoint';
 import { type Inspection, Session, type SessionInfo, type SessionPolicies } from '../src/core/session';
 
 /** What a report carries: the state now, plus the eval rows since the previous report. */
@@ -22,6 +23,16 @@ export interface Progress {
   tokens: number;
   flops: number;
   rows: MetricRow[];
+  /**
+   * With checkpoints on: the run's state (`src/core/checkpoint.ts` bytes) at its latest eval point
+   * since the previous report, or where a pause (or a Step) stopped it; `rows` is how many eval rows the run
+   * had made by then (all of this report's included).
+   */
+  checkpoint?: { step: number; rows: number; bytes: Uint8Array };
+  /** Where the worker stores its own checkpoints (trainer.worker.ts): the rows stored so far. */
+  stored?: number;
+  /** ...or why storing failed (the checkpoints then come with the reports instead). */
+  storeError?: { kind: 'quota' | 'unavailable' | 'failed'; message: string };
 }
 
 export type RunStatus = 'done' | 'stopped' | 'budget' | 'error';
@@ -37,13 +48,17 @@ export interface InitResult {
   /** The teacher's exact held-out accuracies (sampled, ceiling, per subset): reference lines. */
   teacher: MetricRow;
   subsets: string[];
-  /** The eval row at step 0. */
-  row: MetricRow;
+  /** The eval row at step 0 (null when the run was restored from a checkpoint: its rows are the page's). */
+  row: MetricRow | null;
   steps: number;
+  /** The step the run was restored at, or null if it starts from step 0. */
+  restored: number | null;
+  /** Why the checkpoint it was given could not be used (the run then starts from step 0). */
+  restoreError?: string;
 }
 
 /** The engine surface the trainer needs (tests may wrap a Session to inject faults). */
-export type SessionLike = Pick<Session, 'trainStep' | 'evaluate' | 'info' | 'inspect' | 'teacherMetrics' | 'exportPolicy' | 'dispose' | 'done' | 'step' | 'cost' | 'task' | 'atEvalPoint'>;
+export type SessionLike = Pick<Session, 'trainStep' | 'evaluate' | 'info' | 'inspect' | 'teacherMetrics' | 'exportPolicy' | 'dispose' | 'done' | 'step' | 'cost' | 'task' | 'atEvalPoint' | 'saveState' | 'restoreState'>;
 
 export interface TrainerOptions {
   createSession?: (exp: ExperimentConfig, runIndex: number, seedIndex: number, policies: SessionPolicies) => SessionLike;
@@ -87,18 +102,34 @@ export function createTrainer(options: TrainerOptions = {}) {
   let failed: { name: string; message: string } | null = null;
   /** Steps per second; 0: as fast as possible. */
   let speed = 0;
+  /** Save the state at every eval point (and on a pause) for the page to store. */
+  let checkpointing = false;
+  /** The latest saved state not yet reported, and the rows made up to it. */
+  let pending: { state: SessionState; rows: number } | null = null;
+  /** Eval rows the run has made (the step-0 row included, or those of the checkpoint it resumed). */
+  let rowCount = 0;
   const yielder = makeYielder();
 
   function state(rows: MetricRow[]): Progress {
     const c = session!.cost;
-    return { step: session!.step, samples: c.samples, tokens: c.tokens, flops: c.flops, rows };
+    const p: Progress = { step: session!.step, samples: c.samples, tokens: c.tokens, flops: c.flops, rows };
+    if (pending) {
+      // Encoded only when reported: of several eval points between two reports, the latest is kept.
+      p.checkpoint = { step: pending.state.step, rows: pending.rows, bytes: encodeState(pending.state) };
+      pending = null;
+    }
+    return p;
   }
 
-  /** One update, plus its eval row when it lands on an eval point (as the CLI does). */
+  /** One update, plus its eval row when it lands on an eval point (as the CLI does), and then its state. */
   async function oneStep(rows: MetricRow[]): Promise<void> {
     const s = session!;
     await s.trainStep();
-    if (s.atEvalPoint) rows.push(await s.evaluate());
+    if (s.atEvalPoint) {
+      rows.push(await s.evaluate());
+      rowCount++;
+      if (checkpointing) pending = { state: s.saveState(), rows: rowCount };
+    }
   }
 
   function errorOf(e: unknown): { name: string; message: string } {
@@ -141,6 +172,8 @@ export function createTrainer(options: TrainerOptions = {}) {
         }
       }
       const status: RunStatus = session.done ? 'done' : stopRequested ? 'stopped' : 'budget';
+      // Paused (or Step) between eval points: its state there (with the step metrics not yet averaged).
+      if (checkpointing && status !== 'done' && made > 0 && !session.atEvalPoint) pending = { state: session.saveState(), rows: rowCount };
       return { ...state(rows), status };
     } catch (e) {
       failed = errorOf(e);
@@ -154,20 +187,42 @@ export function createTrainer(options: TrainerOptions = {}) {
   return {
     /**
      * (Re)start: a fresh Session for this run and seed, with the policies its settings name (a
-     * teacher, a starting point); returns its description and step-0 row. Rejects with the
-     * session's message (e.g. a PolicyError) if it cannot be built.
+     * teacher, a starting point); returns its description and step-0 row. With `checkpoint` (the
+     * bytes of a saved state), the run continues from there instead, making no row; a checkpoint
+     * that cannot be used is reported in `restoreError` and the run starts from step 0. Rejects
+     * with the session's message (e.g. a PolicyError) if it cannot be built.
      */
-    async init(config: ExperimentConfig, runIndex: number, seedIndex: number, policies: SessionPolicies = {}): Promise<InitResult> {
+    async init(config: ExperimentConfig, runIndex: number, seedIndex: number, policies: SessionPolicies = {}, checkpoint: { bytes: Uint8Array; rows: number } | null = null): Promise<InitResult> {
       stopRequested = true; // a run in flight ends after its current update
       while (running) await yielder.yieldNow();
       stopRequested = false;
       session?.dispose();
       session = null;
       failed = null;
+      pending = null;
       session = makeSession(config, runIndex, seedIndex, policies);
-      const row = await session.evaluate();
+      let restoreError: string | undefined;
+      if (checkpoint) {
+        try {
+          session.restoreState(decodeState(checkpoint.bytes));
+        } catch (e) {
+          restoreError = e instanceof CheckpointError ? e.message : `the checkpoint could not be used (${e instanceof Error ? e.message : String(e)})`;
+          // Half restored: start again from scratch.
+          session.dispose();
+          session = makeSession(config, runIndex, seedIndex, policies);
+        }
+      }
+      const restored = checkpoint && !restoreError ? session.step : null;
+      const row = restored === null ? await session.evaluate() : null;
+      rowCount = restored === null ? 1 : checkpoint!.rows;
       const info = session.info();
-      return { info, teacher: await session.teacherMetrics(), subsets: [...session.task.subsets], row, steps: info.steps };
+      return { info, teacher: await session.teacherMetrics(), subsets: [...session.task.subsets], row, steps: info.steps, restored, ...(restoreError ? { restoreError } : {}) };
+    },
+
+    /** Save the run's state at every eval point and on a pause, reported with the progress. */
+    setCheckpointing(on: boolean): void {
+      checkpointing = on;
+      if (!on) pending = null;
     },
 
     /** The run's policy as it is now (for Download policy, or to teach another run). */

@@ -67,7 +67,20 @@ export function configOf(hash: string): ExperimentConfig {
   return d.config;
 }
 
-export { median } from '../../src/core/metrics';
+import { median } from '../../src/core/metrics';
+export { median };
+
+/** The median time of `reps` calls of `fn` (ms), after one untimed call. */
+export async function timeIt(reps: number, fn: () => unknown): Promise<number> {
+  await fn();
+  const ts: number[] = [];
+  for (let i = 0; i < reps; i++) {
+    const t0 = performance.now();
+    await fn();
+    ts.push(performance.now() - t0);
+  }
+  return median(ts);
+}
 
 export function quantile(xs: number[], q: number): number {
   const s = [...xs].sort((a, b) => a - b);

@@ -22,7 +22,7 @@ import { BoundedSeries, RowStore } from '../../src/core/metrics';
 import { aggregate, BoundedHistory } from '../../src/ui/history';
 import { createTrainer } from '../../workers/trainer';
 import {
-  configOf, type Figures, WORKED_HASH, fmtNum, GRU_NET, TRANSFORMER_NET, log, median, round, type Row, sharedDir, table, WARMUP, type WorkloadId, WORKLOADS, workloadHash,
+  configOf, type Figures, WORKED_HASH, fmtNum, GRU_NET, TRANSFORMER_NET, log, median, round, type Row, sharedDir, table, timeIt, WARMUP, type WorkloadId, WORKLOADS, workloadHash,
 } from './common';
 
 const PYTHON = '/usr/bin/python3';
@@ -229,7 +229,7 @@ async function memoryLoop(o: MemoryOptions, runs: string[], config: ReturnType<t
       series[k].push(r.step ?? 0, r['eval/accuracy'] ?? NaN);
     }
   };
-  for (let k = 0; k < runs.length; k++) keep(k, [(await trainers[k].init(config, k, 0)).row]);
+  for (let k = 0; k < runs.length; k++) keep(k, [(await trainers[k].init(config, k, 0)).row!]);
   const chunk = 25;
   const warm = Math.min(o.steps, Math.max(100, Math.round(o.steps * 0.1)));
   let stepsDone = 0;
@@ -297,17 +297,6 @@ async function memoryLoop(o: MemoryOptions, runs: string[], config: ReturnType<t
 // ---------------------------------------------------------------------------------------------
 // Profile: where a step's time goes
 // ---------------------------------------------------------------------------------------------
-async function timeIt(reps: number, fn: () => Promise<void>): Promise<number> {
-  await fn();
-  const ts: number[] = [];
-  for (let i = 0; i < reps; i++) {
-    const t0 = performance.now();
-    await fn();
-    ts.push(performance.now() - t0);
-  }
-  return median(ts);
-}
-
 const WRAPPERS = new Set(['forward', 'unnamed scope']);
 
 async function kernelsOf(fn: () => Promise<void>): Promise<{ kernels: number; kernelMs: number; byName: Map<string, { n: number; ms: number }> }> {

@@ -24,8 +24,10 @@ const MAGIC = 'GRPOCKPT';
 
 /** A run's state between updates (`Session.saveState`, `Session.restoreState`). */
 export interface SessionState {
-  /** The experiment's link (`encode(config)`): a state resumes only the experiment it came from. */
+  /** The experiment's link (`encode(config)`) when it was saved. */
   link: string;
+  /** What the run's numbers depend on (`runIdentity`): a state resumes only a run of the same identity and seed. */
+  identity: string;
   /** 0-based run and seed index of the experiment. */
   run: number;
   seed: number;
@@ -164,7 +166,7 @@ export function encodeState(state: SessionState): Uint8Array {
 export function decodeState(bytes: Uint8Array): SessionState {
   const s = decodeCheckpoint(bytes) as SessionState;
   const ok =
-    s && typeof s === 'object' && typeof s.link === 'string' && Number.isInteger(s.run) && Number.isInteger(s.seed) && Number.isInteger(s.step) && s.step >= 0 &&
+    s && typeof s === 'object' && typeof s.link === 'string' && typeof s.identity === 'string' && Number.isInteger(s.run) && Number.isInteger(s.seed) && Number.isInteger(s.step) && s.step >= 0 &&
     Number.isInteger(s.stageIndex) && s.policy instanceof Float32Array && s.rng && typeof s.rng === 'object' && Array.isArray(s.averager) && s.cost && typeof s.cost === 'object';
   if (!ok) throw new CheckpointError('the checkpoint does not hold a run');
   return s;

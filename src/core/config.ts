@@ -517,6 +517,22 @@ export function teacherRunOf(r: Pick<RunConfig, 'teacher'>): number | null {
   return m ? Number(m[1]) - 1 : null;
 }
 
+/**
+ * What run i's numbers depend on, as a canonical string: the shared settings, its own, those of the
+ * run that teaches it (and so on up the chain, wherever those runs sit in the list), and whether any
+ * run leaks benchmark problems (every run then also reports fresh-set accuracy). A checkpoint
+ * resumes only a run of the same identity and seed, whatever the rest of the experiment is.
+ */
+export function runIdentity(c: ExperimentConfig, i: number): string {
+  const chain: RunConfig[] = [];
+  const seen = new Set<number>();
+  for (let k: number | null = i; k !== null && k < c.runs.length && !seen.has(k); k = teacherRunOf(c.runs[k])) {
+    seen.add(k);
+    chain.push({ ...c.runs[k], teacher: teacherRunOf(c.runs[k]) === null ? c.runs[k].teacher : (`r${chain.length + 2}` as RunConfig['teacher']) });
+  }
+  return encode({ ...c, runs: chain }) + (c.runs.some((r) => r.leak > 0) ? '&leaks' : '');
+}
+
 /** A run on a cycle of teacher references (the highest-numbered one on it), or null. */
 function teacherCycle(c: ExperimentConfig): number | null {
   for (let i = 0; i < c.runs.length; i++) {

@@ -184,15 +184,23 @@ export class BoundedSeries {
  */
 export class RowStore {
   private cols = new Map<string, Float64Array>();
+  /** Rows kept: indices [offset, n); those below were forgotten (they are stored elsewhere). */
   private n = 0;
+  private offset = 0;
   private cap = 64;
 
+  /** Rows pushed (forgotten ones included: indices are never reused). */
   get length(): number {
     return this.n;
   }
 
+  /** The first row still held. */
+  get first(): number {
+    return this.offset;
+  }
+
   push(row: MetricRow): void {
-    if (this.n === this.cap) {
+    if (this.n - this.offset === this.cap) {
       this.cap *= 2;
       for (const [k, c] of this.cols) {
         const g = new Float64Array(this.cap).fill(NaN);
@@ -200,6 +208,7 @@ export class RowStore {
         this.cols.set(k, g);
       }
     }
+    const j = this.n - this.offset;
     for (const [k, v] of Object.entries(row)) {
       if (v === undefined) continue;
       let c = this.cols.get(k);
@@ -207,27 +216,47 @@ export class RowStore {
         c = new Float64Array(this.cap).fill(NaN);
         this.cols.set(k, c);
       }
-      c[this.n] = v;
+      c[j] = v;
     }
     this.n += 1;
   }
 
-  /** One value of row i (undefined where the row lacks it), without building the row. */
+  /** Keep the first n rows only. */
+  truncate(n: number): void {
+    n = Math.max(this.offset, n);
+    if (n >= this.n) return;
+    for (const c of this.cols.values()) c.fill(NaN, n - this.offset, this.n - this.offset);
+    this.n = n;
+  }
+
+  /** Let go of the rows below index `below` (kept elsewhere, e.g. in the browser's storage): memory stays bounded. */
+  forget(below: number): void {
+    const drop = Math.min(below, this.n) - this.offset;
+    if (drop <= 0) return;
+    for (const c of this.cols.values()) {
+      c.copyWithin(0, drop, this.n - this.offset);
+      c.fill(NaN, this.n - this.offset - drop);
+    }
+    this.offset += drop;
+  }
+
+  /** One value of row i (undefined where the row lacks it, or was forgotten), without building the row. */
   value(i: number, key: string): number | undefined {
-    const v = this.cols.get(key)?.[i];
+    if (i < this.offset) return undefined;
+    const v = this.cols.get(key)?.[i - this.offset];
     return v === undefined || Number.isNaN(v) ? undefined : v;
   }
 
   /** Row i as an object (keys in first-seen order). */
   row(i: number): MetricRow {
-    if (i < 0 || i >= this.n) throw new RangeError(`row ${i} of ${this.n}`);
+    if (i < this.offset || i >= this.n) throw new RangeError(`row ${i} of ${this.offset}..${this.n}`);
     const r: Record<string, number> = {};
-    for (const [k, c] of this.cols) if (!Number.isNaN(c[i])) r[k] = c[i];
+    for (const [k, c] of this.cols) if (!Number.isNaN(c[i - this.offset])) r[k] = c[i - this.offset];
     return r as MetricRow;
   }
 
-  /** All rows as objects (for export). */
+  /** The rows held, as objects (all of them unless some were forgotten). */
   rows(): MetricRow[] {
-    return Array.from({ length: this.n }, (_, i) => this.row(i));
+    return Array.from({ length: this.n - this.offset }, (_, i) => this.row(this.offset + i));
   }
 }

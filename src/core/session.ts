@@ -3,7 +3,7 @@
  * `trainStep()` makes one update; `evaluate()` returns one row of metrics. Runs unchanged in a
  * Worker, in Node tests and in the CLI (the tfjs backend is chosen by the caller).
  */
-import { type Algo, type ExperimentConfig, type RunConfig, encode, isDistill, netOf, runSteps } from './config';
+import { type Algo, type ExperimentConfig, type RunConfig, encode, isDistill, netOf, runIdentity, runSteps } from './config';
 import { type Algorithm, assignFlat, type Cost, qatLatent, readFlat, type RecordedBatch, type RunContext, setQatLatent, startQat } from './algos/common';
 import { CheckpointError, type SessionState } from './checkpoint';
 import { formatsOf, modelBytes, type QuantFormat, quantiseAll } from './quant';
@@ -388,6 +388,7 @@ export class Session {
     const algo = this.algo?.save() ?? null;
     return {
       link: encode(this.exp),
+      identity: runIdentity(this.exp, this.runIndex),
       run: this.runIndex,
       seed: this.seedIndex,
       step: this.step,
@@ -412,8 +413,9 @@ export class Session {
   restoreState(s: SessionState): void {
     if (this.step !== 0 || this.stageIndex !== -1) throw new CheckpointError('a run can only be restored before it trains');
     const id = `r${this.runIndex + 1} seed ${this.seed}`;
-    if (s.link !== encode(this.exp)) throw new CheckpointError(`the checkpoint of ${id} is of another experiment`);
-    if (s.run !== this.runIndex || s.seed !== this.seedIndex) throw new CheckpointError(`the checkpoint of r${s.run + 1} (seed index ${s.seed}) cannot resume ${id}`);
+    // Not the link: another run's settings may differ (the page keeps runs whose own settings did not change).
+    if (s.identity !== runIdentity(this.exp, this.runIndex)) throw new CheckpointError(`the checkpoint of ${id} is of another experiment`);
+    if (s.seed !== this.seedIndex) throw new CheckpointError(`the checkpoint of seed index ${s.seed} cannot resume ${id}`);
     if (s.step > this.steps || s.stageIndex < -1 || s.stageIndex >= this.schedule.length || (s.step > 0) !== (s.stageIndex >= 0)) throw new CheckpointError(`the checkpoint of ${id} is at a step the run does not have`);
     const fits = (w: Float32Array | null, n: number, what: string) => {
       if (!(w instanceof Float32Array) || w.length !== n) throw new CheckpointError(`the checkpoint of ${id} does not fit: ${what} has ${w?.length ?? 'no'} weights for ${n}`);

@@ -11,6 +11,7 @@ import {
   cloneConfig,
   crossCheck,
   defaultConfig,
+  encode,
   defaultRun,
   dependentsOf,
   isDistill,
@@ -26,7 +27,8 @@ import { PRESETS, presetConfig } from '../core/presets';
 import { taskOf } from '../core/tasks';
 import { importColor } from './colors';
 import { download } from './export';
-import { type PolicySource, RunController } from './run.svelte';
+import { type Persist, type PolicySource, RunController } from './run.svelte';
+import { CheckpointStore, type SavedExperiment, StoreError } from './store';
 import { importPoints, type ShownImport } from './series';
 import { type Location, type View, type XAxis, defaultView, readHash, writeHash } from './url';
 
@@ -62,6 +64,29 @@ export const SPEEDS = [
 ];
 
 const sameJson = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);
+/** Some run leaks benchmark problems: every run then reports fresh-set accuracy too (a shared setting in effect). */
+const leaks = (c: ExperimentConfig) => c.runs.some((r) => r.leak > 0);
+
+/**
+ * The right to write a run's records, held by one tab at a time (Web Locks, per origin): the
+ * first tab to ask gets it and keeps it until the run changes or the tab closes; a second tab with
+ * the same run trains without saving it. Without the Locks API every tab writes.
+ */
+function lockRun(identity: string): Promise<(() => void) | null> {
+  const locks = (globalThis.navigator as Navigator | undefined)?.locks;
+  if (!locks) return Promise.resolve(() => {});
+  return new Promise((resolve) => {
+    locks
+      .request(`grpo-playground:${identity}`, { ifAvailable: true }, (lock) => {
+        if (!lock) {
+          resolve(null);
+          return undefined;
+        }
+        return new Promise<void>((release) => resolve(() => release()));
+      })
+      .catch(() => resolve(null));
+  });
+}
 function shared(c: ExperimentConfig): Omit<ExperimentConfig, 'runs'> {
   const { runs, ...rest } = c;
   void runs;
@@ -91,8 +116,85 @@ export class AppState {
   private importsMade = 0;
   /** The hash this page last wrote (a hashchange to it is our own). */
   private written = '';
+  /** Messages about saving runs in this browser (storage full or unavailable, a checkpoint that could not be used). */
+  storeNotes = $state.raw<string[]>([]);
+  /** Experiments saved in this browser, newest first (the Saved runs list). */
+  saved = $state.raw<SavedExperiment[]>([]);
+  /** Where checkpoints go: null until opened, or when the browser gives no storage. */
+  private store: CheckpointStore | null = null;
+  /** The store opened (false before, or where the browser gives none). */
+  storeAvailable = $state(false);
+  private readonly storeReady: Promise<void>;
+  private storeFailed = new Set<string>();
 
-  constructor(private readonly makeWorker: () => Worker) {}
+  constructor(
+    private readonly makeWorker: () => Worker,
+    /** Save runs in IndexedDB (false: the page keeps only the latest checkpoint in memory). */
+    persist = true,
+  ) {
+    this.storeReady = persist
+      ? CheckpointStore.open().then(
+          (s) => {
+            this.store = s;
+            this.storeAvailable = true;
+            void this.refreshSaved();
+          },
+          (e) => this.storeError(e instanceof StoreError ? e : new StoreError('unavailable', String(e))),
+        )
+      : Promise.resolve();
+  }
+
+  /** The title a saved experiment is listed under. */
+  private title(): string {
+    const h = encode(this.config);
+    return PRESETS.find((p) => encode(presetConfig(p)) === h)?.title ?? 'Custom experiment';
+  }
+
+  private persistFor(): Persist | null {
+    if (!this.store) return null;
+    return {
+      store: this.store,
+      link: () => encode(this.config),
+      title: () => this.title(),
+      lock: lockRun,
+      onError: (e) => this.storeError(e),
+    };
+  }
+
+  /** A storage failure, said once per kind: training goes on without saving. */
+  private storeError(e: StoreError): void {
+    if (this.storeFailed.has(e.kind)) return;
+    this.storeFailed.add(e.kind);
+    const what =
+      e.kind === 'quota'
+        ? `This browser's storage for the page is full: runs are not being saved (training goes on). Delete saved experiments under Saved runs to make room.`
+        : e.kind === 'unavailable'
+          ? `Runs cannot be saved in this browser (${e.message}; a private window?): training works, but a reload starts over.`
+          : `Saving runs failed: ${e.message}. Training goes on.`;
+    this.storeNotes = [...this.storeNotes, what];
+  }
+
+  /** Re-read the list of saved experiments (and drop the oldest beyond the bounds). */
+  async refreshSaved(): Promise<void> {
+    if (!this.store) return;
+    try {
+      await this.store.prune(encode(this.config));
+      this.saved = await this.store.list();
+    } catch (e) {
+      this.storeError(e instanceof StoreError ? e : new StoreError('failed', String(e)));
+    }
+  }
+
+  /** Delete a saved experiment from this browser (its runs on the page go on). */
+  async deleteSaved(link: string): Promise<void> {
+    if (!this.store) return;
+    try {
+      await this.store.deleteExperiment(link);
+    } catch (e) {
+      this.storeError(e instanceof StoreError ? e : new StoreError('failed', String(e)));
+    }
+    await this.refreshSaved();
+  }
 
   /** Open a location hash: rebuild the experiment it describes and report its problems. */
   open(hash: string): void {
@@ -138,13 +240,13 @@ export class AppState {
     const fixes = crossCheck(fixed);
     this.fixes = fixes;
     this.config = fixed;
-    const resetAll = all || !sameJson(shared(prev), shared(fixed));
+    const resetAll = all || !sameJson(shared(prev), shared(fixed)) || leaks(prev) !== leaks(fixed);
     const runs = [...this.runs];
     while (runs.length > fixed.runs.length) runs.pop()!.dispose();
     const restart = new Set<number>(force);
     for (let i = 0; i < fixed.runs.length; i++) {
       if (!runs[i]) {
-        runs[i] = new RunController(this.makeWorker);
+        runs[i] = new RunController(this.makeWorker, () => this.persistFor());
         restart.add(i);
       } else if (resetAll || !sameJson(prev.runs[i], fixed.runs[i])) restart.add(i);
     }
@@ -152,14 +254,22 @@ export class AppState {
     for (const i of [...restart]) for (const d of dependentsOf(fixed, i)) restart.add(d);
     this.runs = runs;
     for (const i of runOrder(fixed)) if (restart.has(i)) this.restart(runs[i], i);
+    // The others go on: their saves list under the experiment's new link.
+    runs.forEach((r, i) => restart.has(i) || r.relabel(i));
     if (this.selected >= runs.length) this.selected = runs.length - 1;
     this.writeUrl();
   }
 
-  private restart(run: RunController, i: number): void {
+  /** Start run i again: from its checkpoint where this browser has one (`restore`), else from step 0. */
+  private restart(run: RunController, i: number, restore = true): void {
     run.setSpeed(this.speed);
-    run.reset(this.config, i, this.sourceFor(i)).then(() => {
-      if (this.playing && run === this.runs[i]) this.playRun(run);
+    // After the store is open (at once, after the first time); with the experiment as it is then.
+    void this.storeReady.then(async () => {
+      const j = this.runs.indexOf(run);
+      if (j < 0) return;
+      await run.reset(this.config, j, this.sourceFor(j), restore);
+      if (this.playing && this.runs[j] === run) this.playRun(run);
+      void this.refreshSaved();
     });
   }
 
@@ -269,6 +379,7 @@ export class AppState {
     const restart = new Set(orphans);
     for (const j of orphans) for (const d of dependentsOf(c, j)) restart.add(d);
     for (const j of runOrder(c)) if (restart.has(j)) this.restart(runs[j], j);
+    runs.forEach((r, j) => restart.has(j) || r.relabel(j));
     this.writeUrl();
   }
 
@@ -377,7 +488,10 @@ export class AppState {
   play(): void {
     if (this.runs.every((r) => r.status === 'done' || r.status === 'error')) return;
     this.playing = true;
-    for (const r of this.runs) this.playRun(r);
+    // Runs restart once the store is open: after that.
+    void this.storeReady.then(() => {
+      if (this.playing) for (const r of this.runs) this.playRun(r);
+    });
   }
 
   pause(): void {
@@ -392,14 +506,16 @@ export class AppState {
 
   step(): void {
     if (this.playing) this.pause();
-    for (const r of this.runs) r.stepOnce();
+    void this.storeReady.then(() => {
+      for (const r of this.runs) r.stepOnce();
+    });
   }
 
-  /** Every run from step 0 with the same settings and seed: the same run again, step for step. */
+  /** Every run from step 0 with the same settings and seed: the same run again, step for step (what was saved of them is discarded). */
   reset(): void {
     this.playing = false;
     // Teachers first: a student asks for the final policy of its teacher's new start.
-    for (const i of runOrder(this.config)) this.restart(this.runs[i], i);
+    for (const i of runOrder(this.config)) this.restart(this.runs[i], i, false);
   }
 
   setSpeed(v: number): void {

@@ -1,17 +1,40 @@
 /**
  * One run of the experiment on the page: one worker per seed (DESIGN.md section 4), their eval
- * rows, and the bounded, seed-aggregated history the plots read. A run fails alone: a crashed
- * worker or an error result (DivergenceError: NaN or Inf in the loss) stops this run with a plain
- * message; the other runs go on.
+ * rows, and the bounded, seed-aggregated history the plots read. A run fails alone: an error
+ * result (DivergenceError: NaN or Inf in the loss) stops this run with a plain message; a worker
+ * that crashes is restarted once from its seed's last checkpoint (a second crash stops the run);
+ * the other runs go on.
+ *
+ * Checkpoints (issue 12): every seed's worker saves its state at each eval point and on a pause,
+ * and writes it with its new rows to IndexedDB itself (`store.ts`, trainer.worker.ts), where this
+ * tab holds the run's lock; otherwise the checkpoints come here with the reports and the latest is
+ * kept in memory, for a restart. A run reset with `restore` continues from what is stored.
  */
 import * as Comlink from 'comlink';
-import { type ExperimentConfig, runSteps } from '../core/config';
+import { type ExperimentConfig, runIdentity, runSteps } from '../core/config';
 import { type MetricRow, RowStore } from '../core/metrics';
 import type { Policy } from '../core/policy-file';
 import type { Inspection, SessionPolicies } from '../core/session';
 import type { InitResult, Progress, RunResult } from '../../workers/trainer';
 import type { WorkerApi } from '../../workers/trainer.worker';
 import { aggregate, BoundedHistory, type Point } from './history';
+import { type CheckpointStore, recordKey, StoreError } from './store';
+import type { PersistInfo } from '../../workers/trainer.worker';
+
+/** Eval rows a seed keeps in memory once they are stored (at least; at most twice as many). */
+export const ROW_WINDOW = 256;
+
+/** Where a run's checkpoints are stored (absent: the page keeps only the latest in memory). */
+export interface Persist {
+  store: CheckpointStore;
+  /** The experiment's link and title now (the list of saved experiments shows them). */
+  link(): string;
+  title(): string;
+  /** Hold the right to write this run's records (one tab at a time); null if another tab holds it. */
+  lock(identity: string): Promise<(() => void) | null>;
+  /** A storage failure (full, unavailable): shown once; training goes on without saving. */
+  onError(e: StoreError): void;
+}
 
 export type RunStatus = 'starting' | 'waiting' | 'ready' | 'running' | 'done' | 'error';
 
@@ -97,6 +120,12 @@ export class RunController {
   genPoints = $state.raw<Point[]>([]);
   /** Runs that pretrain before RL: the seed-aggregated eval point where pretraining ends (the base model). */
   base = $state.raw<Point | null>(null);
+  /** What happened to the run beyond training: restored from a checkpoint, a worker restarted, not saved. */
+  notes = $state.raw<string[]>([]);
+  /** The step it was restored at (null: it started from step 0). */
+  restoredAt = $state<number | null>(null);
+  /** Eval rows held in memory over its seeds (stored ones beyond a window are let go of). */
+  rowsHeld = $state(0);
 
   private workers: SeedWorker[] = [];
   private seedRows: RowStore[] = [];
@@ -115,8 +144,23 @@ export class RunController {
   private genLastAdded = false;
   /** Per seed: settles when that seed has trained to the end of its budget (or the run stopped). */
   private finished: Deferred<void>[] = [];
+  /** Per seed: the latest checkpoint the page holds (for a restart after a crash), the rows its worker has stored, its restarts. */
+  private latestCheckpoint: ({ step: number; rows: number; bytes: Uint8Array } | null)[] = [];
+  private storedRows: number[] = [];
+  private restarts: number[] = [];
+  /** What the last reset was given, for a restart. */
+  private started: { config: ExperimentConfig; runIndex: number; source?: PolicySource } | null = null;
+  private identity = '';
+  /** Releases this run's write lock; null when this tab may not write it (or has no store). */
+  private unlock: (() => void) | null = null;
+  private canWrite = false;
+  /** Paused by the user (a restarted worker then waits for Play). */
+  private halted = false;
 
-  constructor(private readonly makeWorker: () => Worker) {}
+  constructor(
+    private readonly makeWorker: () => Worker,
+    private readonly persist: () => Persist | null = () => null,
+  ) {}
 
   /**
    * Seed k's final policy, once it has trained to the end: what a run that learns from this one
@@ -141,16 +185,29 @@ export class RunController {
     return w.call(w.api.exportPolicy());
   }
 
-  /** Eval rows per seed, for export. */
-  exportRows(): { seed: number; rows: MetricRow[] }[] {
-    return this.seedRows.map((rows, k) => ({ seed: this.seed0 + k, rows: rows.rows() }));
+  /** Eval rows per seed, for export: every row, those let go of from memory read back from the store. */
+  async exportRows(): Promise<{ seed: number; rows: MetricRow[] }[]> {
+    const persist = this.persist();
+    return Promise.all(
+      this.seedRows.map(async (rows, k) => {
+        let early: MetricRow[] = [];
+        if (rows.first > 0) {
+          const saved = persist ? await persist.store.load(this.identity, k) : null;
+          early = (saved?.rows ?? []).slice(0, rows.first);
+          if (early.length < rows.first) throw new Error(`the first ${rows.first} rows of seed ${this.seed0 + k} could not be read back from this browser's storage`);
+        }
+        return { seed: this.seed0 + k, rows: [...early, ...rows.rows()] };
+      }),
+    );
   }
 
   /**
-   * (Re)start the run from step 0 with this config: the same config gives the same run, step for
-   * step. With a `source`, the run waits (status 'waiting') until the policies it names are there.
+   * (Re)start the run with this config: the same config gives the same run, step for step. With a
+   * `source`, the run waits (status 'waiting') until the policies it names are there. `restore`:
+   * continue from the stored checkpoints of its seeds where there are some (paused, its rows and
+   * plots as they were); otherwise (Reset) what is stored for it is discarded and it starts at step 0.
    */
-  reset(config: ExperimentConfig, runIndex: number, source?: PolicySource): Promise<void> {
+  reset(config: ExperimentConfig, runIndex: number, source?: PolicySource, restore = true): Promise<void> {
     const gen = ++this.gen;
     this.status = 'starting';
     this.error = null;
@@ -167,9 +224,13 @@ export class RunController {
     this.latest = null;
     this.base = null;
     this.info = null;
+    this.notes = [];
+    this.restoredAt = null;
     this.history = new BoundedHistory();
     this.aggregated = 0;
     this.seed0 = config.seed;
+    this.started = { config, runIndex, source };
+    const identity = runIdentity(config, runIndex);
     const seeds = config.runs[runIndex].seeds;
     this.workers = this.workers.filter((w) => {
       if (w.dead) w.terminate();
@@ -182,8 +243,41 @@ export class RunController {
     this.seedDone = this.workers.map(() => false);
     this.seedRunning = this.workers.map(() => false);
     this.finished = this.workers.map(() => deferred<void>());
+    this.latestCheckpoint = this.workers.map(() => null);
+    this.storedRows = this.workers.map(() => 0);
+    this.restarts = this.workers.map(() => 0);
+    const persist = this.persist();
+    if (identity !== this.identity || !persist) {
+      this.unlock?.();
+      this.unlock = null;
+      this.canWrite = false;
+    }
+    this.identity = identity;
     this.ready = (async () => {
       try {
+        // One tab writes a run's records: the first to hold its lock (others train without saving).
+        if (persist && !this.unlock) {
+          this.unlock = await persist.lock(identity);
+          this.canWrite = this.unlock !== null;
+          if (gen !== this.gen) return;
+        }
+        let saved: ({ bytes: Uint8Array; rows: MetricRow[]; count: number } | null)[] = this.workers.map(() => null);
+        if (persist) {
+          const keys = this.workers.map((_, k) => recordKey(identity, k));
+          try {
+            if (!restore) {
+              if (this.canWrite) await persist.store.discard(keys);
+            } else {
+              saved = await Promise.all(keys.map(async (_, k) => {
+                const r = await persist.store.load(identity, k);
+                return r && r.rows.length === r.state.rows ? { bytes: r.state.bytes, rows: r.rows, count: r.state.rows } : null;
+              }));
+            }
+          } catch (e) {
+            persist.onError(e instanceof StoreError ? e : new StoreError('failed', String(e)));
+          }
+          if (gen !== this.gen) return;
+        }
         let policies: { policies: SessionPolicies; transfer: ArrayBuffer[] }[] = this.workers.map(() => ({ policies: {}, transfer: [] }));
         if (source) {
           this.status = 'waiting';
@@ -197,21 +291,82 @@ export class RunController {
         const inits = await Promise.all(
           this.workers.map(async (w, k) => {
             await w.call(w.api.setSpeed(this.speed));
+            await w.call(w.api.setCheckpointing(true));
+            const ck = saved[k] ? { bytes: saved[k].bytes, rows: saved[k].count } : null;
             // Policies from another run's worker are handed on (transferred); a loaded file's are copied.
-            return w.call(w.api.init(config, runIndex, k, Comlink.transfer(policies[k].policies, policies[k].transfer)));
+            return w.call(w.api.init(config, runIndex, k, Comlink.transfer(policies[k].policies, policies[k].transfer), ck));
           }),
         );
         if (gen !== this.gen) return;
         this.info = inits[0];
-        inits.forEach((init, k) => this.seedRows[k].push(init.row));
+        const notes: string[] = [];
+        const bad: string[] = [];
+        inits.forEach((init, k) => {
+          const who = this.workers.length > 1 ? `Seed ${this.seed0 + k}: ` : '';
+          const s = saved[k];
+          if (init.restored !== null && s) {
+            for (const r of s.rows) this.seedRows[k].push(r);
+            this.seedStep[k] = init.restored;
+            this.storedRows[k] = s.rows.length;
+            this.latestCheckpoint[k] = { step: init.restored, rows: s.count, bytes: s.bytes };
+            if (init.restored >= init.steps) this.seedDone[k] = true;
+          } else {
+            if (init.restoreError) {
+              notes.push(`${who}its saved checkpoint could not be used (${init.restoreError}); it starts again from step 0.`);
+              bad.push(recordKey(identity, k));
+            }
+            this.seedRows[k].push(init.row!);
+          }
+        });
+        if (bad.length && persist && this.canWrite) await persist.store.discard(bad).catch(() => {});
+        // From now on each worker stores its own checkpoints (a fresh run's step-0 row with the first).
+        await Promise.all(this.workers.map((w, k) => w.call(w.api.setPersist(this.persistInfo(k), this.storedRows[k], inits[k].restored === null ? [inits[k].row!] : []))));
+        if (gen !== this.gen) return;
+        const restoredSteps = inits.flatMap((x) => (x.restored === null ? [] : [x.restored]));
+        if (restoredSteps.length) {
+          this.restoredAt = Math.min(...restoredSteps);
+          notes.unshift(`Restored at step ${this.restoredAt} from this browser's checkpoint.`);
+        }
+        if (persist && !this.canWrite) notes.push('Another tab is training this run and saving it: this tab does not save it.');
+        this.notes = notes;
         this.absorbed();
-        this.status = 'ready';
+        for (let k = 0; k < this.seedDone.length; k++) if (this.seedDone[k]) this.finished[k].resolve();
+        this.status = this.seedDone.every(Boolean) ? 'done' : 'ready';
+        this.updateGenPoints();
         this.version++;
       } catch (e) {
         if (gen === this.gen) this.fail(e);
       }
     })();
     return this.ready;
+  }
+
+  /** Seed k's rows from index i on (held in memory). */
+  private rowsFrom(k: number, i: number): MetricRow[] {
+    const out: MetricRow[] = [];
+    for (let j = Math.max(i, this.seedRows[k].first); j < this.seedRows[k].length; j++) out.push(this.seedRows[k].row(j));
+    return out;
+  }
+
+  /** Let go of seed k's rows that are stored (export reads them back), keeping a window of the newest. */
+  private forgetStored(k: number): void {
+    const kept = this.seedRows[k];
+    if (kept.length - kept.first > ROW_WINDOW * 2) kept.forget(Math.min(this.storedRows[k], this.aggregated, this.generations > 1 ? this.genScanned : Infinity, kept.length - ROW_WINDOW));
+  }
+
+  /** Where seed k's worker stores its checkpoints (null: it sends them to the page). */
+  private persistInfo(k: number): PersistInfo | null {
+    const persist = this.persist();
+    if (!persist || !this.canWrite || !this.started) return null;
+    return { identity: this.identity, seed: k, link: persist.link(), run: this.started.runIndex, title: persist.title() };
+  }
+
+  /** The experiment's link, title or this run's place in it changed: the workers' later saves list under them. */
+  relabel(runIndex: number): void {
+    const persist = this.persist();
+    if (!persist || !this.started) return;
+    this.started = { ...this.started, runIndex };
+    for (const w of this.workers) if (!w.dead) w.api.relabel(persist.link(), persist.title(), runIndex).catch(() => {});
   }
 
   private fail(e: unknown, seedIndex?: number): void {
@@ -224,15 +379,23 @@ export class RunController {
     for (const w of this.workers) if (!w.dead) w.api.stop().catch(() => {});
   }
 
-  /** New rows and step of one seed. */
+  /** New rows and step of one seed, and its checkpoint if the report has one. */
   private absorb(k: number, p: Progress | RunResult): void {
     this.seedStep[k] = p.step;
     for (const r of p.rows) this.seedRows[k].push(r);
     this.absorbed();
+    // The worker stores its checkpoints itself; one that cannot sends them here (kept for a restart).
+    if (p.checkpoint) this.latestCheckpoint[k] = p.checkpoint;
+    if (p.stored !== undefined && p.stored > this.storedRows[k]) {
+      this.storedRows[k] = p.stored;
+      this.forgetStored(k);
+    }
+    if (p.storeError) this.persist()?.onError(new StoreError(p.storeError.kind, p.storeError.message));
   }
 
   private absorbed(): void {
     this.step = Math.min(...this.seedStep);
+    this.rowsHeld = this.seedRows.reduce((s, r) => s + r.length - r.first, 0);
     const ready = Math.min(...this.seedRows.map((r) => r.length));
     if (ready <= this.aggregated) return;
     for (; this.aggregated < ready; this.aggregated++) this.history.push(aggregate(this.seedRows.map((r) => r.row(this.aggregated))));
@@ -290,6 +453,7 @@ export class RunController {
     await this.ready;
     const gen = this.gen;
     if (this.status === 'error' || this.status === 'done' || this.status === 'running') return;
+    this.halted = false;
     this.status = 'running';
     await Promise.all(this.workers.map((_, k) => this.drive(k, gen, Infinity)));
   }
@@ -299,6 +463,7 @@ export class RunController {
     await this.ready;
     const gen = this.gen;
     if (this.status !== 'ready') return;
+    this.halted = false;
     this.status = 'running';
     await Promise.all(this.workers.map((_, k) => this.drive(k, gen, 1)));
   }
@@ -307,6 +472,7 @@ export class RunController {
     if (this.seedDone[k] || this.seedRunning[k]) return;
     const w = this.workers[k];
     this.seedRunning[k] = true;
+    let restart: string | null = null;
     const onProgress = Comlink.proxy((p: Progress) => {
       if (gen === this.gen) this.absorb(k, p);
     });
@@ -321,18 +487,73 @@ export class RunController {
         this.finished[k]?.resolve();
       }
     } catch (e) {
-      if (gen === this.gen) this.fail(new Error(`Stopped: ${e instanceof Error ? e.message : String(e)}.`), k);
+      if (gen !== this.gen) return;
+      const msg = e instanceof Error ? e.message : String(e);
+      if (!w.dead || this.restarts[k] > 0) {
+        this.fail(new Error(`Stopped: ${msg}${w.dead ? ' again, after a restart' : ''}.`), k);
+        if (w.dead) w.terminate(); // a worker that threw may linger: free it
+      } else restart = msg;
     } finally {
       if (gen === this.gen) {
         this.seedRunning[k] = false;
         this.version++;
-        if (this.status === 'running' && !this.running) this.status = this.seedDone.every(Boolean) ? 'done' : 'ready';
+        if (this.status === 'running' && !this.running && !restart) this.status = this.seedDone.every(Boolean) ? 'done' : 'ready';
       }
+    }
+    if (restart !== null && gen === this.gen) {
+      // A crashed worker: once, a new one from the seed's last checkpoint; the run goes on.
+      this.restarts[k]++;
+      if (await this.restartSeed(k, gen, restart)) {
+        if (!this.halted) await this.drive(k, gen, maxSteps);
+        else if (this.status === 'running' && !this.running) this.status = 'ready';
+      }
+    }
+  }
+
+  /** Replace seed k's dead worker by a new one restored from its latest checkpoint (or from step 0 without one). */
+  private async restartSeed(k: number, gen: number, why: string): Promise<boolean> {
+    const who = this.workers.length > 1 ? `Seed ${this.seed0 + k}: ${why}` : why.charAt(0).toUpperCase() + why.slice(1);
+    const { config, runIndex, source } = this.started!;
+    try {
+      // Its latest checkpoint: the one its worker stored, or one sent here (storage off or failing), whichever is later.
+      let ck = this.latestCheckpoint[k];
+      const persist = this.persist();
+      if (persist && this.canWrite) {
+        const saved = await persist.store.load(this.identity, k).catch(() => null);
+        if (saved && saved.state.step >= (ck?.step ?? -1)) ck = { step: saved.state.step, rows: saved.state.rows, bytes: saved.state.bytes };
+      }
+      this.workers[k].terminate();
+      const w = (this.workers[k] = new SeedWorker(this.makeWorker));
+      await w.call(w.api.setSpeed(this.speed));
+      await w.call(w.api.setCheckpointing(true));
+      const policies = source ? await source.policies(k) : { policies: {}, transfer: [] };
+      const init = await w.call(w.api.init(config, runIndex, k, Comlink.transfer(policies.policies, policies.transfer), ck && { bytes: ck.bytes, rows: ck.rows }));
+      if (gen !== this.gen) return false;
+      if (init.restored === null) {
+        // No checkpoint yet (or one that failed): the seed starts again; its rows so far are made again, the same.
+        this.seedRows[k] = new RowStore();
+        this.seedRows[k].push(init.row!);
+        this.storedRows[k] = 0;
+        this.latestCheckpoint[k] = null;
+      } else {
+        this.seedRows[k].truncate(ck!.rows);
+        this.storedRows[k] = Math.min(this.storedRows[k], ck!.rows);
+      }
+      await w.call(w.api.setPersist(this.persistInfo(k), this.storedRows[k], init.restored === null ? [init.row!] : this.seedRows[k].length > this.storedRows[k] ? this.rowsFrom(k, this.storedRows[k]) : []));
+      if (gen !== this.gen) return false;
+      this.seedStep[k] = init.restored ?? 0;
+      this.notes = [...this.notes, `${who}; it was restarted from step ${init.restored ?? 0}.`];
+      this.absorbed();
+      return true;
+    } catch (e) {
+      if (gen === this.gen) this.fail(new Error(`Stopped: ${why}; restarting it failed (${e instanceof Error ? e.message : String(e)}).`), k);
+      return false;
     }
   }
 
   /** Pause every seed after its current update. */
   async pause(): Promise<void> {
+    this.halted = true;
     await Promise.all(this.workers.map((w) => (w.dead ? undefined : w.call(w.api.stop()).catch(() => {}))));
   }
 
@@ -357,5 +578,7 @@ export class RunController {
     this.gen++;
     for (const w of this.workers) w.terminate();
     this.workers = [];
+    this.unlock?.();
+    this.unlock = null;
   }
 }

@@ -9,11 +9,13 @@ import { gzipSync } from 'node:zlib';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type BrowserContext, type Page, chromium } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { type ExperimentConfig, decode, encode, overlay } from '../../src/core/config';
 import type { MetricRow } from '../../src/core/metrics';
 import { presetById, presetConfig } from '../../src/core/presets';
 import { runAll, runSession, withoutTime } from '../helpers';
+import { Session } from '../../src/core/session';
+import { serialisePolicy } from '../../src/core/policy-file';
 import { CHROME_ARGS, CHROMIUM, preview, vite } from '../../scripts/preview';
 
 
@@ -45,7 +47,18 @@ beforeAll(async () => {
     acceptDownloads: true,
     args: CHROME_ARGS,
   });
+  // Every page reports Content-Security-Policy violations to the console, where they are collected.
+  await ctx.addInitScript(() => {
+    document.addEventListener('securitypolicyviolation', (e) => console.error(`CSP violation: ${e.violatedDirective} blocked ${e.blockedURI || 'inline'} (${e.sourceFile}:${e.lineNumber})`));
+  });
+  ctx.on('page', (p) => p.on('console', (m) => m.text().startsWith('CSP violation') && cspViolations.push(m.text())));
 }, 180_000);
+
+/** CSP violations any page reported: every test fails on one. */
+const cspViolations: string[] = [];
+afterEach(() => {
+  expect(cspViolations.splice(0)).toEqual([]);
+});
 
 afterAll(async () => {
   await ctx?.close();
@@ -53,14 +66,48 @@ afterAll(async () => {
   for (const d of [outDir, profile]) if (d) rmSync(d, { recursive: true, force: true });
 });
 
-/** A fresh page at `hash`; page errors fail the test. */
-async function open(hash = ''): Promise<Page> {
+/**
+ * A fresh page at `hash`; page errors fail the test. The runs this browser saved in earlier tests
+ * are forgotten first (the page would restore them), unless `keep`.
+ */
+async function open(hash = '', keep = false): Promise<Page> {
   const page = await ctx.newPage();
   const errors: string[] = [];
   page.on('pageerror', (e) => errors.push(e.message));
   (page as unknown as { errors: string[] }).errors = errors;
+  if (!keep) await clearSaved(page);
   await page.goto(`${base}${hash ? `#${hash}` : ''}`);
   return page;
+}
+
+/** Delete the page's IndexedDB from a static file of the same origin (the app is not running there). */
+async function clearSaved(page: Page): Promise<void> {
+  await page.goto(`${base}favicon.svg`);
+  await page.evaluate(
+    () =>
+      new Promise<void>((ok, fail) => {
+        const r = indexedDB.deleteDatabase('grpo-playground');
+        r.onsuccess = () => ok();
+        r.onerror = () => fail(r.error);
+      }),
+  );
+}
+
+/** Put made-up run records into the page's store (their `bytes` are that many zero bytes). */
+async function putStates(page: Page, records: Record<string, unknown>[]): Promise<void> {
+  await page.evaluate(
+    (recs) =>
+      new Promise<void>((ok, fail) => {
+        const r = indexedDB.open('grpo-playground');
+        r.onsuccess = () => {
+          const tx = r.result.transaction('states', 'readwrite');
+          for (const rec of recs) tx.objectStore('states').put({ ...rec, bytes: new Uint8Array(rec.bytes as number) });
+          tx.oncomplete = () => (r.result.close(), ok());
+          tx.onerror = () => fail(tx.error);
+        };
+      }),
+    records,
+  );
 }
 
 const card = (page: Page, id: string) => page.locator(`[data-run="${id}"]`);
@@ -95,6 +142,28 @@ describe('the build', () => {
     // ...while the worker chunk has it (the check above looks for the right thing).
     const worker = readdirSync(join(outDir, 'assets')).find((f) => /^trainer\.worker.*\.js$/.test(f));
     expect(readFileSync(join(outDir, 'assets', worker!), 'utf8')).toMatch(/tfjs-backend-wasm-simd\.wasm/);
+  });
+});
+
+describe('security', () => {
+  it('the built page has a Content-Security-Policy (no inline script, no eval, wasm allowed); an inline script is blocked and reported', async () => {
+    const html = readFileSync(join(outDir, 'index.html'), 'utf8');
+    const policy = (/<meta http-equiv="Content-Security-Policy" content="([^"]*)"/.exec(html)?.[1] ?? '').replaceAll('&#39;', "'");
+    expect(policy).toMatch(/script-src 'self' 'wasm-unsafe-eval'(;|$)/);
+    expect(policy).toMatch(/worker-src 'self'/);
+    expect(policy).not.toMatch(/ 'unsafe-eval'|script-src[^;]*'unsafe-inline'/);
+    expect(html).not.toMatch(/<script(?![^>]*\bsrc=)[^>]*>/); // no inline script
+    const page = await open();
+    await ready(page); // the workers compiled their WebAssembly under the policy
+    await page.evaluate(() => {
+      const s = document.createElement('script');
+      s.textContent = 'window.inlineRan = 1';
+      document.head.append(s);
+    });
+    await waitFor(async () => cspViolations.length > 0, 5_000, 'the violation report');
+    expect(await page.evaluate(() => (window as unknown as { inlineRan?: number }).inlineRan)).toBeUndefined();
+    expect(cspViolations.splice(0)).toEqual([expect.stringMatching(/^CSP violation: script-src-elem blocked inline/)]);
+    await page.close();
   });
 });
 
@@ -523,5 +592,274 @@ describe('architecture levers in Chromium', () => {
     expect(withoutTime(json.runs[0].seeds[0].rows)).toEqual(withoutTime(node));
     expect((page as unknown as { errors: string[] }).errors).toEqual([]);
     await page.close();
+  });
+});
+
+describe('checkpoints in Chromium', () => {
+  const exported = async (page: Page) => (JSON.parse((await downloadText(page, 'Export JSON')).text) as Exported).runs[0].seeds[0].rows;
+  const accPath = (page: Page) => page.locator('[data-plot="held-out-accuracy-greedy"] path[data-series="r1"]').getAttribute('d');
+  const done = (page: Page, id = 'r1', timeout = 60_000) => card(page, id).and(page.locator('[data-status="done"]')).waitFor({ timeout });
+  /** Play until r1 has made at least `n` updates (at 20 steps/s, so it is not over before we look). */
+  async function playTo(page: Page, n: number): Promise<void> {
+    await page.getByRole('button', { name: 'Play' }).click();
+    await waitFor(async () => (await stepOf(page, 'r1')) >= n, 60_000, `step ${n}`);
+  }
+  const errorsOf = (page: Page) => (page as unknown as { errors: string[] }).errors;
+
+  it('play, pause, reload: the same step and curves come back, paused; Play goes on to the numbers of an uninterrupted run; Reset discards it', async () => {
+    const config = preset('steps=80&evalEvery=10&r1.batch=64');
+    const page = await open(encode(config));
+    await ready(page);
+    await page.getByLabel('Speed').selectOption('20');
+    await playTo(page, 23);
+    await page.getByRole('button', { name: 'Pause' }).click();
+    await ready(page);
+    const step = await stepOf(page, 'r1');
+    const path = await accPath(page);
+    await page.reload();
+    await ready(page);
+    expect(await stepOf(page, 'r1')).toBe(step);
+    expect(await card(page, 'r1').getAttribute('data-restored')).toBe(String(step));
+    expect(await card(page, 'r1').innerText()).toMatch(new RegExp(`Restored at step ${step}`));
+    expect(await accPath(page)).toBe(path);
+    expect(await page.getByRole('button', { name: 'Play' }).count()).toBe(1); // paused
+    await page.getByLabel('Speed').selectOption('0');
+    await page.getByRole('button', { name: 'Play' }).click();
+    await done(page);
+    const rows = await exported(page);
+    expect(withoutTime(rows)).toEqual(withoutTime(await runSession(config)));
+    // The finished run comes back finished.
+    await page.reload();
+    await done(page);
+    expect(withoutTime(await exported(page))).toEqual(withoutTime(rows));
+    // Reset discards what was saved: a reload then starts at step 0.
+    await page.getByRole('button', { name: 'Reset', exact: true }).click();
+    await ready(page);
+    expect(await stepOf(page, 'r1')).toBe(0);
+    await page.reload();
+    await ready(page);
+    expect(await stepOf(page, 'r1')).toBe(0);
+    expect(await card(page, 'r1').getAttribute('data-restored')).toBe('');
+    expect(errorsOf(page)).toEqual([]);
+    await page.close();
+  });
+
+  it('reload while training (no pause): it resumes from its last eval point and ends equal to an uninterrupted run', async () => {
+    const config = preset('steps=80&evalEvery=10&r1.batch=64&r1.seeds=2');
+    const page = await open(encode(config));
+    await ready(page);
+    await page.getByLabel('Speed').selectOption('20');
+    await playTo(page, 35);
+    const before = await stepOf(page, 'r1');
+    await page.reload();
+    await ready(page);
+    const restored = Number(await card(page, 'r1').getAttribute('data-restored'));
+    expect(restored % 10).toBe(0);
+    expect(restored).toBeGreaterThanOrEqual(30);
+    expect(restored).toBeLessThanOrEqual(before + 10);
+    await page.getByLabel('Speed').selectOption('0');
+    await page.getByRole('button', { name: 'Play' }).click();
+    await done(page);
+    const json = JSON.parse((await downloadText(page, 'Export JSON')).text) as Exported;
+    const node = await runAll(config, 2);
+    for (const s of [0, 1]) expect(withoutTime(json.runs[0].seeds[s].rows)).toEqual(withoutTime(node[0][s]));
+    expect(errorsOf(page)).toEqual([]);
+    await page.close();
+  });
+
+  it('a worker that dies is restarted from its checkpoint and ends equal to an uninterrupted run; a second death stops that run alone', async () => {
+    const config = preset('runs=grpo,rloo&steps=80&evalEvery=10&r1.batch=64&r2.batch=64&r2.G=4');
+    const page = await open(encode(config));
+    await ready(page);
+    await ready(page, 'r2');
+    await page.getByLabel('Speed').selectOption('20');
+    await playTo(page, 25);
+    // An exception outside any step, in a worker (they are listed in the order the page started them: r1's, r2's).
+    const kill = (i: number) => page.workers().at(i)!.evaluate(() => setTimeout(() => {
+      throw new Error('killed by the test');
+    }));
+    const workersBefore = page.workers().length;
+    // r2's worker dies twice: restarted once, then stopped with its message.
+    await kill(1);
+    await card(page, 'r2').locator('[data-note="restarted"]').waitFor({ timeout: 30_000 });
+    await waitFor(async () => page.workers().length === workersBefore, 10_000, 'the new worker');
+    await kill(-1);
+    await card(page, 'r2').and(page.locator('[data-status="error"]')).waitFor({ timeout: 30_000 });
+    expect(await card(page, 'r2').innerText()).toMatch(/Stopped: .*killed by the test.* again, after a restart\./);
+    // r1's dies once: restarted from its last checkpoint, it ends as if nothing happened.
+    await kill(0);
+    await card(page, 'r1').locator('[data-note="restarted"]').waitFor({ timeout: 30_000 });
+    expect(await card(page, 'r1').innerText()).toMatch(/Its worker crashed \(.*killed by the test\); it was restarted from step [1-9]0\./);
+    await page.getByLabel('Speed').selectOption('0');
+    await done(page);
+    const json = JSON.parse((await downloadText(page, 'Export JSON')).text) as Exported;
+    const node = await runAll(config, 1);
+    expect(withoutTime(json.runs[0].seeds[0].rows)).toEqual(withoutTime(node[0][0]));
+    // r2's rows up to where it stopped are those of an uninterrupted run too.
+    const r2 = json.runs[1].seeds[0].rows;
+    expect(r2.length).toBeGreaterThan(2);
+    expect(withoutTime(r2)).toEqual(withoutTime(node[1][0].slice(0, r2.length)));
+    expect(page.workers().length).toBe(workersBefore - 1); // r2's dead worker is gone
+    expect(errorsOf(page)).toEqual([]);
+    await page.close();
+  });
+
+  it('a damaged checkpoint gets a notice and a fresh run; full or missing storage gets a notice and training goes on; a second tab does not write', async () => {
+    const config = preset('steps=200&evalEvery=10&r1.batch=64');
+    const page = await open(encode(config));
+    await ready(page);
+    await page.getByLabel('Speed').selectOption('20');
+    await playTo(page, 15);
+    await page.getByRole('button', { name: 'Pause' }).click();
+    await ready(page);
+    // A second tab with the same link shows the saved run, and does not write it.
+    const other = await open(encode(config), true);
+    await ready(other);
+    expect(await stepOf(other, 'r1')).toBe(await stepOf(page, 'r1'));
+    expect(await card(other, 'r1').innerText()).toMatch(/Another tab is training this run and saving it/);
+    await other.close();
+    // Damage the stored state: flip one byte.
+    await page.evaluate(
+      () =>
+        new Promise<void>((ok, fail) => {
+          const r = indexedDB.open('grpo-playground');
+          r.onsuccess = () => {
+            const tx = r.result.transaction('states', 'readwrite');
+            const store = tx.objectStore('states');
+            store.openCursor().onsuccess = (e) => {
+              const c = (e.target as IDBRequest<IDBCursorWithValue | null>).result;
+              if (!c) return;
+              const v = c.value;
+              v.bytes[v.bytes.length - 5] ^= 0xff;
+              c.update(v);
+            };
+            tx.oncomplete = () => (r.result.close(), ok());
+            tx.onerror = () => fail(tx.error);
+          };
+        }),
+    );
+    await page.reload();
+    await ready(page);
+    expect(await stepOf(page, 'r1')).toBe(0);
+    expect(await card(page, 'r1').innerText()).toMatch(/its saved checkpoint could not be used \(the checkpoint is damaged.*\); it starts again from step 0/);
+    await page.close();
+
+    // Full storage: the origin's quota set below one checkpoint (Chromium's own QuotaExceededError, in the worker that writes): a notice, and training goes on.
+    // (A browser of its own: Chromium applies the override to an origin whose storage it has not opened yet.)
+    const browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROME_ARGS });
+    const fresh = await browser.newContext();
+    const full = await fresh.newPage();
+    const cdp = await fresh.newCDPSession(full);
+    await cdp.send('Storage.overrideQuotaForOrigin', { origin: new URL(base).origin, quotaSize: 64 * 1024 });
+    await full.goto(`${base}#${encode(config)}`);
+    await ready(full);
+    await full.getByLabel('Speed').selectOption('20');
+    await playTo(full, 25);
+    await full.getByRole('alert').filter({ hasText: 'Saving runs:' }).waitFor();
+    expect(await full.getByRole('alert').filter({ hasText: 'Saving runs:' }).innerText()).toMatch(/storage for the page is full: runs are not being saved \(training goes on\)/);
+    const s1 = await stepOf(full, 'r1');
+    await waitFor(async () => (await stepOf(full, 'r1')) > s1 + 5, 30_000, 'training to go on');
+    await browser.close();
+
+    // No storage at all (as in some private windows): a notice; training works.
+    const none = await ctx.newPage();
+    await none.addInitScript(() => {
+      Object.defineProperty(globalThis, 'indexedDB', { value: undefined });
+    });
+    await none.goto(`${base}#${encode(config)}`);
+    await ready(none);
+    expect(await none.getByRole('alert').filter({ hasText: 'Saving runs:' }).innerText()).toMatch(/Runs cannot be saved in this browser/);
+    await playTo(none, 5);
+    await none.close();
+  });
+
+  it('a long run keeps a bounded window of rows in memory; export still has every row, read back from storage', async () => {
+    const config = preset('task=add&digits=1&blindSpot=none&steps=560&evalEvery=1&r1.batch=8&r1.G=4');
+    const page = await open(encode(config));
+    await ready(page);
+    await page.getByRole('button', { name: 'Play' }).click();
+    await done(page, 'r1', 120_000);
+    const held = Number(await card(page, 'r1').getAttribute('data-rows-held'));
+    expect(held).toBeGreaterThanOrEqual(256);
+    expect(held).toBeLessThanOrEqual(512);
+    const rows = await exported(page);
+    expect(rows).toHaveLength(561);
+    expect(withoutTime(rows)).toEqual(withoutTime(await runSession(config)));
+    expect(errorsOf(page)).toEqual([]);
+    await page.close();
+  });
+
+  it('the Saved runs list shows saved experiments; Delete forgets one', async () => {
+    const config = preset('steps=40&evalEvery=10&r1.batch=64');
+    const page = await open(encode(config));
+    await ready(page);
+    await page.getByRole('button', { name: 'Step', exact: true }).click();
+    await waitFor(async () => (await stepOf(page, 'r1')) === 1, 10_000, 'one step');
+    await ready(page);
+    await page.getByRole('button', { name: 'Pause' }).count(); // (not playing)
+    await page.getByRole('button', { name: 'Play' }).click();
+    await done(page);
+    await page.getByRole('button', { name: 'Saved runs', exact: true }).click();
+    const row = page.locator(`[data-saved-link="${encode(config)}"]`);
+    await row.waitFor();
+    expect(await row.innerText()).toMatch(/First steps|Custom experiment/);
+    expect(await row.innerText()).toMatch(/\b40\b/);
+    // Bounded: with 13 more experiments saved (made up, older than this one), the oldest go first, never the one open.
+    await putStates(page, Array.from({ length: 13 }, (_, i) => {
+      const link = `v=1&seed=${100 + i}`;
+      return { key: `${link}\u00000`, identity: link, seed: 0, link, run: 0, title: `old ${i}`, step: i, rows: 0, bytes: 8, size: 8, savedAt: Date.now() - (100 - i) * 60_000 };
+    }));
+    await page.getByRole('button', { name: 'Saved runs', exact: true }).click(); // close
+    await page.getByRole('button', { name: 'Saved runs', exact: true }).click(); // open: the list is read again, and trimmed
+    await expect.poll(() => page.locator('[data-saved-link]').count()).toBe(12);
+    expect(await page.locator('[data-saved-link="v=1&seed=100"], [data-saved-link="v=1&seed=101"]').count()).toBe(0);
+    await row.waitFor();
+    await row.getByRole('button', { name: /Delete/ }).click();
+    await row.waitFor({ state: 'detached' });
+    await page.reload();
+    await ready(page);
+    expect(await stepOf(page, 'r1')).toBe(0);
+    expect(errorsOf(page)).toEqual([]);
+    await page.close();
+  });
+});
+
+describe('hostile strings', () => {
+  const HOSTILE = '<img src=x onerror="window.pwned=1"><script>window.pwned=2</script>';
+  /** Nothing of it became markup or ran. */
+  const clean = (page: Page) => page.evaluate(() => ({ pwned: (window as unknown as { pwned?: number }).pwned ?? null, imgs: document.querySelectorAll('img[src="x"]').length, scripts: document.querySelectorAll('body script').length }));
+
+  it('from a link, a policy file and a stored checkpoint, they reach the page as text', async () => {
+    // A link: a hostile value and a hostile key.
+    const page = await open(`${encode(preset('steps=20&evalEvery=10&r1.batch=64'))}&r1.quantEval=${encodeURIComponent(HOSTILE)}&${encodeURIComponent(HOSTILE)}=1`);
+    await ready(page);
+    const alert = page.getByRole('alert').first();
+    await alert.waitFor();
+    // Quoted as text (long values are clipped with an ellipsis).
+    expect(await alert.innerText()).toContain(`r1.quantEval= ${HOSTILE.slice(0, 30)}`);
+    expect(await clean(page)).toEqual({ pwned: null, imgs: 0, scripts: 0 });
+
+    // A policy file whose task is named with markup: the mismatch notice quotes it as text.
+    const s = new Session(preset('task=add&digits=1&blindSpot=none&runs=sft&steps=2&r1.batch=8')); // another task than the page's
+    const policy = await s.exportPolicy();
+    s.dispose();
+    const dir = mkdtempSync(join(tmpdir(), 'grpo-e2e-hostile-'));
+    const file = join(dir, 'hostile.json');
+    writeFileSync(file, serialisePolicy({ ...policy, task: { ...policy.task, title: HOSTILE } }));
+    await page.setInputFiles('#load-policy-file', file);
+    await expect.poll(() => page.getByRole('alert').filter({ hasText: 'Policy files:' }).innerText()).toContain(`trained on ${HOSTILE}`);
+    expect(await clean(page)).toEqual({ pwned: null, imgs: 0, scripts: 0 });
+    await page.close();
+
+    // A stored checkpoint whose title and link are markup: the Saved runs list shows them as text.
+    const stored = await open(encode(preset('steps=20&evalEvery=10&r1.batch=64')));
+    await ready(stored);
+    await putStates(stored, [{ key: `${HOSTILE}\u00000`, identity: HOSTILE, seed: 0, link: HOSTILE, run: 0, title: HOSTILE, step: 7, rows: 0, bytes: 8, size: 8, savedAt: Date.now() }]);
+    await stored.getByRole('button', { name: 'Saved runs', exact: true }).click();
+    const panel = stored.getByRole('dialog', { name: 'Saved runs' });
+    await expect.poll(() => panel.innerText()).toContain(HOSTILE);
+    expect(await clean(stored)).toEqual({ pwned: null, imgs: 0, scripts: 0 });
+    expect((stored as unknown as { errors: string[] }).errors).toEqual([]);
+    await stored.close();
   });
 });
