@@ -45,7 +45,7 @@ const SMALL = 'steps=6&evalEvery=2&hidden=32&embed=16';
 
 /** Every kind of state a run carries, with the steps to cut at (between eval points, on one, at a stage's end). */
 const CASES: [string, string, number[]][] = [
-  ['GRPO, MLP, KL to a reference', `${SMALL}&runs=grpo&r1.batch=16&r1.G=4`, [3, 4]],
+  ['GRPO with KL to a reference', `${SMALL}&runs=grpo&r1.batch=16&r1.G=4`, [3, 4]],
   ['GRPO, GRU, DAPO dynamic sampling, mu=2, clip-higher', `${SMALL}&net=gru&runs=grpo&r1.batch=16&r1.G=4&r1.dynamicSampling=1&r1.mu=2&r1.clipHigh=0.28`, [3]],
   ['PPO: critic, its optimiser, minibatch order, KL in the reward', `${SMALL}&runs=ppo&r1.batch=16&r1.minibatches=2&r1.epochs=2&r1.klCoef=0.05`, [3]],
   ['RLOO', `${SMALL}&runs=rloo&r1.batch=16&r1.G=4`, [3]],
@@ -60,8 +60,11 @@ const CASES: [string, string, number[]][] = [
   ['quantisation-aware training at int4', `${SMALL}&runs=grpo&r1.batch=16&r1.G=4&r1.qat=int4&r1.quantEval=int8`, [3]],
 ];
 
+/** The cases above run the default MLP policy; each again with a GRU (and a GRU critic for PPO). */
+const GRU_CASES: [string, string, number[]][] = CASES.filter(([, h]) => !h.includes('net=') && !h.includes('experts')).map(([n, h, c]) => [`${n} (GRU)`, `${h}&net=gru`, c.slice(0, 1)]);
+
 describe('a restored run continues exactly as one that never stopped', () => {
-  for (const [name, hash, cuts] of CASES) {
+  for (const [name, hash, cuts] of [...CASES, ...GRU_CASES]) {
     it(name, async () => {
       const cfg = configOf(hash);
       const whole = withoutTime(await runSession(cfg));
