@@ -1,14 +1,55 @@
 /**
- * Serving the built app to Debian's Chromium, shared by the end-to-end tests (test/e2e) and the
- * browser benchmarks (scripts/bench/browser.ts): build with vite, preview it on a free loopback
- * port, and the Chromium flags this closed network needs.
+ * Serving the built app to a Chromium-family browser, shared by the end-to-end tests (test/e2e)
+ * and the browser benchmarks (scripts/bench/browser.ts): find the browser, build with vite,
+ * preview it on a free loopback port, and the Chromium flags this closed network needs.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join, resolve } from 'node:path';
 
 export const ROOT = resolve(import.meta.dirname, '..');
-export const CHROMIUM = '/usr/bin/chromium';
+
+/** The environment variable that names the browser to drive (any Chromium or Chrome). */
+export const BROWSER_ENV = 'CHROMIUM_PATH';
+
+/** Where Chromium and Chrome usually live, per platform (Debian's Chromium first: CI installs it). */
+export function browserCandidates(platform: NodeJS.Platform, env: NodeJS.ProcessEnv): string[] {
+  if (platform === 'darwin') {
+    return ['/Applications/Google Chrome.app/Contents/MacOS/Google Chrome', '/Applications/Chromium.app/Contents/MacOS/Chromium', `${env.HOME ?? ''}/Applications/Google Chrome.app/Contents/MacOS/Google Chrome`, '/Applications/Microsoft Edge.app/Contents/MacOS/Microsoft Edge'];
+  }
+  if (platform === 'win32') {
+    const roots = [env.PROGRAMFILES, env['PROGRAMFILES(X86)'], env.LOCALAPPDATA].filter((x): x is string => Boolean(x));
+    return roots.flatMap((r) => [`${r}\\Google\\Chrome\\Application\\chrome.exe`, `${r}\\Chromium\\Application\\chrome.exe`, `${r}\\Microsoft\\Edge\\Application\\msedge.exe`]);
+  }
+  return ['/usr/bin/chromium', '/usr/bin/chromium-browser', '/usr/bin/google-chrome', '/usr/bin/google-chrome-stable', '/snap/bin/chromium', '/usr/bin/microsoft-edge'];
+}
+
+/**
+ * The browser to drive: $CHROMIUM_PATH if set (it must exist), else the first usual install found.
+ * Otherwise an Error whose message says how to get one on this platform.
+ */
+export function findBrowser(platform: NodeJS.Platform = process.platform, env: NodeJS.ProcessEnv = process.env, exists: (p: string) => boolean = existsSync): string {
+  const given = env[BROWSER_ENV];
+  if (given) {
+    if (exists(given)) return given;
+    throw new Error(`${BROWSER_ENV}=${given}: no such file. Point it at a Chromium or Chrome executable, or unset it to use an installed one.`);
+  }
+  const tried = browserCandidates(platform, env);
+  const found = tried.find((p) => exists(p));
+  if (found) return found;
+  const get =
+    platform === 'darwin'
+      ? 'install Google Chrome (https://www.google.com/chrome/) or Chromium (brew install --cask chromium)'
+      : platform === 'win32'
+        ? 'install Google Chrome (https://www.google.com/chrome/)'
+        : 'install Chromium (Debian/Ubuntu: sudo apt-get install -y chromium; .ci/run does this)';
+  return fail(`No Chromium or Chrome found for the end-to-end tests and browser benchmarks (looked in: ${tried.join(', ')}). ${get[0].toUpperCase()}${get.slice(1)}, or set ${BROWSER_ENV} to a Chromium-family browser's executable. playwright-core downloads no browser.`);
+}
+
+function fail(message: string): never {
+  throw new Error(message);
+}
 const VITE = join(ROOT, 'node_modules/vite/bin/vite.js');
 /** Without the background-networking flags Chromium keeps dialing out, and this network refuses. */
 export const CHROME_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];

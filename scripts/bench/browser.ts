@@ -15,7 +15,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { type BrowserContext, chromium, type Page } from 'playwright-core';
-import { CHROME_ARGS, CHROMIUM, preview, vite } from '../preview';
+import { CHROME_ARGS, findBrowser, preview, vite } from '../preview';
 import { encode } from '../../src/core/config';
 import { presetById, presetConfig } from '../../src/core/presets';
 import { taskOf, teacherOf } from '../../src/core/session';
@@ -58,7 +58,7 @@ export async function startBrowser(): Promise<Chrome> {
   const launch = async () => {
     const profile = mkdtempSync(join(tmpdir(), 'grpo-bench-profile-'));
     dirs.push(profile);
-    const c = await chromium.launchPersistentContext(profile, { executablePath: CHROMIUM, headless: true, viewport: { width: 1280, height: 800 }, args: CHROME_ARGS });
+    const c = await chromium.launchPersistentContext(profile, { executablePath: findBrowser(), headless: true, viewport: { width: 1280, height: 800 }, args: CHROME_ARGS });
     // tsx compiles this file with esbuild's keepNames: functions passed to page.evaluate call __name.
     await c.addInitScript({ content: 'globalThis.__name ??= (f) => f;' });
     return c;

@@ -16,7 +16,7 @@ import { presetById, presetConfig } from '../../src/core/presets';
 import { runAll, runSession, withoutTime } from '../helpers';
 import { Session } from '../../src/core/session';
 import { serialisePolicy } from '../../src/core/policy-file';
-import { CHROME_ARGS, CHROMIUM, preview, vite } from '../../scripts/preview';
+import { CHROME_ARGS, findBrowser, preview, vite } from '../../scripts/preview';
 
 
 let outDir = '';
@@ -24,6 +24,7 @@ let profile = '';
 let server: ChildProcess | null = null;
 let base = '';
 let ctx: BrowserContext;
+let CHROMIUM = '';
 
 /** The default preset with some settings changed (robust to the preset being tuned). */
 function preset(settings = ''): ExperimentConfig {
@@ -33,9 +34,7 @@ function preset(settings = ''): ExperimentConfig {
 }
 
 beforeAll(async () => {
-  if (!existsSync(CHROMIUM)) {
-    throw new Error(`${CHROMIUM} is missing: the end-to-end tests need Debian's Chromium (apt-get update && apt-get install -y chromium; .ci/run does this).`);
-  }
+  CHROMIUM = findBrowser(); // or a message saying how to get one
   outDir = mkdtempSync(join(tmpdir(), 'grpo-e2e-dist-'));
   await vite(['build', '--outDir', outDir, '--emptyOutDir', '--logLevel', 'warn']);
   ({ base, server } = await preview(outDir));
@@ -862,4 +861,64 @@ describe('hostile strings', () => {
     expect((stored as unknown as { errors: string[] }).errors).toEqual([]);
     await stored.close();
   });
+});
+
+describe('every screen', () => {
+  const SIZES: [number, number][] = [[390, 844], [768, 1024], [1280, 800]];
+  /** Content wider than the viewport (sideways scrolling), and the training controls' boxes. */
+  const layout = (page: Page) =>
+    page.evaluate(() => ({
+      overflow: document.documentElement.scrollWidth - window.innerWidth,
+      controls: ['Play', 'Step', 'Reset'].map((n) => {
+        const b = [...document.querySelectorAll('[role="toolbar"] button')].find((e) => e.textContent?.includes(n))!.getBoundingClientRect();
+        return b.left >= 0 && b.right <= window.innerWidth && b.top >= 0 && b.bottom <= window.innerHeight;
+      }),
+    }));
+
+  for (const [w, h] of SIZES) {
+    it(`${w}x${h}: no sideways scrolling on the default page and with four runs; Play, Step and Reset in view${w < 500 ? '; the core flow by touch' : ''}`, async () => {
+      const phone = w < 500;
+      const own = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROME_ARGS });
+      const c = await own.newContext({ viewport: { width: w, height: h }, hasTouch: w < 1000, isMobile: phone, acceptDownloads: true });
+      const page = await c.newPage();
+      await page.goto(`${base}#${encode(preset('steps=40&evalEvery=10&r1.batch=64'))}`);
+      await ready(page);
+      expect(await layout(page)).toEqual({ overflow: 0, controls: [true, true, true] });
+      // The builder folds away on narrow screens, behind Settings.
+      const builder = page.getByRole('complementary', { name: 'Experiment builder' });
+      if (w <= 1000) {
+        expect(await builder.count()).toBe(0);
+        await page.getByRole('button', { name: 'Settings', exact: true }).click();
+        await builder.waitFor();
+        expect((await layout(page)).overflow).toBe(0);
+        await page.getByRole('button', { name: 'Settings', exact: true }).click();
+      } else expect(await builder.count()).toBe(1);
+      if (phone) {
+        // By touch: load a preset from the gallery, Play, Pause, the inspector, export.
+        await page.getByRole('button', { name: 'Load preset: No signal: when every answer in the group is wrong' }).tap();
+        await ready(page);
+        await page.getByRole('button', { name: 'Play' }).tap();
+        await waitFor(async () => (await stepOf(page, 'r1')) >= 20, 60_000, 'training');
+        await page.getByRole('button', { name: 'Pause' }).tap();
+        await ready(page);
+        expect(await layout(page)).toEqual({ overflow: 0, controls: [true, true, true] });
+        await page.getByRole('button', { name: 'Refresh' }).tap();
+        await page.locator('.inspector td.comp').first().waitFor();
+        await page.getByRole('button', { name: 'More' }).tap();
+        const [dl] = await Promise.all([page.waitForEvent('download'), page.getByRole('button', { name: 'Export JSON' }).tap()]);
+        const doc = JSON.parse(readFileSync((await dl.path())!, 'utf8')) as Exported;
+        expect(doc.hash).toBe(encode(presetConfig(presetById('no-signal')!)));
+        expect(doc.runs.map((r) => r.seeds[0].rows[0].step)).toEqual([0, 0, 0]);
+        // Touch targets: 44 px at least.
+        const small = await page.evaluate(() => [...document.querySelectorAll('header button, header select')].filter((e) => e.getBoundingClientRect().height > 0 && e.getBoundingClientRect().height < 44).length);
+        expect(small).toBe(0);
+      }
+      // Four runs.
+      await page.goto(`${base}#${encode(preset('runs=grpo,ppo,rloo,sft&steps=40&evalEvery=10'))}`);
+      await page.reload();
+      for (const id of ['r1', 'r2', 'r3', 'r4']) await ready(page, id);
+      expect((await layout(page)).overflow).toBe(0);
+      await own.close();
+    });
+  }
 });
