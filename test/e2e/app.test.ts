@@ -6,6 +6,7 @@
 import type { ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { gzipSync } from 'node:zlib';
+import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type BrowserContext, type Page, chromium } from 'playwright-core';
@@ -921,4 +922,41 @@ describe('every screen', () => {
       await own.close();
     });
   }
+});
+
+describe('accessibility', () => {
+  const AXE = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
+  /** axe-core's serious and critical violations on the page as it is, and skipped heading levels (evaluated over the CDP: the page's CSP does not apply). */
+  async function audit(page: Page): Promise<string[]> {
+    await page.evaluate(AXE);
+    return page.evaluate(async () => {
+      const axe = (window as unknown as { axe: { run: (c: Document, o: object) => Promise<{ violations: { id: string; impact: string; nodes: { target: string[] }[] }[] }> } }).axe;
+      const r = await axe.run(document, { resultTypes: ['violations'] });
+      return r.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical' || v.id === 'heading-order').map((v) => `${v.id} (${v.impact}): ${v.nodes.slice(0, 4).map((n) => n.target.join(' ')).join(' | ')}`);
+    });
+  }
+
+  it('no serious or critical axe-core violations, no skipped heading level: the default page, four runs, the inspector with a batch, presenter mode, a broken-link notice', async () => {
+    const page = await open();
+    await ready(page);
+    const found: Record<string, string[]> = {};
+    found.default = await audit(page);
+    await page.goto(`${base}#${encode(preset('runs=grpo,ppo,rloo,sft&steps=40&evalEvery=10&r1.batch=64&r2.batch=64&r3.batch=64&r4.batch=64'))}`);
+    await page.reload();
+    for (const id of ['r1', 'r2', 'r3', 'r4']) await ready(page, id);
+    await page.getByRole('button', { name: 'Step', exact: true }).click();
+    await waitFor(async () => (await stepOf(page, 'r1')) === 1, 30_000, 'one step');
+    await ready(page);
+    await page.getByRole('button', { name: 'Refresh' }).click();
+    await page.locator('.inspector td.comp').first().waitFor();
+    found.fourRunsInspector = await audit(page);
+    await page.keyboard.press('p');
+    await page.locator('[data-present="1"]').waitFor();
+    found.presenter = await audit(page);
+    await page.goto(`${base}#v=1&digits=9&bogus=1`); // (the page then writes the corrected link: no reload)
+    await page.getByRole('alert').first().waitFor();
+    found.brokenLink = await audit(page);
+    expect(found).toEqual({ default: [], fourRunsInspector: [], presenter: [], brokenLink: [] });
+    await page.close();
+  });
 });
