@@ -2,7 +2,7 @@
  * The lessons as presets: each a partial experiment with a title and a two-sentence story for a
  * lecture. Each claim in a story is checked by a test on its own training (test/presets.test.ts).
  */
-import { type Algo, type ExperimentConfig, type ExperimentSettings, type RunSettings, fromPartial } from './config';
+import { type Algo, type ExperimentConfig, type ExperimentSettings, type RunSettings, encode, fromPartial } from './config';
 
 export interface Preset {
   id: string;
@@ -180,6 +180,11 @@ export const PRESETS: Preset[] = [
     },
   },
 ];
+
+/** The preset an experiment's link is exactly (undefined for any other experiment). */
+export function presetOfLink(link: string): Preset | undefined {
+  return PRESETS.find((p) => encode(presetConfig(p)) === link);
+}
 
 export function presetById(id: string): Preset | undefined {
   return PRESETS.find((p) => p.id === id);

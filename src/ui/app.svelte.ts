@@ -23,7 +23,7 @@ import {
 } from '../core/config';
 import { type ImportedRun, importable, MAX_IMPORT_BYTES, mergeSeeds, parseImport } from '../core/imports';
 import { type Policy, cleanName, parsePolicy, policyFileName, policyMismatch, policyRef, refName, serialisePolicy } from '../core/policy-file';
-import { PRESETS, presetConfig } from '../core/presets';
+import { PRESETS, presetConfig, presetOfLink } from '../core/presets';
 import { taskOf } from '../core/tasks';
 import { importColor } from './colors';
 import { download } from './export';
@@ -146,8 +146,7 @@ export class AppState {
 
   /** The title a saved experiment is listed under. */
   private title(): string {
-    const h = encode(this.config);
-    return PRESETS.find((p) => encode(presetConfig(p)) === h)?.title ?? 'Custom experiment';
+    return presetOfLink(encode(this.config))?.title ?? 'Custom experiment';
   }
 
   private persistFor(): Persist | null {

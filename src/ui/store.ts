@@ -1,7 +1,8 @@
 /**
- * The page's checkpoints, in the browser's IndexedDB (issue 12). Per run and seed: its latest
- * state (`src/core/checkpoint.ts` bytes) and its eval rows, one record per row, written in the
- * same transaction (a reload finds a state and exactly the rows made up to it).
+ * The page's checkpoints, in the browser's IndexedDB (issue 12). Per run and seed: a record of
+ * its latest state, that state's bytes (`src/core/checkpoint.ts`, a store of their own, so that
+ * listing never reads them) and its eval rows, one record per row, all written in one
+ * transaction (a reload finds a state and exactly the rows made up to it).
  *
  * Records are keyed by what a run's numbers depend on (`runIdentity`: the shared settings, the
  * run's own and those of the run that teaches it) and the seed, so a run whose settings did not
@@ -15,7 +16,7 @@
 import type { MetricRow } from '../core/metrics';
 
 const DB_NAME = 'grpo-playground';
-const DB_VERSION = 1;
+const DB_VERSION = 2;
 
 /** Saved experiments kept at most; the oldest are dropped first (never the one open). */
 export const MAX_EXPERIMENTS = 12;
@@ -91,9 +92,13 @@ export class CheckpointStore {
       const r = indexedDB.open(DB_NAME, DB_VERSION);
       r.onupgradeneeded = () => {
         const db = r.result;
-        if (!db.objectStoreNames.contains('states')) db.createObjectStore('states', { keyPath: 'key' }).createIndex('link', 'link');
+        // Version 1 kept the bytes inside the state records: start over (its records are dropped).
+        for (const name of [...db.objectStoreNames]) db.deleteObjectStore(name);
+        // States: what a record is (the list reads these alone); bytes: its checkpoint, by the same key.
+        db.createObjectStore('states', { keyPath: 'key' }).createIndex('link', 'link');
+        db.createObjectStore('bytes');
         // Rows: key [record key, row index].
-        if (!db.objectStoreNames.contains('rows')) db.createObjectStore('rows');
+        db.createObjectStore('rows');
       };
       const db = await req(r);
       // Another page deleting or upgrading the database: let it (this page stops saving).
@@ -131,31 +136,34 @@ export class CheckpointStore {
   async save(s: Omit<SavedState, 'key' | 'size' | 'savedAt'>, from: number, rows: MetricRow[]): Promise<void> {
     const key = recordKey(s.identity, s.seed);
     const size = s.bytes.length + s.rows * 8 * Object.keys(rows[0] ?? {}).length;
-    const rec: SavedState = { ...s, key, size, savedAt: Date.now() };
-    await this.run(['states', 'rows'], 'readwrite', (tx) => {
+    const { bytes, ...meta } = s;
+    await this.run(['states', 'bytes', 'rows'], 'readwrite', (tx) => {
       const rs = tx.objectStore('rows');
       rows.forEach((r, i) => rs.put(r, [key, from + i]));
       rs.delete(IDBKeyRange.bound([key, s.rows], [key, Infinity]));
-      tx.objectStore('states').put(rec);
+      tx.objectStore('bytes').put(bytes, key);
+      tx.objectStore('states').put({ ...meta, key, size, savedAt: Date.now() });
     });
   }
 
   /** A run's seed's saved state and its rows, or null. */
   async load(identity: string, seed: number): Promise<{ state: SavedState; rows: MetricRow[] } | null> {
     const key = recordKey(identity, seed);
-    return this.run(['states', 'rows'], 'readonly', async (tx) => {
-      const state = (await req(tx.objectStore('states').get(key))) as SavedState | undefined;
-      if (!state) return null;
-      const rows = (await req(tx.objectStore('rows').getAll(IDBKeyRange.bound([key, 0], [key, state.rows], false, true)))) as MetricRow[];
-      return { state, rows };
+    return this.run(['states', 'bytes', 'rows'], 'readonly', async (tx) => {
+      const meta = (await req(tx.objectStore('states').get(key))) as Omit<SavedState, 'bytes'> | undefined;
+      const bytes = (await req(tx.objectStore('bytes').get(key))) as Uint8Array | undefined;
+      if (!meta || !bytes) return null;
+      const rows = (await req(tx.objectStore('rows').getAll(IDBKeyRange.bound([key, 0], [key, meta.rows], false, true)))) as MetricRow[];
+      return { state: { ...meta, bytes }, rows };
     });
   }
 
   /** Forget a run's seeds (Reset, or a checkpoint that could not be used). */
   async discard(keys: string[]): Promise<void> {
-    await this.run(['states', 'rows'], 'readwrite', (tx) => {
+    await this.run(['states', 'bytes', 'rows'], 'readwrite', (tx) => {
       for (const key of keys) {
         tx.objectStore('states').delete(key);
+        tx.objectStore('bytes').delete(key);
         tx.objectStore('rows').delete(IDBKeyRange.bound([key, 0], [key, Infinity]));
       }
     });
@@ -163,7 +171,8 @@ export class CheckpointStore {
 
   /** Saved experiments, newest first (grouped by the link their runs were last saved under). */
   async list(): Promise<SavedExperiment[]> {
-    const all = await this.run(['states'], 'readonly', (tx) => req(tx.objectStore('states').getAll())) as SavedState[];
+    // The state records alone: the checkpoints' bytes (up to MAX_BYTES) are never read for the list.
+    const all = await this.run(['states'], 'readonly', (tx) => req(tx.objectStore('states').getAll())) as Omit<SavedState, 'bytes'>[];
     const by = new Map<string, SavedExperiment>();
     for (const s of all) {
       const e = by.get(s.link) ?? { link: s.link, title: s.title, savedAt: 0, size: 0, records: 0, step: 0 };

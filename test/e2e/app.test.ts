@@ -93,7 +93,7 @@ async function clearSaved(page: Page): Promise<void> {
   );
 }
 
-/** Put made-up run records into the page's store (their `bytes` are that many zero bytes). */
+/** Put made-up run records into the page's store (listed, not loadable: they have no bytes). */
 async function putStates(page: Page, records: Record<string, unknown>[]): Promise<void> {
   await page.evaluate(
     (recs) =>
@@ -101,7 +101,7 @@ async function putStates(page: Page, records: Record<string, unknown>[]): Promis
         const r = indexedDB.open('grpo-playground');
         r.onsuccess = () => {
           const tx = r.result.transaction('states', 'readwrite');
-          for (const rec of recs) tx.objectStore('states').put({ ...rec, bytes: new Uint8Array(rec.bytes as number) });
+          for (const rec of recs) tx.objectStore('states').put(rec);
           tx.oncomplete = () => (r.result.close(), ok());
           tx.onerror = () => fail(tx.error);
         };
@@ -726,13 +726,13 @@ describe('checkpoints in Chromium', () => {
         new Promise<void>((ok, fail) => {
           const r = indexedDB.open('grpo-playground');
           r.onsuccess = () => {
-            const tx = r.result.transaction('states', 'readwrite');
-            const store = tx.objectStore('states');
+            const tx = r.result.transaction('bytes', 'readwrite');
+            const store = tx.objectStore('bytes');
             store.openCursor().onsuccess = (e) => {
               const c = (e.target as IDBRequest<IDBCursorWithValue | null>).result;
               if (!c) return;
-              const v = c.value;
-              v.bytes[v.bytes.length - 5] ^= 0xff;
+              const v = c.value as Uint8Array;
+              v[v.length - 5] ^= 0xff;
               c.update(v);
             };
             tx.oncomplete = () => (r.result.close(), ok());
@@ -809,7 +809,7 @@ describe('checkpoints in Chromium', () => {
     // Bounded: with 13 more experiments saved (made up, older than this one), the oldest go first, never the one open.
     await putStates(page, Array.from({ length: 13 }, (_, i) => {
       const link = `v=1&seed=${100 + i}`;
-      return { key: `${link}\u00000`, identity: link, seed: 0, link, run: 0, title: `old ${i}`, step: i, rows: 0, bytes: 8, size: 8, savedAt: Date.now() - (100 - i) * 60_000 };
+      return { key: `${link}\u00000`, identity: link, seed: 0, link, run: 0, title: `old ${i}`, step: i, rows: 0, size: 8, savedAt: Date.now() - (100 - i) * 60_000 };
     }));
     await page.getByRole('button', { name: 'Saved runs', exact: true }).click(); // close
     await page.getByRole('button', { name: 'Saved runs', exact: true }).click(); // open: the list is read again, and trimmed
@@ -856,7 +856,7 @@ describe('hostile strings', () => {
     // A stored checkpoint whose title and link are markup: the Saved runs list shows them as text.
     const stored = await open(encode(preset('steps=20&evalEvery=10&r1.batch=64')));
     await ready(stored);
-    await putStates(stored, [{ key: `${HOSTILE}\u00000`, identity: HOSTILE, seed: 0, link: HOSTILE, run: 0, title: HOSTILE, step: 7, rows: 0, bytes: 8, size: 8, savedAt: Date.now() }]);
+    await putStates(stored, [{ key: `${HOSTILE}\u00000`, identity: HOSTILE, seed: 0, link: HOSTILE, run: 0, title: HOSTILE, step: 7, rows: 0, size: 8, savedAt: Date.now() }]);
     await stored.getByRole('button', { name: 'Saved runs', exact: true }).click();
     const panel = stored.getByRole('dialog', { name: 'Saved runs' });
     await expect.poll(() => panel.innerText()).toContain(HOSTILE);
