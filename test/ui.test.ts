@@ -10,19 +10,25 @@ const fallback = () => presetConfig(presetById('first-steps')!);
 describe('view keys in the URL', () => {
   it('are split off before decode and written back after encode', () => {
     const c = fallback();
-    const hash = writeHash(c, { present: true, hide: ['builder', 'lr'], x: 'cost/flops' });
-    expect(hash).toBe(`${encode(c)}&present=1&hide=builder,lr&x=flops`);
+    const hash = writeHash(c, { present: true, hide: ['builder', 'lr'], x: 'cost/flops', lang: 'zh' });
+    expect(hash).toBe(`${encode(c)}&present=1&hide=builder,lr&x=flops&lang=zh`);
     const loc = readHash(`#${hash}`, fallback);
     expect(loc.problems).toEqual([]);
     expect(loc.config).toEqual(c);
-    expect(loc.view).toEqual({ present: true, hide: ['builder', 'lr'], x: 'cost/flops' });
+    expect(loc.view).toEqual({ present: true, hide: ['builder', 'lr'], x: 'cost/flops', lang: 'zh' });
+    // No lang key: the page follows the browser's language (and writes none back).
+    expect(readHash(`#${encode(c)}`, fallback).view.lang).toBeNull();
+    expect(writeHash(c, { present: false, hide: [], x: 'step', lang: null })).toBe(encode(c));
+    const bad = readHash(`#${encode(c)}&lang=fr`, fallback);
+    expect(bad.view.lang).toBeNull();
+    expect(bad.problems.map((p) => [p.key, p.value, p.message])).toEqual([['lang', 'fr', 'must be one of en, zh']]);
     expect(decode(splitView(hash).experiment).problems).toEqual([]);
   });
 
   it('an empty hash gives the default preset; bad view values are reported, never thrown', () => {
     expect(readHash('', fallback).config).toEqual(fallback());
     const loc = readHash('#v=1&present=yes&hide=builder,<b>x</b>&x=%E0%A4%A', fallback);
-    expect(loc.view).toEqual({ present: false, hide: ['builder'], x: 'step' });
+    expect(loc.view).toEqual({ present: false, hide: ['builder'], x: 'step', lang: null });
     expect(loc.problems.map((p) => p.key)).toEqual(['present', 'hide', 'x']);
     expect(loc.problems[1].value).toBe('<b>x</b>');
   });

@@ -16,6 +16,7 @@
  * or changed by a single byte is refused with a CheckpointError naming why.
  */
 import type { AlgoState, Cost } from './algos/common';
+import { type Msg, messenger, type MsgParams } from './config';
 import type { MetricRow } from './metrics';
 import type { RngState } from './rng';
 
@@ -59,12 +60,32 @@ export interface StoredRun {
   rows: MetricRow[];
 }
 
-export class CheckpointError extends Error {
-  constructor(message: string) {
-    super(message);
+/** Why a checkpoint is refused (codes for the page's languages: see config.ts's CONFIG_MESSAGES). */
+export const CHECKPOINT_MESSAGES = {
+  'checkpoint.notCheckpoint': 'not a checkpoint',
+  'checkpoint.version': 'a checkpoint of version {version}; this version reads version {want}',
+  'checkpoint.cutShort': 'the checkpoint is cut short',
+  'checkpoint.checksum': 'the checkpoint is damaged (its checksum does not match)',
+  'checkpoint.header': "the checkpoint's header is not readable",
+  'checkpoint.missingArray': 'the checkpoint is damaged (a missing array)',
+  'checkpoint.notRun': 'the checkpoint does not hold a run',
+} as const satisfies Record<string, string>;
+export const checkpointMsg = messenger(CHECKPOINT_MESSAGES);
+
+/** A checkpoint that cannot be used: `message` in English, `code` and `params` (when made from a Msg) for other languages. */
+export class CheckpointError extends Error implements Msg {
+  code?: string;
+  params?: MsgParams;
+  constructor(m: string | Msg) {
+    super(typeof m === 'string' ? m : m.message);
     this.name = 'CheckpointError';
+    if (typeof m !== 'string') {
+      if (m.code !== undefined) this.code = m.code;
+      if (m.params !== undefined) this.params = m.params;
+    }
   }
 }
+const refused = (code: keyof typeof CHECKPOINT_MESSAGES, params?: MsgParams) => new CheckpointError(checkpointMsg(code, params));
 
 type BlobType = 'f32' | 'f64' | 'i32' | 'u8';
 const CTORS = { f32: Float32Array, f64: Float64Array, i32: Int32Array, u8: Uint8Array } as const;
@@ -120,24 +141,24 @@ export function encodeCheckpoint(value: unknown): Uint8Array {
 
 /** Bytes back to the value `encodeCheckpoint` was given; throws a CheckpointError saying what is wrong. */
 export function decodeCheckpoint(bytes: Uint8Array): unknown {
-  if (!(bytes instanceof Uint8Array) || bytes.length < 20 || new TextDecoder().decode(bytes.subarray(0, 8)) !== MAGIC) throw new CheckpointError('not a checkpoint');
+  if (!(bytes instanceof Uint8Array) || bytes.length < 20 || new TextDecoder().decode(bytes.subarray(0, 8)) !== MAGIC) throw refused('checkpoint.notCheckpoint');
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const version = view.getUint32(8, true);
-  if (version !== CHECKPOINT_VERSION) throw new CheckpointError(`a checkpoint of version ${version}; this version reads version ${CHECKPOINT_VERSION}`);
+  if (version !== CHECKPOINT_VERSION) throw refused('checkpoint.version', { version, want: CHECKPOINT_VERSION });
   const headerLen = view.getUint32(12, true);
-  if (20 + headerLen > bytes.length) throw new CheckpointError('the checkpoint is cut short');
-  if (fnv1a(bytes.subarray(20)) !== view.getUint32(16, true)) throw new CheckpointError('the checkpoint is damaged (its checksum does not match)');
+  if (20 + headerLen > bytes.length) throw refused('checkpoint.cutShort');
+  if (fnv1a(bytes.subarray(20)) !== view.getUint32(16, true)) throw refused('checkpoint.checksum');
   let parsed: { value: unknown; blobs: { type: BlobType; offset: number; length: number }[] };
   try {
     parsed = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes.subarray(20, 20 + headerLen)));
   } catch {
-    throw new CheckpointError("the checkpoint's header is not readable");
+    throw refused('checkpoint.header');
   }
   const start = pad8(20 + headerLen);
   const arrays = (parsed.blobs ?? []).map((b) => {
     const C = CTORS[b.type];
     const end = start + b.offset + b.length * (C?.BYTES_PER_ELEMENT ?? 0);
-    if (!C || !Number.isInteger(b.offset) || !Number.isInteger(b.length) || b.offset < 0 || b.length < 0 || end > bytes.length) throw new CheckpointError('the checkpoint is cut short');
+    if (!C || !Number.isInteger(b.offset) || !Number.isInteger(b.length) || b.offset < 0 || b.length < 0 || end > bytes.length) throw refused('checkpoint.cutShort');
     // A copy: aligned, and independent of the bytes it came from.
     return new C(bytes.slice(start + b.offset, end).buffer);
   });
@@ -147,7 +168,7 @@ export function decodeCheckpoint(bytes: Uint8Array): unknown {
       const o = v as Record<string, unknown>;
       if (typeof o.$blob === 'number' && Object.keys(o).length === 1) {
         const a = arrays[o.$blob];
-        if (!a) throw new CheckpointError('the checkpoint is damaged (a missing array)');
+        if (!a) throw refused('checkpoint.missingArray');
         return a;
       }
       return Object.fromEntries(Object.entries(o).map(([k, x]) => [k, revive(x)]));
@@ -168,6 +189,6 @@ export function decodeState(bytes: Uint8Array): SessionState {
   const ok =
     s && typeof s === 'object' && typeof s.link === 'string' && typeof s.identity === 'string' && Number.isInteger(s.run) && Number.isInteger(s.seed) && Number.isInteger(s.step) && s.step >= 0 &&
     Number.isInteger(s.stageIndex) && s.policy instanceof Float32Array && s.rng && typeof s.rng === 'object' && Array.isArray(s.averager) && s.cost && typeof s.cost === 'object';
-  if (!ok) throw new CheckpointError('the checkpoint does not hold a run');
+  if (!ok) throw refused('checkpoint.notRun');
   return s;
 }

@@ -102,6 +102,7 @@ export const QUANT_LIST = /^(bf16|fp8|int8|int4|ternary)(,(bf16|fp8|int8|int4|te
 /** A policy file named in a link: its (cleaned) file name, '~', and 8 hex digits of its content hash. */
 export const POLICY_REF = /^[A-Za-z0-9._-]{1,64}~[0-9a-f]{8}$/;
 const POLICY_REF_DOC = 'a policy file reference: name~hash (8 hex digits)';
+const QUANT_LIST_DOC = 'formats separated by commas, of bf16, fp8, int8, int4, ternary';
 
 export const RUN_FIELDS = [
   { key: 'steps', type: 'int', default: 0, min: 0, max: 1000000, label: 'Run steps', group: 'pipeline',
@@ -198,7 +199,7 @@ export const RUN_FIELDS = [
     doc: "Always-on experts every token uses besides its routed ones (DeepSeekMoE's shared experts)." },
   { key: 'expertHidden', type: 'int', default: 0, min: 0, max: 256, label: 'Expert width', group: 'moe',
     doc: "Transformer: the inner width of one expert (0: the block's width over top-k, so a token's active MLP is as wide as the dense one: fine-grained experts). The MLP policy's experts are width x width." },
-  { key: 'quantEval', type: 'text', default: '', pattern: QUANT_LIST, patternDoc: 'formats separated by commas, of bf16, fp8, int8, int4, ternary', label: 'Evaluate at', group: 'precision',
+  { key: 'quantEval', type: 'text', default: '', pattern: QUANT_LIST, patternDoc: QUANT_LIST_DOC, label: 'Evaluate at', group: 'precision',
     doc: "At every eval point, also the held-out accuracy with the policy's weight matrices rounded to these formats (post-training quantisation): bf16, fp8 (E4M3, per-tensor scale), int8 (per channel), int4 (groups of 32), ternary (BitNet b1.58). Each as eval/accuracy@<format>, with the model's size in bytes. Empty: none (evals stay cheap)." },
   { key: 'qat', type: 'enum', default: 'none', options: ['none', 'int8', 'int4'], label: 'Train at', group: 'precision',
     doc: "Quantisation-aware training: the policy runs (samples, and computes its gradients) with its weights rounded to this format, and the update goes to full-precision weights kept beside them (a straight-through gradient), so it learns to work at the precision it will run at." },
@@ -246,56 +247,142 @@ export function cloneConfig(c: ExperimentConfig): ExperimentConfig {
 export const pipelineId = (stages: readonly Algo[]) => stages.join('-');
 
 // ---------------------------------------------------------------------------------------------
+// Messages: every problem and refusal the core reports has a stable code and its parameters
+// besides its English text, which is built from the code's template below, so the two cannot
+// drift. The page shows the same code in its own language (src/ui/i18n/problems.ts; the Chinese
+// templates are in src/ui/i18n/parts/problems.ts under 'problem.<code>', with the same {names}).
+// policy-file.ts, imports.ts and checkpoint.ts have tables of their own, made the same way.
+// ---------------------------------------------------------------------------------------------
+export type MsgParams = Record<string, string | number>;
+
+/** A message of the core: its English text, and the code and parameters it was made from. */
+export interface Msg {
+  /** In plain English words (what the CLI prints and the tests read). */
+  message: string;
+  /** Stable code of its template, e.g. 'value.outOfRange'. */
+  code?: string;
+  /** The values its template's {placeholders} are filled with. */
+  params?: MsgParams;
+}
+
+/** Fill `{name}` placeholders of a template; an unknown one stays as it is. */
+export function fillTemplate(template: string, params?: MsgParams): string {
+  if (!params) return template;
+  return template.replace(/\{(\w+)\}/g, (m, k: string) => (k in params ? String(params[k]) : m));
+}
+
+/** A maker of messages from a table of English templates by code. */
+export function messenger<T extends Record<string, string>>(table: T): (code: keyof T & string, params?: MsgParams) => Msg {
+  return (code, params) => (params ? { message: fillTemplate(table[code], params), code, params } : { message: table[code], code });
+}
+
+/** Only the message of a result (not its `ok`). */
+export const msgOf = (m: Msg): Msg => (m.params ? { message: m.message, code: m.code, params: m.params } : m.code ? { message: m.message, code: m.code } : { message: m.message });
+
+/** The link's and the settings' messages: values, the link itself, checks between settings. */
+export const CONFIG_MESSAGES = {
+  'value.notNumber': 'not a number',
+  'value.notFinite': 'not a finite number',
+  'value.notWhole': 'must be a whole number',
+  'value.outOfRange': 'out of range [{min}, {max}]',
+  'value.oneOrZero': 'must be 1 or 0',
+  'value.trueOrFalse': 'must be true or false',
+  'value.oneOf': 'must be one of {options}',
+  'value.policyRef': `must be ${POLICY_REF_DOC}`,
+  'value.quantList': `must be ${QUANT_LIST_DOC}`,
+  'value.pattern': 'must be {pattern}',
+  'value.wellFormed': 'must be well formed',
+  'value.text': 'must be text',
+  'value.stages': 'a run has 1 to {max} stages',
+  'value.unknownAlgo': "unknown algorithm '{name}' (known: {known})",
+  'link.duplicate': 'appears more than once; the first is used',
+  'link.version': 'unsupported version (this app reads v={version}); reading it as v={version}',
+  'link.runCount': '1 to {max} runs',
+  'link.unknownSetting': 'unknown setting; ignored',
+  'link.unknownRunSetting': 'unknown run setting; ignored',
+  'link.noSuchRun': 'there is no run {run} (runs: {runs}); ignored',
+  'check.blindSpot': "not a blind spot of task '{task}' (it has: {spots})",
+  'check.batchMultiple': 'must be a multiple of the group size G={G}',
+  'check.gruExperts': 'the GRU policy has no MLP block to make a mixture of experts',
+  'check.topK': 'cannot route to more experts than there are ({experts})',
+  'check.mlpExpertLayers': 'an MLP policy with experts needs at least 2 layers (the experts replace the layers after the first)',
+  'check.generations': 'each generation needs at least one update (the run has {budget})',
+  'check.noFile': 'names no policy file (r{run}.{fileKey} is empty)',
+  'check.selfTeacher': 'a run cannot learn from itself',
+  'check.noTeacherRun': 'there is no run r{run} (runs: {runs})',
+  'check.teacherCycle': 'runs would wait for each other in a circle',
+  // The page's own keys in the link (src/ui/url.ts): present, x, hide, preset.
+  'view.hide': 'not a part of the page or a setting; ignored',
+  'view.preset': 'not a preset (they are: {presets}); ignored',
+} as const satisfies Record<string, string>;
+export type ConfigMessageCode = keyof typeof CONFIG_MESSAGES;
+export const configMsg = messenger(CONFIG_MESSAGES);
+
+// ---------------------------------------------------------------------------------------------
 // Values: parse and check one value against its field
 // ---------------------------------------------------------------------------------------------
-export interface Problem {
+export interface Problem extends Msg {
   /** The URL/CLI key, e.g. 'r2.lr'. */
   key: string;
   /** What was given (as text). */
   value: string;
-  /** What is wrong, in plain words. */
+  /** What is wrong, in plain words (English; `code` and `params` give it in other languages). */
   message: string;
   /** The value used instead (as text), if any. */
   used?: string;
 }
 
+/** A text field's value does not match its pattern: say what it asks for. */
+function patternMsg(f: Field, otherwise: 'value.wellFormed' | 'value.text'): Msg {
+  if (f.pattern === POLICY_REF && f.patternDoc === POLICY_REF_DOC) return configMsg('value.policyRef');
+  if (f.pattern === QUANT_LIST && f.patternDoc === QUANT_LIST_DOC) return configMsg('value.quantList');
+  return f.patternDoc !== undefined ? configMsg('value.pattern', { pattern: f.patternDoc }) : configMsg(otherwise);
+}
+
+const rangeMsg = (f: Field) => configMsg('value.outOfRange', { min: String(f.min), max: String(f.max) });
+const optionsMsg = (f: Field) => configMsg('value.oneOf', { options: f.options!.join(', ') });
+
 /** Parse text into a valid value of `f`, or explain why not. */
-export function parseValue(f: Field, text: string): { ok: true; value: number | string | boolean } | { ok: false; message: string } {
+export function parseValue(f: Field, text: string): { ok: true; value: number | string | boolean } | ({ ok: false } & Msg) {
+  const no = (m: Msg) => ({ ok: false as const, ...m });
   switch (f.type) {
     case 'int':
     case 'float': {
       const t = text.trim();
-      if (!/^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$/.test(t)) return { ok: false, message: `not a number` };
+      if (!/^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$/.test(t)) return no(configMsg('value.notNumber'));
       const x = Number(t);
-      if (!Number.isFinite(x)) return { ok: false, message: `not a finite number` };
-      if (f.type === 'int' && !Number.isInteger(x)) return { ok: false, message: `must be a whole number` };
-      if ((f.min !== undefined && x < f.min) || (f.max !== undefined && x > f.max)) {
-        return { ok: false, message: `out of range [${f.min}, ${f.max}]` };
-      }
+      if (!Number.isFinite(x)) return no(configMsg('value.notFinite'));
+      if (f.type === 'int' && !Number.isInteger(x)) return no(configMsg('value.notWhole'));
+      if ((f.min !== undefined && x < f.min) || (f.max !== undefined && x > f.max)) return no(rangeMsg(f));
       return { ok: true, value: x };
     }
     case 'bool':
       if (text === '1' || text === 'true') return { ok: true, value: true };
       if (text === '0' || text === 'false') return { ok: true, value: false };
-      return { ok: false, message: `must be 1 or 0` };
+      return no(configMsg('value.oneOrZero'));
     case 'enum':
       if (f.options!.includes(text)) return { ok: true, value: text };
-      return { ok: false, message: `must be one of ${f.options!.join(', ')}` };
+      return no(optionsMsg(f));
     case 'text':
       if (text === '' || !f.pattern || f.pattern.test(text)) return { ok: true, value: text };
-      return { ok: false, message: `must be ${f.patternDoc ?? 'well formed'}` };
+      return no(patternMsg(f, 'value.wellFormed'));
   }
+}
+
+/** Check a value already in a config object (from code or JSON) against its field: null if fine, else why not. */
+export function checkValueMsg(f: Field, v: unknown): Msg | null {
+  if (f.type === 'bool') return typeof v === 'boolean' ? null : configMsg('value.trueOrFalse');
+  if (f.type === 'enum') return typeof v === 'string' && f.options!.includes(v) ? null : optionsMsg(f);
+  if (f.type === 'text') return typeof v === 'string' && (v === '' || !f.pattern || f.pattern.test(v)) ? null : patternMsg(f, 'value.text');
+  if (typeof v !== 'number' || !Number.isFinite(v)) return configMsg('value.notFinite');
+  if (f.type === 'int' && !Number.isInteger(v)) return configMsg('value.notWhole');
+  if ((f.min !== undefined && v < f.min) || (f.max !== undefined && v > f.max)) return rangeMsg(f);
+  return null;
 }
 
 /** Check a value already in a config object (from code or JSON) against its field. */
 export function checkValue(f: Field, v: unknown): string | null {
-  if (f.type === 'bool') return typeof v === 'boolean' ? null : 'must be true or false';
-  if (f.type === 'enum') return typeof v === 'string' && f.options!.includes(v) ? null : `must be one of ${f.options!.join(', ')}`;
-  if (f.type === 'text') return typeof v === 'string' && (v === '' || !f.pattern || f.pattern.test(v)) ? null : `must be ${f.patternDoc ?? 'text'}`;
-  if (typeof v !== 'number' || !Number.isFinite(v)) return 'not a finite number';
-  if (f.type === 'int' && !Number.isInteger(v)) return 'must be a whole number';
-  if ((f.min !== undefined && v < f.min) || (f.max !== undefined && v > f.max)) return `out of range [${f.min}, ${f.max}]`;
-  return null;
+  return checkValueMsg(f, v)?.message ?? null;
 }
 
 export function formatValue(v: number | string | boolean): string {
@@ -304,11 +391,11 @@ export function formatValue(v: number | string | boolean): string {
 }
 
 /** Parse 'sft-grpo' into stages. */
-export function parsePipeline(text: string): { ok: true; stages: Algo[] } | { ok: false; message: string } {
+export function parsePipeline(text: string): { ok: true; stages: Algo[] } | ({ ok: false } & Msg) {
   const parts = text.split('-');
-  if (parts.length < 1 || parts.length > MAX_STAGES) return { ok: false, message: `a run has 1 to ${MAX_STAGES} stages` };
+  if (parts.length < 1 || parts.length > MAX_STAGES) return { ok: false, ...configMsg('value.stages', { max: MAX_STAGES }) };
   for (const p of parts) {
-    if (!(ALGOS as readonly string[]).includes(p)) return { ok: false, message: `unknown algorithm '${p}' (known: ${ALGOS.join(', ')})` };
+    if (!(ALGOS as readonly string[]).includes(p)) return { ok: false, ...configMsg('value.unknownAlgo', { name: p, known: ALGOS.join(', ') }) };
   }
   return { ok: true, stages: parts as Algo[] };
 }
@@ -376,20 +463,20 @@ export function decode(hash: string): Decoded {
   const runPairs: { idx: number; key: string; value: string; fullKey: string }[] = [];
   for (const { key, value } of pairs) {
     if (seen.has(key)) {
-      problems.push({ key: clip(key), value: clip(value), message: 'appears more than once; the first is used' });
+      problems.push({ key: clip(key), value: clip(value), ...configMsg('link.duplicate') });
       continue;
     }
     seen.add(key);
     if (key === 'v') {
       if (value !== String(CONFIG_VERSION)) {
-        problems.push({ key, value: clip(value), message: `unsupported version (this app reads v=${CONFIG_VERSION}); reading it as v=${CONFIG_VERSION}`, used: String(CONFIG_VERSION) });
+        problems.push({ key, value: clip(value), ...configMsg('link.version', { version: CONFIG_VERSION }), used: String(CONFIG_VERSION) });
       }
       continue;
     }
     if (key === 'runs') {
       const names = value.split(',');
       if (names.length < 1 || names.length > MAX_RUNS) {
-        problems.push({ key, value: clip(value), message: `1 to ${MAX_RUNS} runs`, used: pipelineId(c.runs[0].stages) });
+        problems.push({ key, value: clip(value), ...configMsg('link.runCount', { max: MAX_RUNS }), used: pipelineId(c.runs[0].stages) });
         continue;
       }
       const runs: RunConfig[] = [];
@@ -397,7 +484,7 @@ export function decode(hash: string): Decoded {
         const p = parsePipeline(n);
         if (p.ok) runs.push(defaultRun(p.stages));
         else {
-          problems.push({ key: 'runs', value: clip(n), message: p.message, used: 'grpo' });
+          problems.push({ key: 'runs', value: clip(n), ...msgOf(p), used: 'grpo' });
           runs.push(defaultRun());
         }
       });
@@ -411,27 +498,27 @@ export function decode(hash: string): Decoded {
     }
     const f = experimentField(key);
     if (!f) {
-      problems.push({ key: clip(key), value: clip(value), message: 'unknown setting; ignored' });
+      problems.push({ key: clip(key), value: clip(value), ...configMsg('link.unknownSetting') });
       continue;
     }
     const p = parseValue(f, value);
     if (p.ok) (c as unknown as Record<string, unknown>)[f.key] = p.value;
-    else problems.push({ key, value: clip(value), message: p.message, used: formatValue(f.default) });
+    else problems.push({ key, value: clip(value), ...msgOf(p), used: formatValue(f.default) });
   }
   // Run settings after 'runs', wherever they stood in the hash.
   for (const { idx, key, value, fullKey } of runPairs) {
     const f = runField(key);
     if (!f) {
-      problems.push({ key: clip(fullKey), value: clip(value), message: 'unknown run setting; ignored' });
+      problems.push({ key: clip(fullKey), value: clip(value), ...configMsg('link.unknownRunSetting') });
       continue;
     }
     if (idx < 0 || idx >= c.runs.length) {
-      problems.push({ key: clip(fullKey), value: clip(value), message: `there is no run ${idx + 1} (runs: ${c.runs.length}); ignored` });
+      problems.push({ key: clip(fullKey), value: clip(value), ...configMsg('link.noSuchRun', { run: idx + 1, runs: c.runs.length }) });
       continue;
     }
     const p = parseValue(f, value);
     if (p.ok) (c.runs[idx] as unknown as Record<string, unknown>)[f.key] = p.value;
-    else problems.push({ key: fullKey, value: clip(value), message: p.message, used: formatValue(f.default) });
+    else problems.push({ key: fullKey, value: clip(value), ...msgOf(p), used: formatValue(f.default) });
   }
   problems.push(...crossCheck(c));
   return { config: c, problems };
@@ -454,49 +541,49 @@ export function crossCheck(c: ExperimentConfig): Problem[] {
   const spots = BLIND_SPOTS[c.task];
   if (!spots.includes(c.blindSpot)) {
     const used = spots[1];
-    problems.push({ key: 'blindSpot', value: c.blindSpot, message: `not a blind spot of task '${c.task}' (it has: ${spots.join(', ')})`, used });
+    problems.push({ key: 'blindSpot', value: c.blindSpot, ...configMsg('check.blindSpot', { task: c.task, spots: spots.join(', ') }), used });
     c.blindSpot = used as ExperimentConfig['blindSpot'];
   }
   c.runs.forEach((r, i) => {
     if (r.batch % r.G !== 0 && r.stages.some((s) => s === 'grpo' || s === 'rloo')) {
       const used = Math.max(r.G, Math.round(r.batch / r.G) * r.G);
-      problems.push({ key: `r${i + 1}.batch`, value: String(r.batch), message: `must be a multiple of the group size G=${r.G}`, used: String(used) });
+      problems.push({ key: `r${i + 1}.batch`, value: String(r.batch), ...configMsg('check.batchMultiple', { G: r.G }), used: String(used) });
       r.batch = used;
     }
     if (r.experts > 0) {
       const net = netOf(c, r);
       if (net === 'gru') {
-        problems.push({ key: `r${i + 1}.experts`, value: String(r.experts), message: 'the GRU policy has no MLP block to make a mixture of experts', used: '0' });
+        problems.push({ key: `r${i + 1}.experts`, value: String(r.experts), ...configMsg('check.gruExperts'), used: '0' });
         r.experts = 0;
       } else {
         if (r.topK > r.experts) {
-          problems.push({ key: `r${i + 1}.topK`, value: String(r.topK), message: `cannot route to more experts than there are (${r.experts})`, used: String(r.experts) });
+          problems.push({ key: `r${i + 1}.topK`, value: String(r.topK), ...configMsg('check.topK', { experts: r.experts }), used: String(r.experts) });
           r.topK = r.experts;
         }
         if (net === 'mlp' && (r.layers > 0 ? r.layers : c.layers) < 2) {
-          problems.push({ key: `r${i + 1}.layers`, value: String(r.layers), message: "an MLP policy with experts needs at least 2 layers (the experts replace the layers after the first)", used: '2' });
+          problems.push({ key: `r${i + 1}.layers`, value: String(r.layers), ...configMsg('check.mlpExpertLayers'), used: '2' });
           r.layers = 2;
         }
       }
     }
     const budget = runSteps(c, r);
     if (r.generations > budget) {
-      problems.push({ key: `r${i + 1}.generations`, value: String(r.generations), message: `each generation needs at least one update (the run has ${budget})`, used: String(budget) });
+      problems.push({ key: `r${i + 1}.generations`, value: String(r.generations), ...configMsg('check.generations', { budget }), used: String(budget) });
       r.generations = budget;
     }
     // A policy file is named by its reference; without one, 'file' means nothing.
     for (const [key, fileKey, none] of [['teacher', 'teacherFile', 'scripted'], ['init', 'initFile', 'scratch']] as const) {
       const rec = r as unknown as Record<string, string>;
       if (rec[key] === 'file' && rec[fileKey] === '') {
-        problems.push({ key: `r${i + 1}.${key}`, value: 'file', message: `names no policy file (r${i + 1}.${fileKey} is empty)`, used: none });
+        problems.push({ key: `r${i + 1}.${key}`, value: 'file', ...configMsg('check.noFile', { run: i + 1, fileKey }), used: none });
         rec[key] = none;
       }
       if (rec[key] !== 'file') rec[fileKey] = '';
     }
     const t = teacherRunOf(r);
     if (t !== null && (t === i || t >= c.runs.length)) {
-      const why = t === i ? 'a run cannot learn from itself' : `there is no run r${t + 1} (runs: ${c.runs.length})`;
-      problems.push({ key: `r${i + 1}.teacher`, value: r.teacher, message: why, used: 'scripted' });
+      const why = t === i ? configMsg('check.selfTeacher') : configMsg('check.noTeacherRun', { run: t + 1, runs: c.runs.length });
+      problems.push({ key: `r${i + 1}.teacher`, value: r.teacher, ...why, used: 'scripted' });
       r.teacher = 'scripted';
     }
   });
@@ -505,7 +592,7 @@ export function crossCheck(c: ExperimentConfig): Problem[] {
     const cyc = teacherCycle(c);
     if (cyc === null) break;
     const r = c.runs[cyc];
-    problems.push({ key: `r${cyc + 1}.teacher`, value: r.teacher, message: 'runs would wait for each other in a circle', used: 'scripted' });
+    problems.push({ key: `r${cyc + 1}.teacher`, value: r.teacher, ...configMsg('check.teacherCycle'), used: 'scripted' });
     r.teacher = 'scripted';
   }
   return problems;
@@ -616,21 +703,21 @@ export function validate(c: ExperimentConfig): Problem[] {
   const problems: Problem[] = [];
   for (const f of EXPERIMENT_FIELDS as readonly Field[]) {
     const v = (c as unknown as Record<string, unknown>)[f.key];
-    const m = checkValue(f, v);
-    if (m) problems.push({ key: f.key, value: String(v), message: m });
+    const m = checkValueMsg(f, v);
+    if (m) problems.push({ key: f.key, value: String(v), ...m });
   }
   if (!Array.isArray(c.runs) || c.runs.length < 1 || c.runs.length > MAX_RUNS) {
-    problems.push({ key: 'runs', value: String(c.runs?.length), message: `1 to ${MAX_RUNS} runs` });
+    problems.push({ key: 'runs', value: String(c.runs?.length), ...configMsg('link.runCount', { max: MAX_RUNS }) });
     return problems;
   }
   c.runs.forEach((r, i) => {
     for (const f of RUN_FIELDS as readonly Field[]) {
       const v = (r as unknown as Record<string, unknown>)[f.key];
-      const m = checkValue(f, v);
-      if (m) problems.push({ key: `r${i + 1}.${f.key}`, value: String(v), message: m });
+      const m = checkValueMsg(f, v);
+      if (m) problems.push({ key: `r${i + 1}.${f.key}`, value: String(v), ...m });
     }
     const p = parsePipeline(pipelineId(r.stages ?? []));
-    if (!p.ok) problems.push({ key: 'runs', value: pipelineId(r.stages ?? []), message: p.message });
+    if (!p.ok) problems.push({ key: 'runs', value: pipelineId(r.stages ?? []), ...msgOf(p) });
   });
   return problems;
 }

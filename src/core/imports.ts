@@ -6,7 +6,7 @@
  * columns that are not numbers), or as one message saying why it could not be read. Nothing here
  * throws, and nothing becomes HTML.
  */
-import { decode, pipelineId, runSteps } from './config';
+import { decode, type Msg, messenger, type MsgParams, pipelineId, runSteps } from './config';
 
 /** One logged point: every numeric value of a row, `step` always among them. */
 export type ImportRow = Record<string, number>;
@@ -38,7 +38,60 @@ export interface ImportedRun {
   groupKey?: string;
 }
 
-export type ImportResult = { ok: true; runs: ImportedRun[]; notes: string[] } | { ok: false; message: string };
+/**
+ * A file read: its runs, and notes on what was left out (`notes` in English; `noteMsgs` the same
+ * notes, one for one, with their codes for the page's languages). Or why it could not be read.
+ */
+export type ImportResult = { ok: true; runs: ImportedRun[]; notes: string[]; noteMsgs: Msg[] } | ({ ok: false } & Msg);
+
+/** Why a file was not imported, and what was left out of one (codes: see config.ts's CONFIG_MESSAGES). */
+export const IMPORT_MESSAGES = {
+  'import.tooLarge': 'it is larger than {mb} MB',
+  'import.notText': 'it is not a text file',
+  'import.empty': 'it is empty',
+  'import.notJson': 'it is not valid JSON',
+  'import.unknownJson': "it is JSON but neither TRL's trainer_state.json (an object with log_history) nor this page's export (an object with runs)",
+  'import.historyNotList': 'its log_history is not a list',
+  'import.historyNoStep': 'no entry of its log_history has a step',
+  'import.historyEmpty': 'its log_history is empty',
+  'import.exportNoRows': 'its runs have no rows',
+  'import.notJsonLines': 'it is not valid JSON or JSON lines',
+  'import.noStepRows.one': 'none of its {n} row has a step',
+  'import.noStepRows.many': 'none of its {n} rows has a step',
+  'import.noRows': 'it has no rows',
+  'import.csvNoRows': 'it is not a CSV with a header and rows',
+  'import.csvColumns': 'it is not a CSV: its first line has fewer than two columns',
+  'import.sweepSummary': "it is a sweep's summary (medians per combination, no curves): import the sweep's .jsonl run files instead",
+  'import.noStepColumn': 'it has no step column (looked for {wanted}); its columns are {columns}',
+  'import.csvNoStep.one': 'none of its {n} row has a number in its {column} column',
+  'import.csvNoStep.many': 'none of its {n} rows has a number in its {column} column',
+  // Notes: what was left out of a file that was read.
+  'import.note.historyNoStep.one': '{n} entry of its log_history had no step and was left out',
+  'import.note.historyNoStep.many': '{n} entries of its log_history had no step and were left out',
+  'import.note.historyNotObject.one': '{n} entry of its log_history was not an object and was left out',
+  'import.note.historyNotObject.many': '{n} entries of its log_history were not objects and were left out',
+  'import.note.runNoSeeds': 'its run {run} has no seeds and was left out',
+  'import.note.runNoRows': 'its run {run} has no rows and was left out',
+  'import.note.rowsNoStep.one': '{n} row had no step and was left out',
+  'import.note.rowsNoStep.many': '{n} rows had no step and were left out',
+  'import.note.badLines.one': '{n} line (the first is line {first}) is not JSON objects and was left out',
+  'import.note.badLines.many': '{n} lines (the first is line {first}) are not JSON objects and were left out',
+  'import.note.csvNoStep.one': '{n} row had no {column} and was left out',
+  'import.note.csvNoStep.many': '{n} rows had no {column} and were left out',
+  'import.note.textColumns.one': 'column {columns} holds no numbers and cannot be plotted',
+  'import.note.textColumns.many': 'columns {columns} hold no numbers and cannot be plotted',
+  // Files of a folder that were not read (importable).
+  'import.skip.partial.one': '{n} unfinished sweep run (.partial) left out',
+  'import.skip.partial.many': '{n} unfinished sweep runs (.partial) left out',
+  'import.skip.summary': 'summary.csv left out: the run files beside it carry the curves it summarises',
+  'import.skip.other.one': '{n} other file left out',
+  'import.skip.other.many': '{n} other files left out',
+} as const satisfies Record<string, string>;
+type ImportCode = keyof typeof IMPORT_MESSAGES;
+export const importMsg = messenger(IMPORT_MESSAGES);
+/** The message of a count: the code's `.one` form for 1, else its `.many` form. */
+type Counted<C> = C extends `${infer B}.one` ? B : never;
+const counted = (base: Counted<ImportCode>, n: number, params: MsgParams = {}) => importMsg(`${base}.${n === 1 ? 'one' : 'many'}` as ImportCode, { n, ...params });
 
 /** Larger files are refused (a TRL log of 100k steps is a few MB). */
 export const MAX_IMPORT_BYTES = 64 * 1024 * 1024;
@@ -46,9 +99,9 @@ export const MAX_IMPORT_BYTES = 64 * 1024 * 1024;
 /** Columns a CSV may call its step, in order of preference (W&B exports use `_step` or `Step`). */
 export const STEP_COLUMNS = ['step', 'global_step', 'trainer/global_step', 'train/global_step', '_step', 'iteration', 'iter'];
 
-const fail = (message: string): ImportResult => ({ ok: false, message });
+const fail = (m: Msg): ImportResult => ({ ok: false, ...m });
+const done = (runs: ImportedRun[], notes: Msg[]): ImportResult => ({ ok: true, runs, notes: notes.map((n) => n.message), noteMsgs: notes });
 const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
-const plural = (n: number, one: string, many = `${one}s`) => `${n} ${n === 1 ? one : many}`;
 const clip = (s: string, n = 60) => (s.length > n ? s.slice(0, n) + '…' : s);
 
 /** The numeric values of a parsed object (numbers, and strings that are numbers). */
@@ -96,10 +149,10 @@ function budgetOf(link: unknown, runIndex: number): number | undefined {
  * JSON; a sweep or sim file is JSON lines; anything else is tried as CSV.
  */
 export function parseImport(name: string, text: string): ImportResult {
-  if (text.length > MAX_IMPORT_BYTES) return fail(`it is larger than ${MAX_IMPORT_BYTES / 1024 / 1024} MB`);
-  if (text.includes('\u0000')) return fail('it is not a text file');
+  if (text.length > MAX_IMPORT_BYTES) return fail(importMsg('import.tooLarge', { mb: MAX_IMPORT_BYTES / 1024 / 1024 }));
+  if (text.includes('\u0000')) return fail(importMsg('import.notText'));
   const body = text.replace(/^\uFEFF/, '').trim();
-  if (!body) return fail('it is empty');
+  if (!body) return fail(importMsg('import.empty'));
   if (body.startsWith('{') || body.startsWith('[')) {
     let whole: unknown;
     let isJson = true;
@@ -110,25 +163,25 @@ export function parseImport(name: string, text: string): ImportResult {
     }
     if (isJson) return fromJson(name, whole);
     if (body.startsWith('{') && !/\.json$/i.test(name)) return fromJsonLines(name, body);
-    return fail('it is not valid JSON');
+    return fail(importMsg('import.notJson'));
   }
-  if (/\.jsonl?$/i.test(name)) return fail('it is not valid JSON');
+  if (/\.jsonl?$/i.test(name)) return fail(importMsg('import.notJson'));
   return fromCsv(name, body);
 }
 
 function fromJson(name: string, doc: unknown): ImportResult {
-  if (!isRecord(doc)) return fail("it is JSON but neither TRL's trainer_state.json (an object with log_history) nor this page's export (an object with runs)");
+  if (!isRecord(doc)) return fail(importMsg('import.unknownJson'));
   if ('log_history' in doc) return fromTrl(name, doc);
   if (Array.isArray(doc.runs) && ('hash' in doc || 'config' in doc)) return fromExport(name, doc);
   // One JSON line of a sweep/sim file is also a JSON document.
   if ('sweep' in doc || 'step' in doc) return fromJsonLines(name, JSON.stringify(doc));
-  return fail("it is JSON but neither TRL's trainer_state.json (an object with log_history) nor this page's export (an object with runs)");
+  return fail(importMsg('import.unknownJson'));
 }
 
 /** TRL / transformers Trainer state: `log_history` is a list of dicts, each with `step`. */
 function fromTrl(name: string, doc: Record<string, unknown>): ImportResult {
   const history = doc.log_history;
-  if (!Array.isArray(history)) return fail('its log_history is not a list');
+  if (!Array.isArray(history)) return fail(importMsg('import.historyNotList'));
   const rows: ImportRow[] = [];
   let noStep = 0;
   let notObject = 0;
@@ -146,22 +199,22 @@ function fromTrl(name: string, doc: Record<string, unknown>): ImportResult {
     if (r.num_tokens !== undefined && r['cost/tokens'] === undefined) r['cost/tokens'] = r.num_tokens;
     rows.push(r);
   }
-  if (!rows.length) return fail(history.length ? 'no entry of its log_history has a step' : 'its log_history is empty');
-  const notes: string[] = [];
-  if (noStep) notes.push(`${plural(noStep, 'entry', 'entries')} of its log_history had no step and ${noStep === 1 ? 'was' : 'were'} left out`);
-  if (notObject) notes.push(`${plural(notObject, 'entry', 'entries')} of its log_history ${notObject === 1 ? 'was not an object' : 'were not objects'} and ${notObject === 1 ? 'was' : 'were'} left out`);
+  if (!rows.length) return fail(importMsg(history.length ? 'import.historyNoStep' : 'import.historyEmpty'));
+  const notes: Msg[] = [];
+  if (noStep) notes.push(counted('import.note.historyNoStep', noStep));
+  if (notObject) notes.push(counted('import.note.historyNotObject', notObject));
   const max = typeof doc.max_steps === 'number' && doc.max_steps > 0 ? doc.max_steps : typeof doc.global_step === 'number' ? doc.global_step : undefined;
-  return { ok: true, runs: [run(name, name, 'trl', [{ seed: null, rows }], max)], notes };
+  return done([run(name, name, 'trl', [{ seed: null, rows }], max)], notes);
 }
 
 /** The page's Export JSON: { link, hash, config, runs: [{ id, pipeline, seeds: [{ seed, rows }] }] }. */
 function fromExport(name: string, doc: Record<string, unknown>): ImportResult {
   const runs: ImportedRun[] = [];
-  const notes: string[] = [];
+  const notes: Msg[] = [];
   let noStep = 0;
   (doc.runs as unknown[]).forEach((r, i) => {
     if (!isRecord(r) || !Array.isArray(r.seeds)) {
-      notes.push(`its run ${i + 1} has no seeds and was left out`);
+      notes.push(importMsg('import.note.runNoSeeds', { run: i + 1 }));
       return;
     }
     const seeds = (r.seeds as unknown[]).flatMap((s) => {
@@ -174,16 +227,16 @@ function fromExport(name: string, doc: Record<string, unknown>): ImportResult {
       return [{ seed: typeof s.seed === 'number' ? s.seed : null, rows }];
     });
     if (!seeds.some((s) => s.rows.length)) {
-      notes.push(`its run ${typeof r.id === 'string' ? r.id : i + 1} has no rows and was left out`);
+      notes.push(importMsg('import.note.runNoRows', { run: typeof r.id === 'string' ? r.id : i + 1 }));
       return;
     }
     const id = typeof r.id === 'string' ? r.id : `r${i + 1}`;
     const label = `${name} ${id}${typeof r.pipeline === 'string' ? ` ${r.pipeline}` : ''}`;
     runs.push(run(label, name, 'export', seeds, budgetOf(doc.hash, i)));
   });
-  if (noStep) notes.push(`${plural(noStep, 'row')} had no step and ${noStep === 1 ? 'was' : 'were'} left out`);
-  if (!runs.length) return fail('its runs have no rows');
-  return { ok: true, runs, notes };
+  if (noStep) notes.push(counted('import.note.rowsNoStep', noStep));
+  if (!runs.length) return fail(importMsg('import.exportNoRows'));
+  return done(runs, notes);
 }
 
 /**
@@ -230,12 +283,12 @@ function fromJsonLines(name: string, body: string): ImportResult {
     rows.push(r);
   });
   if (!groups.size) {
-    if (bad && bad === lines.filter((l) => l.trim()).length) return fail('it is not valid JSON or JSON lines');
-    return fail(noStep ? `none of its ${plural(noStep, 'row')} has a step` : 'it has no rows');
+    if (bad && bad === lines.filter((l) => l.trim()).length) return fail(importMsg('import.notJsonLines'));
+    return fail(noStep ? counted('import.noStepRows', noStep) : importMsg('import.noRows'));
   }
-  const notes: string[] = [];
-  if (bad) notes.push(`${plural(bad, 'line')} (the first is line ${firstBad}) ${bad === 1 ? 'is' : 'are'} not JSON objects and ${bad === 1 ? 'was' : 'were'} left out`);
-  if (noStep) notes.push(`${plural(noStep, 'row')} had no step and ${noStep === 1 ? 'was' : 'were'} left out`);
+  const notes: Msg[] = [];
+  if (bad) notes.push(counted('import.note.badLines', bad, { first: firstBad }));
+  if (noStep) notes.push(counted('import.note.rowsNoStep', noStep));
   const m = meta as { link?: unknown; seed?: unknown; combination?: unknown } | null;
   const combo = Array.isArray(m?.combination) ? (m.combination as unknown[]).filter((p): p is [string, string] => Array.isArray(p) && p.length === 2).map(([k, v]) => `${k}=${v}`).join(' ') : '';
   const link = typeof m?.link === 'string' ? m.link : '';
@@ -252,7 +305,7 @@ function fromJsonLines(name: string, body: string): ImportResult {
     const seedList = [...seeds.entries()].map(([seed, rows]) => ({ seed, rows }));
     return run(label, name, m ? 'sweep' : 'sim', seedList, budgetOf(link, runNo - 1), m ? `${link}|${runNo}` : undefined);
   });
-  return { ok: true, runs, notes };
+  return done(runs, notes);
 }
 
 /** RFC 4180 CSV: quoted cells may hold commas, quotes ("") and newlines. */
@@ -283,15 +336,13 @@ export function parseCsv(text: string): string[][] {
 
 function fromCsv(name: string, body: string): ImportResult {
   const table = parseCsv(body);
-  if (table.length < 2) return fail('it is not a CSV with a header and rows');
+  if (table.length < 2) return fail(importMsg('import.csvNoRows'));
   const head = table[0].map((h) => h.trim());
-  if (head.length < 2) return fail('it is not a CSV: its first line has fewer than two columns');
-  if (head.includes('seeds') && head.some((h) => h.endsWith('/median'))) {
-    return fail("it is a sweep's summary (medians per combination, no curves): import the sweep's .jsonl run files instead");
-  }
+  if (head.length < 2) return fail(importMsg('import.csvColumns'));
+  if (head.includes('seeds') && head.some((h) => h.endsWith('/median'))) return fail(importMsg('import.sweepSummary'));
   const lower = head.map((h) => h.toLowerCase());
   const stepAt = STEP_COLUMNS.map((c) => lower.indexOf(c)).find((i) => i >= 0);
-  if (stepAt === undefined) return fail(`it has no step column (looked for ${STEP_COLUMNS.join(', ')}); its columns are ${clip(head.join(', '), 120)}`);
+  if (stepAt === undefined) return fail(importMsg('import.noStepColumn', { wanted: STEP_COLUMNS.join(', '), columns: clip(head.join(', '), 120) }));
   // The page's own CSV export: run, pipeline, seed, then the metrics.
   const own = head[0] === 'run' && head[1] === 'pipeline' && head[2] === 'seed';
   const groups = new Map<string, { pipeline: string; seeds: Map<number | null, ImportRow[]> }>();
@@ -324,15 +375,15 @@ function fromCsv(name: string, body: string): ImportResult {
     g.seeds.set(seed, rows);
     rows.push(row);
   }
-  if (!groups.size) return fail(`none of its ${plural(noStep, 'row')} has a number in its ${head[stepAt]} column`);
-  const notes: string[] = [];
-  if (noStep) notes.push(`${plural(noStep, 'row')} had no ${head[stepAt]} and ${noStep === 1 ? 'was' : 'were'} left out`);
+  if (!groups.size) return fail(counted('import.csvNoStep', noStep, { column: head[stepAt] }));
+  const notes: Msg[] = [];
+  if (noStep) notes.push(counted('import.note.csvNoStep', noStep, { column: head[stepAt] }));
   const text = head.filter((h, i) => h && filled[i] && !numeric[i] && !(own && i < 3));
-  if (text.length) notes.push(`${text.length === 1 ? 'column' : 'columns'} ${clip(text.join(', '), 100)} ${text.length === 1 ? 'holds' : 'hold'} no numbers and cannot be plotted`);
+  if (text.length) notes.push(counted('import.note.textColumns', text.length, { columns: clip(text.join(', '), 100) }));
   const runs = [...groups.entries()].map(([key, g]) =>
     run(own ? `${name} ${key} ${g.pipeline}`.trim() : name, name, own ? 'export-csv' : 'csv', [...g.seeds.entries()].map(([seed, rows]) => ({ seed, rows }))),
   );
-  return { ok: true, runs, notes };
+  return done(runs, notes);
 }
 
 /**
@@ -340,25 +391,25 @@ function fromCsv(name: string, body: string): ImportResult {
  * .json, .csv) but not unfinished sweep runs (.partial), and not a sweep's summary.csv when its
  * run files are there (they carry the curves it summarises).
  */
-export function importable<F extends { name: string }>(files: F[]): { read: F[]; skipped: string[] } {
-  const skipped: string[] = [];
+export function importable<F extends { name: string }>(files: F[]): { read: F[]; skipped: string[]; skippedMsgs: Msg[] } {
+  const skipped: Msg[] = [];
   const partial = files.filter((f) => f.name.endsWith('.partial'));
-  if (partial.length) skipped.push(`${partial.length} unfinished sweep run${partial.length === 1 ? '' : 's'} (.partial) left out`);
+  if (partial.length) skipped.push(counted('import.skip.partial', partial.length));
   const rest = files.filter((f) => !f.name.endsWith('.partial') && !f.name.startsWith('.'));
   const runFiles = rest.some((f) => /\.jsonl$/i.test(f.name));
   const read: F[] = [];
   let other = 0;
   for (const f of rest) {
     if (runFiles && f.name === 'summary.csv') {
-      skipped.push('summary.csv left out: the run files beside it carry the curves it summarises');
+      skipped.push(importMsg('import.skip.summary'));
       continue;
     }
     // From a folder, only the formats imports read; a single odd file is tried, and gets its message.
     if (files.length === 1 || /\.(jsonl|json|csv)$/i.test(f.name)) read.push(f);
     else other++;
   }
-  if (other) skipped.push(`${other} other file${other === 1 ? '' : 's'} left out`);
-  return { read, skipped };
+  if (other) skipped.push(counted('import.skip.other', other));
+  return { read, skipped: skipped.map((m) => m.message), skippedMsgs: skipped };
 }
 
 /**

@@ -9,6 +9,7 @@
  * total: anything that is not a policy of this version, or does not fit the task it is used on,
  * comes back as a message naming what is wrong, never as an exception.
  */
+import { type Msg, messenger } from './config';
 import type { NetSpec } from './nets/net';
 import { headDim } from './nets/sizes';
 import { hashString } from './rng';
@@ -195,26 +196,53 @@ export function serialisePolicy(p: Policy): string {
   return JSON.stringify({ ...rest, weights: weights.map((w) => ({ name: w.name, shape: w.shape, data: toBase64(w.data) })) });
 }
 
-export type Parsed<T> = { ok: true; value: T } | { ok: false; message: string };
+export type Parsed<T> = { ok: true; value: T } | ({ ok: false } & Msg);
+
+/** Why a policy file is refused (codes for the page's languages: see config.ts's CONFIG_MESSAGES). */
+export const POLICY_MESSAGES = {
+  'policy.notJson': 'it is not a policy file (not JSON)',
+  'policy.noFormat': 'it is not a policy file (no "format": "{format}")',
+  'policy.version': 'it is a policy file of version {version}; this app reads version {want}',
+  'policy.task': 'its task description is missing or broken',
+  'policy.noArch': 'its architecture is missing',
+  'policy.kind': "its network kind '{kind}' is not one this app builds (mlp, gru, transformer)",
+  'policy.size': "its architecture's {name} is not a whole number in [{lo}, {hi}]",
+  'policy.moe': "its architecture's mixture of experts is broken",
+  'policy.moeSize': "its mixture of experts' {name} is not a whole number in [{lo}, {hi}]",
+  'policy.moeRouting': "its mixture of experts' routing is broken",
+  'policy.gruMoe': 'a GRU has no mixture of experts',
+  'policy.unfit': 'its architecture does not fit its own task (vocabulary or sequence length)',
+  'policy.missing': 'its {name} is missing',
+  'policy.noWeights': 'it has no weights',
+  'policy.weightCount': 'it has {n} weight tensors where its architecture has {want}',
+  'policy.weightShape': 'its weight {index} is not {name} of shape [{shape}]',
+  'policy.weightValues': 'the values of its weight {name} are broken (want {size} numbers)',
+  'policy.weightFinite': 'its weight {name} holds a value that is not a finite number',
+  'policy.otherTask': 'it was trained on {title} ({key}); this experiment is {wantTitle} ({wantKey})',
+  'policy.otherVocab': "its vocabulary ({n} tokens) is not this task's ({want} tokens)",
+  'policy.otherLength': "its prompt or answer length is not this task's",
+} as const satisfies Record<string, string>;
+export const policyMsg = messenger(POLICY_MESSAGES);
+const refuse = (code: keyof typeof POLICY_MESSAGES, params?: Record<string, string | number>) => ({ ok: false as const, ...policyMsg(code, params) });
 
 const isObj = (x: unknown): x is Record<string, unknown> => typeof x === 'object' && x !== null && !Array.isArray(x);
 const isInt = (x: unknown, lo: number, hi: number): x is number => typeof x === 'number' && Number.isInteger(x) && x >= lo && x <= hi;
 
 /** Check a net spec from a file: the kinds and sizes the engine builds. */
-function checkSpec(x: unknown): string | null {
-  if (!isObj(x)) return 'its architecture is missing';
-  if (x.kind !== 'mlp' && x.kind !== 'gru' && x.kind !== 'transformer') return `its network kind '${String(x.kind).slice(0, 20)}' is not one this app builds (mlp, gru, transformer)`;
-  if (x.kind === 'transformer' && !isInt(x.heads, 1, 8)) return "its architecture's heads is not a whole number in [1, 8]";
+function checkSpec(x: unknown): Msg | null {
+  if (!isObj(x)) return policyMsg('policy.noArch');
+  if (x.kind !== 'mlp' && x.kind !== 'gru' && x.kind !== 'transformer') return policyMsg('policy.kind', { kind: String(x.kind).slice(0, 20) });
+  if (x.kind === 'transformer' && !isInt(x.heads, 1, 8)) return policyMsg('policy.size', { name: 'heads', lo: 1, hi: 8 });
   if (x.moe !== undefined) {
     const m = x.moe;
-    if (!isObj(m)) return "its architecture's mixture of experts is broken";
+    if (!isObj(m)) return policyMsg('policy.moe');
     const moeSizes: [string, number, number][] = [['experts', 1, 64], ['topK', 1, 64], ['shared', 0, 16], ['expertHidden', 1, 1024]];
-    for (const [k, lo, hi] of moeSizes) if (!isInt(m[k], lo, hi)) return `its mixture of experts' ${k} is not a whole number in [${lo}, ${hi}]`;
-    if ((m.topK as number) > (m.experts as number) || typeof m.balance !== 'number' || !(m.balance >= 0)) return "its mixture of experts' routing is broken";
-    if (x.kind === 'gru') return 'a GRU has no mixture of experts';
+    for (const [k, lo, hi] of moeSizes) if (!isInt(m[k], lo, hi)) return policyMsg('policy.moeSize', { name: k, lo, hi });
+    if ((m.topK as number) > (m.experts as number) || typeof m.balance !== 'number' || !(m.balance >= 0)) return policyMsg('policy.moeRouting');
+    if (x.kind === 'gru') return policyMsg('policy.gruMoe');
   }
   const sizes: [string, number, number][] = [['vocab', 2, 64], ['maxLen', 2, 64], ['embed', 1, 512], ['hidden', 1, 1024], ['layers', 1, 8], ['window', 1, 64], ['outDim', 1, 64]];
-  for (const [k, lo, hi] of sizes) if (!isInt(x[k], lo, hi)) return `its architecture's ${k} is not a whole number in [${lo}, ${hi}]`;
+  for (const [k, lo, hi] of sizes) if (!isInt(x[k], lo, hi)) return policyMsg('policy.size', { name: k, lo, hi });
   return null;
 }
 
@@ -227,37 +255,37 @@ export function parsePolicy(text: string): Parsed<Policy> {
   try {
     j = JSON.parse(text);
   } catch {
-    return { ok: false, message: 'it is not a policy file (not JSON)' };
+    return refuse('policy.notJson');
   }
-  if (!isObj(j) || j.format !== POLICY_FORMAT) return { ok: false, message: `it is not a policy file (no "format": "${POLICY_FORMAT}")` };
-  if (j.version !== POLICY_VERSION) return { ok: false, message: `it is a policy file of version ${String(j.version).slice(0, 10)}; this app reads version ${POLICY_VERSION}` };
+  if (!isObj(j) || j.format !== POLICY_FORMAT) return refuse('policy.noFormat', { format: POLICY_FORMAT });
+  if (j.version !== POLICY_VERSION) return refuse('policy.version', { version: String(j.version).slice(0, 10), want: POLICY_VERSION });
   const t = j.task;
   if (!isObj(t) || typeof t.key !== 'string' || !Array.isArray(t.vocab) || !t.vocab.every((v) => typeof v === 'string') || !isInt(t.promptLen, 1, 64) || !isInt(t.maxNew, 1, 64)) {
-    return { ok: false, message: 'its task description is missing or broken' };
+    return refuse('policy.task');
   }
   const specProblem = checkSpec(j.net);
-  if (specProblem) return { ok: false, message: specProblem };
+  if (specProblem) return { ok: false, ...specProblem };
   const net = j.net as unknown as NetSpec;
   if (net.vocab !== t.vocab.length || net.outDim !== t.vocab.length || net.maxLen !== t.promptLen + t.maxNew) {
-    return { ok: false, message: 'its architecture does not fit its own task (vocabulary or sequence length)' };
+    return refuse('policy.unfit');
   }
-  for (const k of ['run', 'seed', 'generation', 'step'] as const) if (!isInt(j[k], 0, 2 ** 31)) return { ok: false, message: `its ${k} is missing` };
-  if (!Array.isArray(j.weights)) return { ok: false, message: 'it has no weights' };
+  for (const k of ['run', 'seed', 'generation', 'step'] as const) if (!isInt(j[k], 0, 2 ** 31)) return refuse('policy.missing', { name: k });
+  if (!Array.isArray(j.weights)) return refuse('policy.noWeights');
   // The architecture decides which weights there must be.
   const expected = weightLayout(net);
   const params = expected.reduce((n, w) => n + w.shape.reduce((a, b) => a * b, 1), 0);
-  if (j.weights.length !== expected.length) return { ok: false, message: `it has ${j.weights.length} weight tensors where its architecture has ${expected.length}` };
+  if (j.weights.length !== expected.length) return refuse('policy.weightCount', { n: j.weights.length, want: expected.length });
   const weights: Policy['weights'] = [];
   for (let i = 0; i < expected.length; i++) {
     const w = j.weights[i] as unknown;
     const e = expected[i];
     if (!isObj(w) || w.name !== e.name || !Array.isArray(w.shape) || w.shape.join(',') !== e.shape.join(',') || typeof w.data !== 'string') {
-      return { ok: false, message: `its weight ${i} is not ${e.name} of shape [${e.shape.join(', ')}]` };
+      return refuse('policy.weightShape', { index: i, name: e.name, shape: e.shape.join(', ') });
     }
     const data = fromBase64(w.data);
     const size = e.shape.reduce((a, b) => a * b, 1);
-    if (!data || data.length !== size) return { ok: false, message: `the values of its weight ${e.name} are broken (want ${size} numbers)` };
-    if (!data.every(Number.isFinite)) return { ok: false, message: `its weight ${e.name} holds a value that is not a finite number` };
+    if (!data || data.length !== size) return refuse('policy.weightValues', { name: e.name, size });
+    if (!data.every(Number.isFinite)) return refuse('policy.weightFinite', { name: e.name });
     weights.push({ name: e.name, shape: e.shape, data });
   }
   return {
@@ -278,11 +306,16 @@ export function parsePolicy(text: string): Parsed<Policy> {
   };
 }
 
+/** Whether a policy can be used on `task`: null if so, else what does not match (with its code). */
+export function policyMismatchMsg(p: Policy, task: Task): Msg | null {
+  const want = policyTaskOf(task);
+  if (p.task.key !== want.key) return policyMsg('policy.otherTask', { title: p.task.title, key: p.task.key, wantTitle: want.title, wantKey: want.key });
+  if (p.task.vocab.join('\u0001') !== want.vocab.join('\u0001')) return policyMsg('policy.otherVocab', { n: p.task.vocab.length, want: want.vocab.length });
+  if (p.task.promptLen !== want.promptLen || p.task.maxNew !== want.maxNew) return policyMsg('policy.otherLength');
+  return null;
+}
+
 /** Whether a policy can be used on `task`: null if so, else what does not match. */
 export function policyMismatch(p: Policy, task: Task): string | null {
-  const want = policyTaskOf(task);
-  if (p.task.key !== want.key) return `it was trained on ${p.task.title} (${p.task.key}); this experiment is ${want.title} (${want.key})`;
-  if (p.task.vocab.join('\u0001') !== want.vocab.join('\u0001')) return `its vocabulary (${p.task.vocab.length} tokens) is not this task's (${want.vocab.length} tokens)`;
-  if (p.task.promptLen !== want.promptLen || p.task.maxNew !== want.maxNew) return 'its prompt or answer length is not this task\'s';
-  return null;
+  return policyMismatchMsg(p, task)?.message ?? null;
 }

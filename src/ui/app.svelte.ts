@@ -22,11 +22,13 @@ import {
   teacherSeed,
 } from '../core/config';
 import { type ImportedRun, importable, MAX_IMPORT_BYTES, mergeSeeds, parseImport } from '../core/imports';
-import { type Policy, cleanName, parsePolicy, policyFileName, policyMismatch, policyRef, refName, serialisePolicy } from '../core/policy-file';
+import { type Policy, cleanName, parsePolicy, policyFileName, policyMismatchMsg, policyRef, refName, serialisePolicy } from '../core/policy-file';
 import { PRESETS, presetConfig, presetOfLink } from '../core/presets';
 import { taskOf } from '../core/tasks';
 import { importColor } from './colors';
 import { download } from './export';
+import { browserLang, i18n, type Lang, type Msg, msg, presetTitle, t, type Text, TextError, tx } from './i18n/index.svelte';
+import { coreMessage } from './i18n/problems';
 import { type Persist, type PolicySource, RunController } from './run.svelte';
 import { CheckpointStore, type SavedExperiment, StoreError } from './store';
 import { importPoints, type ShownImport } from './series';
@@ -56,12 +58,8 @@ export const RUN_TEMPLATES: { id: string; title: string; run: Partial<RunConfig>
 /** Imported runs shown at once (each is drawn on every plot that has its metric). */
 export const MAX_IMPORTS = 8;
 
-export const SPEEDS = [
-  { value: 0, label: 'max' },
-  { value: 20, label: '20 steps/s' },
-  { value: 5, label: '5 steps/s' },
-  { value: 1, label: '1 step/s' },
-];
+/** Training speeds in steps per second (0: as fast as it goes); named in the catalogue (app.speed.*). */
+export const SPEEDS = [{ value: 0 }, { value: 20 }, { value: 5 }, { value: 1 }];
 
 const sameJson = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);
 /** Some run leaks benchmark problems: every run then reports fresh-set accuracy too (a shared setting in effect). */
@@ -108,16 +106,16 @@ export class AppState {
   /** Policy files loaded in this page, by the reference a link names them by (`name~hash`). */
   policies = $state.raw<Map<string, Policy>>(new Map());
   /** Messages about policy files: one that could not be loaded, or one a link names that is not loaded. */
-  fileNotes = $state.raw<string[]>([]);
+  fileNotes = $state.raw<Text[]>([]);
   /** Runs read from files, drawn beside the live ones (never part of the link). */
   imports = $state.raw<ShownImport[]>([]);
   /** Messages about imported files: what could not be read, rows left out, the link without them. */
-  importNotes = $state.raw<string[]>([]);
+  importNotes = $state.raw<Text[]>([]);
   private importsMade = 0;
   /** The hash this page last wrote (a hashchange to it is our own). */
   private written = '';
   /** Messages about saving runs in this browser (storage full or unavailable, a checkpoint that could not be used). */
-  storeNotes = $state.raw<string[]>([]);
+  storeNotes = $state.raw<Text[]>([]);
   /** Experiments saved in this browser, newest first (the Saved runs list). */
   saved = $state.raw<SavedExperiment[]>([]);
   /** Where checkpoints go: null until opened, or when the browser gives no storage. */
@@ -146,7 +144,8 @@ export class AppState {
 
   /** The title a saved experiment is listed under. */
   private title(): string {
-    return presetOfLink(encode(this.config))?.title ?? 'Custom experiment';
+    const p = presetOfLink(encode(this.config));
+    return p ? presetTitle(p) : t('app.customExperiment');
   }
 
   private persistFor(): Persist | null {
@@ -164,12 +163,7 @@ export class AppState {
   private storeError(e: StoreError): void {
     if (this.storeFailed.has(e.kind)) return;
     this.storeFailed.add(e.kind);
-    const what =
-      e.kind === 'quota'
-        ? `This browser's storage for the page is full: runs are not being saved (training goes on). Delete saved experiments under Saved runs to make room.`
-        : e.kind === 'unavailable'
-          ? `Runs cannot be saved in this browser (${e.message}; a private window?): training works, but a reload starts over.`
-          : `Saving runs failed: ${e.message}. Training goes on.`;
+    const what = e.kind === 'quota' ? msg('app.store.full') : msg(e.kind === 'unavailable' ? 'app.store.unavailable' : 'app.store.failed', { error: e.message });
     this.storeNotes = [...this.storeNotes, what];
   }
 
@@ -200,16 +194,16 @@ export class AppState {
     const loc: Location = readHash(hash, defaultExperiment);
     this.problems = loc.problems;
     this.view = loc.view;
+    i18n.lang = loc.view.lang ?? browserLang();
     this.replace(loc.config, true);
     this.fileNotes = this.missingFiles();
   }
 
   /** Policy files the experiment names that this page has not loaded (a link carries names, not files). */
-  private missingFiles(): string[] {
-    return missingPolicyFiles(this.config, (ref) => this.policies.has(ref)).map(({ run, as, ref }) => {
-      const what = as === 'teacher' ? 'learns from' : 'starts from';
-      return `r${run + 1} ${what} the policy file '${refName(ref)}' (${ref.slice(-8)}), which this link names but cannot carry: load it with Load policy in the builder; until then r${run + 1} waits.`;
-    });
+  private missingFiles(): Text[] {
+    return missingPolicyFiles(this.config, (ref) => this.policies.has(ref)).map(({ run, as, ref }) =>
+      msg(as === 'teacher' ? 'files.missingTeacher' : 'files.missingInit', { run: `r${run + 1}`, file: refName(ref), hash: ref.slice(-8) }),
+    );
   }
 
   /** The hash for the current state. */
@@ -282,32 +276,32 @@ export class AppState {
     const needInit = r.init === 'file';
     if (!needTeacher && !needInit) return undefined;
     const never = new Promise<never>(() => {});
-    const waits: string[] = [];
+    const waits: Msg[] = [];
     let teacher: ((k: number) => Promise<Policy>) | null = null;
     let fromRun = false;
     const t = teacherRunOf(r);
     if (needTeacher && t !== null) {
       const ctrl = this.runs[t];
       const cfg = this.config;
-      waits.push(`Waits for r${t + 1} to finish: it learns from r${t + 1}'s final policy.`);
+      waits.push(msg('run.waitsFor', { run: `r${t + 1}` }));
       teacher = (k) => ctrl.finalPolicy(teacherSeed(cfg, t, k)).catch(() => {
-        throw new Error(`Its teacher r${t + 1} stopped before it finished.`);
+        throw new TextError(msg('run.teacherStopped', { run: `r${t + 1}` }));
       });
       fromRun = true;
     } else if (needTeacher) {
       const p = this.policies.get(r.teacherFile);
-      if (!p) waits.push(`Needs the policy file '${refName(r.teacherFile)}' as its teacher: Load policy in the builder.`);
+      if (!p) waits.push(msg('run.needsTeacherFile', { file: refName(r.teacherFile) }));
       teacher = () => (p ? Promise.resolve(p) : never);
     }
     let init: (() => Promise<Policy>) | null = null;
     if (needInit) {
       const p = this.policies.get(r.initFile);
-      if (!p) waits.push(`Needs the policy file '${refName(r.initFile)}' to start from: Load policy in the builder.`);
+      if (!p) waits.push(msg('run.needsInitFile', { file: refName(r.initFile) }));
       init = () => (p ? Promise.resolve(p) : never);
     }
     return {
-      wait: waits.join(' ') || 'Loading its policy…',
-      blocked: waits.some((w) => w.startsWith('Needs')),
+      wait: waits.length ? () => waits.map(tx).join(' ') : msg('run.loadingPolicy'),
+      blocked: waits.some((w) => w.key !== 'run.waitsFor'),
       policies: async (k) => {
         const [tp, ip] = await Promise.all([teacher ? teacher(k) : null, init ? init() : null]);
         // A run's final policy was exported for this run alone: its buffers move to the worker.
@@ -412,13 +406,14 @@ export class AppState {
     try {
       text = await file.text();
     } catch {
-      this.fileNotes = [`'${name}' could not be read; nothing was changed.`];
+      this.fileNotes = [msg('files.unreadable', { name })];
       return;
     }
     const parsed = parsePolicy(text);
-    const bad = parsed.ok ? policyMismatch(parsed.value, taskOf(this.config)) : parsed.message;
+    const bad = parsed.ok ? policyMismatchMsg(parsed.value, taskOf(this.config)) : parsed;
     if (!parsed.ok || bad) {
-      this.fileNotes = [`'${name}' was not loaded: ${bad}. Nothing was changed.`];
+      const why = bad!;
+      this.fileNotes = [msg('files.notLoaded', { name, why: () => coreMessage(why) })];
       return;
     }
     const ref = policyRef(file.name, parsed.value);
@@ -438,32 +433,32 @@ export class AppState {
    * seeds. What was shown stays shown.
    */
   async importFiles(files: File[]): Promise<void> {
-    const { read, skipped } = importable(files);
-    const notes: string[] = [...skipped];
+    const { read, skippedMsgs } = importable(files);
+    const notes: Text[] = skippedMsgs.map((m) => () => coreMessage(m));
     const parsed: ImportedRun[] = [];
     for (const f of read) {
       const name = cleanName(f.name);
       if (f.size > MAX_IMPORT_BYTES) {
-        notes.push(`'${name}' was not imported: it is larger than ${MAX_IMPORT_BYTES / 1024 / 1024} MB.`);
+        notes.push(msg('files.import.tooLarge', { name, mb: MAX_IMPORT_BYTES / 1024 / 1024 }));
         continue;
       }
       let text: string;
       try {
         text = await f.text();
       } catch {
-        notes.push(`'${name}' could not be read.`);
+        notes.push(msg('files.import.unreadable', { name }));
         continue;
       }
       const r = parseImport(name, text);
-      if (!r.ok) notes.push(`'${name}' was not imported: ${r.message}.`);
+      if (!r.ok) notes.push(msg('files.import.notImported', { name, why: () => coreMessage(r) }));
       else {
         parsed.push(...r.runs);
-        notes.push(...r.notes.map((n) => `'${name}': ${n}.`));
+        notes.push(...r.noteMsgs.map((n) => msg('files.import.note', { name, note: () => coreMessage(n) })));
       }
     }
     const merged = mergeSeeds(parsed);
     const room = MAX_IMPORTS - this.imports.length;
-    if (merged.length > room) notes.push(`${merged.length - Math.max(0, room)} of the runs read were not shown: at most ${MAX_IMPORTS} imported runs at once (remove some first).`);
+    if (merged.length > room) notes.push(msg('files.import.tooMany', { n: merged.length - Math.max(0, room), max: MAX_IMPORTS }));
     const add = merged.slice(0, Math.max(0, room)).map((run) => {
       const n = this.importsMade++;
       return { id: `i${n + 1}`, run, color: importColor(n), points: importPoints(run) };
@@ -524,6 +519,13 @@ export class AppState {
 
   setX(x: XAxis): void {
     this.view.x = x;
+    this.writeUrl();
+  }
+
+  /** The switch in the header: the language, kept in the link (lang=zh) so whoever opens it reads the same. */
+  setLang(lang: Lang): void {
+    this.view.lang = lang;
+    i18n.lang = lang;
     this.writeUrl();
   }
 

@@ -40,28 +40,28 @@ export function toCsv(runs: ExportRun[]): string {
   return lines.join('\n') + '\n';
 }
 
-/** A standalone SVG document of a plot (its styles are attributes, so it renders the same). */
-export function svgText(svg: SVGSVGElement): string {
+/** A standalone SVG document of a plot (its styles are attributes, so it renders the same) on `background`. */
+export function svgText(svg: SVGSVGElement, background = '#ffffff'): string {
   const clone = svg.cloneNode(true) as SVGSVGElement;
   clone.setAttribute('xmlns', 'http://www.w3.org/2000/svg');
-  const w = svg.width.baseVal.value || svg.getBoundingClientRect().width;
-  const h = svg.height.baseVal.value || svg.getBoundingClientRect().height;
+  const { w, h } = svgSize(svg);
   clone.setAttribute('width', String(w));
   clone.setAttribute('height', String(h));
   clone.setAttribute('viewBox', `0 0 ${w} ${h}`);
   const bg = document.createElementNS('http://www.w3.org/2000/svg', 'rect');
   bg.setAttribute('width', '100%');
   bg.setAttribute('height', '100%');
-  bg.setAttribute('fill', 'white');
+  bg.setAttribute('fill', background);
   clone.insertBefore(bg, clone.firstChild);
   return '<?xml version="1.0" encoding="UTF-8"?>\n' + new XMLSerializer().serializeToString(clone);
 }
 
-/** Rasterise a plot at `scale` x its size (2: sharp on slides). */
-export async function svgPng(svg: SVGSVGElement, scale = 2): Promise<Blob> {
-  const text = svgText(svg);
-  const w = svg.width.baseVal.value || svg.getBoundingClientRect().width;
-  const h = svg.height.baseVal.value || svg.getBoundingClientRect().height;
+export function svgSize(svg: SVGSVGElement): { w: number; h: number } {
+  return { w: svg.width.baseVal.value || svg.getBoundingClientRect().width, h: svg.height.baseVal.value || svg.getBoundingClientRect().height };
+}
+
+/** Rasterise an SVG document of size w x h at `scale` x its size (2: sharp on slides). */
+export async function svgPng(text: string, w: number, h: number, scale = 2): Promise<Blob> {
   const url = URL.createObjectURL(new Blob([text], { type: 'image/svg+xml' }));
   try {
     const img = new Image();
@@ -80,4 +80,4 @@ export async function svgPng(svg: SVGSVGElement, scale = 2): Promise<Blob> {
 }
 
 /** A file-name-safe slug. */
-export const slug = (s: string) => s.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-|-$/g, '') || 'plot';
+export const slug = (s: string) => s.toLowerCase().replace(/[^a-z0-9\u4e00-\u9fff]+/g, '-').replace(/^-|-$/g, '') || 'plot';

@@ -18,6 +18,7 @@ import type { Inspection, SessionPolicies } from '../core/session';
 import type { InitResult, Progress, RunResult } from '../../workers/trainer';
 import type { WorkerApi } from '../../workers/trainer.worker';
 import { aggregate, BoundedHistory, type Point } from './history';
+import { capitalised, type Msg, msg, type Text, TextError, textOf, tx } from './i18n/index.svelte';
 import { type CheckpointStore, recordKey, StoreError } from './store';
 import type { PersistInfo } from '../../workers/trainer.worker';
 
@@ -43,7 +44,7 @@ export type RunStatus = 'starting' | 'waiting' | 'ready' | 'running' | 'done' | 
  * final policy of the run that teaches it). `wait` says, while they are not there, what it waits for.
  */
 export interface PolicySource {
-  wait: string;
+  wait: Text;
   /** It waits for something only the user can give (a policy file to load). */
   blocked: boolean;
   /** The policies of seed k, and the buffers that may be transferred into its worker (not kept by the page). */
@@ -74,15 +75,15 @@ class SeedWorker {
     this.worker = make();
     this.api = Comlink.wrap<WorkerApi>(this.worker);
     this.crashed = new Promise<never>((_, reject) => {
-      const fail = (what: string) => {
+      const fail = (what: Msg) => {
         this.dead = true;
-        reject(new Error(what));
+        reject(new TextError(what));
       };
       this.worker.addEventListener('error', (e) => {
         e.preventDefault();
-        fail(`its worker crashed${e.message ? ` (${e.message})` : ''}`);
+        fail(e.message ? msg('run.crashedWith', { error: e.message }) : msg('run.crashed'));
       });
-      this.worker.addEventListener('messageerror', () => fail('its worker sent a message that could not be read'));
+      this.worker.addEventListener('messageerror', () => fail(msg('run.unreadable')));
     });
     this.crashed.catch(() => {});
   }
@@ -104,7 +105,11 @@ export class RunController {
   step = $state(0);
   /** Budget of the run: its own, or the experiment's. */
   steps = $state(0);
-  error = $state<string | null>(null);
+  /** Why it stopped (shown in the page's language: `error`). */
+  errorText = $state.raw<Text | null>(null);
+  get error(): string | null {
+    return this.errorText === null ? null : tx(this.errorText);
+  }
   info = $state.raw<InitResult | null>(null);
   /** Seed-aggregated eval points for the plots (a new array per update). */
   points = $state.raw<Point[]>([]);
@@ -113,7 +118,10 @@ export class RunController {
   /** Bumped whenever a new batch is ready for the inspector. */
   version = $state(0);
   /** While status is 'waiting': what for (a teacher run to finish, a policy file to be loaded). */
-  waiting = $state<string | null>(null);
+  waitText = $state.raw<Text | null>(null);
+  get waiting(): string | null {
+    return this.waitText === null ? null : tx(this.waitText);
+  }
   /** Waiting for something only the user can give (Load policy): Play cannot make it go on. */
   blocked = $state(false);
   /** Runs with generations: the seed-aggregated eval point at the end of each finished generation. */
@@ -121,7 +129,14 @@ export class RunController {
   /** Runs that pretrain before RL: the seed-aggregated eval point where pretraining ends (the base model). */
   base = $state.raw<Point | null>(null);
   /** What happened to the run beyond training: restored from a checkpoint, a worker restarted, not saved. */
-  notes = $state.raw<string[]>([]);
+  noteTexts = $state.raw<Text[]>([]);
+  get notes(): string[] {
+    return this.noteTexts.map(tx);
+  }
+  /** What each note is about (for styling and tests, whatever the language). */
+  get noteKinds(): string[] {
+    return this.noteTexts.map((n) => noteKind(n));
+  }
   /** The step it was restored at (null: it started from step 0). */
   restoredAt = $state<number | null>(null);
   /** Eval rows held in memory over its seeds (stored ones beyond a window are let go of). */
@@ -168,12 +183,12 @@ export class RunController {
    */
   async finalPolicy(k: number): Promise<Policy> {
     const f = this.finished[k];
-    if (!f) throw new Error('the run has no such seed');
+    if (!f) throw new TextError(msg('run.noSeed'));
     const gen = this.gen;
     await f.promise;
-    if (gen !== this.gen) throw new Error('the run was reset');
+    if (gen !== this.gen) throw new TextError(msg('run.wasReset'));
     const p = await this.exportPolicy(k);
-    if (!p) throw new Error('the run has no policy');
+    if (!p) throw new TextError(msg('run.noPolicy'));
     return p;
   }
 
@@ -194,7 +209,7 @@ export class RunController {
         if (rows.first > 0) {
           const saved = persist ? await persist.store.load(this.identity, k) : null;
           early = (saved?.rows ?? []).slice(0, rows.first);
-          if (early.length < rows.first) throw new Error(`the first ${rows.first} rows of seed ${this.seed0 + k} could not be read back from this browser's storage`);
+          if (early.length < rows.first) throw new TextError(msg('run.rowsLost', { n: rows.first, seed: this.seed0 + k }));
         }
         return { seed: this.seed0 + k, rows: [...early, ...rows.rows()] };
       }),
@@ -210,21 +225,21 @@ export class RunController {
   reset(config: ExperimentConfig, runIndex: number, source?: PolicySource, restore = true): Promise<void> {
     const gen = ++this.gen;
     this.status = 'starting';
-    this.error = null;
-    this.waiting = null;
+    this.errorText = null;
+    this.waitText = null;
     this.blocked = source?.blocked ?? false;
     this.genPoints = [];
     this.genScanned = 0;
     this.genLastAdded = false;
     this.generations = config.runs[runIndex].generations;
-    for (const f of this.finished) f.reject(new Error('the run was reset'));
+    for (const f of this.finished) f.reject(new TextError(msg('run.wasReset')));
     this.step = 0;
     this.steps = runSteps(config, config.runs[runIndex]);
     this.points = [];
     this.latest = null;
     this.base = null;
     this.info = null;
-    this.notes = [];
+    this.noteTexts = [];
     this.restoredAt = null;
     this.history = new BoundedHistory();
     this.aggregated = 0;
@@ -281,10 +296,10 @@ export class RunController {
         let policies: { policies: SessionPolicies; transfer: ArrayBuffer[] }[] = this.workers.map(() => ({ policies: {}, transfer: [] }));
         if (source) {
           this.status = 'waiting';
-          this.waiting = source.wait;
+          this.waitText = source.wait;
           policies = await Promise.all(this.workers.map((_, k) => source.policies(k)));
           if (gen !== this.gen) return;
-          this.waiting = null;
+          this.waitText = null;
           this.blocked = false;
           this.status = 'starting';
         }
@@ -299,10 +314,10 @@ export class RunController {
         );
         if (gen !== this.gen) return;
         this.info = inits[0];
-        const notes: string[] = [];
+        const notes: Text[] = [];
         const bad: string[] = [];
         inits.forEach((init, k) => {
-          const who = this.workers.length > 1 ? `Seed ${this.seed0 + k}: ` : '';
+          const who = (m: Msg): Msg => (this.workers.length > 1 ? msg('run.seed', { seed: this.seed0 + k, text: m }) : m);
           const s = saved[k];
           if (init.restored !== null && s) {
             for (const r of s.rows) this.seedRows[k].push(r);
@@ -312,7 +327,7 @@ export class RunController {
             if (init.restored >= init.steps) this.seedDone[k] = true;
           } else {
             if (init.restoreError) {
-              notes.push(`${who}its saved checkpoint could not be used (${init.restoreError}); it starts again from step 0.`);
+              notes.push(who(msg('run.badCheckpoint', { error: init.restoreError })));
               bad.push(recordKey(identity, k));
             }
             this.seedRows[k].push(init.row!);
@@ -325,10 +340,10 @@ export class RunController {
         const restoredSteps = inits.flatMap((x) => (x.restored === null ? [] : [x.restored]));
         if (restoredSteps.length) {
           this.restoredAt = Math.min(...restoredSteps);
-          notes.unshift(`Restored at step ${this.restoredAt} from this browser's checkpoint.`);
+          notes.unshift(msg('run.restored', { step: this.restoredAt }));
         }
-        if (persist && !this.canWrite) notes.push('Another tab is training this run and saving it: this tab does not save it.');
-        this.notes = notes;
+        if (persist && !this.canWrite) notes.push(msg('run.otherTab'));
+        this.noteTexts = notes;
         this.absorbed();
         for (let k = 0; k < this.seedDone.length; k++) if (this.seedDone[k]) this.finished[k].resolve();
         this.status = this.seedDone.every(Boolean) ? 'done' : 'ready';
@@ -370,11 +385,10 @@ export class RunController {
   }
 
   private fail(e: unknown, seedIndex?: number): void {
-    const msg = e instanceof Error ? e.message : String(e);
-    const who = seedIndex !== undefined && this.workers.length > 1 ? `Seed ${this.seed0 + seedIndex}: ` : '';
-    this.error = `${who}${msg}`;
+    const what = textOf(e);
+    this.errorText = seedIndex !== undefined && this.workers.length > 1 ? msg('run.seed', { seed: this.seed0 + seedIndex, text: what }) : what;
     this.status = 'error';
-    this.waiting = null;
+    this.waitText = null;
     for (const f of this.finished) f.reject(new Error('it stopped'));
     for (const w of this.workers) if (!w.dead) w.api.stop().catch(() => {});
   }
@@ -472,7 +486,7 @@ export class RunController {
     if (this.seedDone[k] || this.seedRunning[k]) return;
     const w = this.workers[k];
     this.seedRunning[k] = true;
-    let restart: string | null = null;
+    let restart: Text | null = null;
     const onProgress = Comlink.proxy((p: Progress) => {
       if (gen === this.gen) this.absorb(k, p);
     });
@@ -480,7 +494,7 @@ export class RunController {
       const res = await w.call(w.api.run(maxSteps, onProgress));
       if (gen !== this.gen) return;
       this.absorb(k, res);
-      if (res.status === 'error') this.fail(new Error(`${res.error?.name === 'DivergenceError' ? 'Stopped: ' : 'Stopped by an error: '}${res.error?.message}`), k);
+      if (res.status === 'error') this.fail(stoppedBy(res.error), k);
       if (res.status === 'done') {
         this.seedDone[k] = true;
         this.updateGenPoints();
@@ -488,11 +502,11 @@ export class RunController {
       }
     } catch (e) {
       if (gen !== this.gen) return;
-      const msg = e instanceof Error ? e.message : String(e);
+      const why = textOf(e);
       if (!w.dead || this.restarts[k] > 0) {
-        this.fail(new Error(`Stopped: ${msg}${w.dead ? ' again, after a restart' : ''}.`), k);
+        this.fail(msg(w.dead ? 'run.stoppedAgain' : 'run.stopped', { error: why }), k);
         if (w.dead) w.terminate(); // a worker that threw may linger: free it
-      } else restart = msg;
+      } else restart = why;
     } finally {
       if (gen === this.gen) {
         this.seedRunning[k] = false;
@@ -511,8 +525,8 @@ export class RunController {
   }
 
   /** Replace seed k's dead worker by a new one restored from its latest checkpoint (or from step 0 without one). */
-  private async restartSeed(k: number, gen: number, why: string): Promise<boolean> {
-    const who = this.workers.length > 1 ? `Seed ${this.seed0 + k}: ${why}` : why.charAt(0).toUpperCase() + why.slice(1);
+  private async restartSeed(k: number, gen: number, why: Text): Promise<boolean> {
+    const who = (m: Msg): Msg => (this.workers.length > 1 ? msg('run.seed', { seed: this.seed0 + k, text: m }) : m);
     const { config, runIndex, source } = this.started!;
     try {
       // Its latest checkpoint: the one its worker stored, or one sent here (storage off or failing), whichever is later.
@@ -542,11 +556,11 @@ export class RunController {
       await w.call(w.api.setPersist(this.persistInfo(k), this.storedRows[k], init.restored === null ? [init.row!] : this.seedRows[k].length > this.storedRows[k] ? this.rowsFrom(k, this.storedRows[k]) : []));
       if (gen !== this.gen) return false;
       this.seedStep[k] = init.restored ?? 0;
-      this.notes = [...this.notes, `${who}; it was restarted from step ${init.restored ?? 0}.`];
+      this.noteTexts = [...this.noteTexts, who(msg('run.restarted', { why: this.workers.length > 1 ? why : capitalised(why), step: init.restored ?? 0 }))];
       this.absorbed();
       return true;
     } catch (e) {
-      if (gen === this.gen) this.fail(new Error(`Stopped: ${why}; restarting it failed (${e instanceof Error ? e.message : String(e)}).`), k);
+      if (gen === this.gen) this.fail(msg('run.restartFailed', { why, error: textOf(e) }), k);
       return false;
     }
   }
@@ -581,4 +595,19 @@ export class RunController {
     this.unlock?.();
     this.unlock = null;
   }
+}
+
+/** A note's kind: 'restored', 'restarted' or 'other' (a seed's note is of its inner message's kind). */
+function noteKind(n: Text): string {
+  if (typeof n !== 'object') return 'other';
+  if (n.key === 'run.seed' && n.params?.text !== undefined && typeof n.params.text !== 'number') return noteKind(n.params.text);
+  return n.key === 'run.restored' ? 'restored' : n.key === 'run.restarted' ? 'restarted' : 'other';
+}
+
+/** A run's error as its card says it: divergence in plain words, any other error with its own. */
+function stoppedBy(error: { name?: string; message?: string } | undefined): Msg {
+  const m = error?.message ?? '';
+  const diverged = error?.name === 'DivergenceError' ? /^training diverged: (.*) is not a finite number\./.exec(m) : null;
+  if (diverged) return msg('run.diverged', { what: diverged[1] });
+  return error?.name === 'DivergenceError' ? msg('run.stopped', { error: m }) : msg('run.stoppedByError', { error: m });
 }

@@ -3,7 +3,8 @@ import { type ExperimentConfig, pipelineId, runSteps } from '../core/config';
 import type { ImportedRun, ImportRow } from '../core/imports';
 import { aggregate, BoundedHistory, type Point } from './history';
 import type { Series, XMark } from './plots/types';
-import { runColor } from './colors';
+import { formatColor, importColorOf, importMarker, runColor, runMarker } from './colors';
+import { t, type MessageKey } from './i18n/index.svelte';
 
 type Row = Record<string, number | undefined>;
 
@@ -15,6 +16,7 @@ export function seriesFor(runs: { points: Point[] }[], config: ExperimentConfig,
       id: `r${i + 1}`,
       label: `r${i + 1} ${run ? pipelineId(run.stages) : ''}`,
       color: runColor(i),
+      marker: runMarker(i),
       band: (run?.seeds ?? 1) > 1,
     };
   });
@@ -23,22 +25,22 @@ export function seriesFor(runs: { points: Point[] }[], config: ExperimentConfig,
 export const hasData = (s: Series[]) => s.some((x) => x.points.length > 0);
 
 /** The diagnostics, in the order a reader checks them (short titles; the metric key on hover). */
-export const DIAGNOSTICS: { key: string; title: string }[] = [
-  { key: 'kl', title: 'KL to reference' },
-  { key: 'entropy', title: 'Entropy' },
-  { key: 'clip_ratio/low_mean', title: 'Clipped low' },
-  { key: 'clip_ratio/high_mean', title: 'Clipped high' },
-  { key: 'frac_reward_zero_std', title: 'Zero-std groups' },
-  { key: 'reward_std', title: 'Reward std' },
-  { key: 'loss/policy', title: 'Policy loss' },
-  { key: 'loss/value', title: 'Value loss' },
-  { key: 'explained_variance', title: 'Explained var.' },
-  { key: 'grad_norm', title: 'Grad norm' },
-  { key: 'completions/mean_length', title: 'Length' },
-  { key: 'completions/mean_length_correct', title: 'Length, correct' },
-  { key: 'completions/mean_length_incorrect', title: 'Length, wrong' },
-  { key: 'completions/worked_share', title: 'Worked share' },
-  { key: 'completions/clipped_share', title: 'Clipped share' },
+export const DIAGNOSTICS: { key: string; titleKey: MessageKey }[] = [
+  { key: 'kl', titleKey: 'diag.kl' },
+  { key: 'entropy', titleKey: 'diag.entropy' },
+  { key: 'clip_ratio/low_mean', titleKey: 'diag.clip_ratio/low_mean' },
+  { key: 'clip_ratio/high_mean', titleKey: 'diag.clip_ratio/high_mean' },
+  { key: 'frac_reward_zero_std', titleKey: 'diag.frac_reward_zero_std' },
+  { key: 'reward_std', titleKey: 'diag.reward_std' },
+  { key: 'loss/policy', titleKey: 'diag.loss/policy' },
+  { key: 'loss/value', titleKey: 'diag.loss/value' },
+  { key: 'explained_variance', titleKey: 'diag.explained_variance' },
+  { key: 'grad_norm', titleKey: 'diag.grad_norm' },
+  { key: 'completions/mean_length', titleKey: 'diag.completions/mean_length' },
+  { key: 'completions/mean_length_correct', titleKey: 'diag.completions/mean_length_correct' },
+  { key: 'completions/mean_length_incorrect', titleKey: 'diag.completions/mean_length_incorrect' },
+  { key: 'completions/worked_share', titleKey: 'diag.completions/worked_share' },
+  { key: 'completions/clipped_share', titleKey: 'diag.completions/clipped_share' },
 ];
 
 /**
@@ -47,12 +49,12 @@ export const DIAGNOSTICS: { key: string; title: string }[] = [
  * through every stage, so a habit's growth under RL reads as one line. Then the length of the
  * wrong answers RL sampled in training.
  */
-export const WRITING: { key: string; title: string; yDomain?: [number, number] }[] = [
-  { key: 'eval/sampled_worked_share', title: 'Worked share', yDomain: [0, 1] },
-  { key: 'eval/sampled_length', title: 'Mean length (tokens)' },
-  { key: 'eval/sampled_accuracy', title: 'Sampled accuracy', yDomain: [0, 1] },
+export const WRITING: { key: string; titleKey: MessageKey; yDomain?: [number, number] }[] = [
+  { key: 'eval/sampled_worked_share', titleKey: 'writing.eval/sampled_worked_share', yDomain: [0, 1] },
+  { key: 'eval/sampled_length', titleKey: 'writing.eval/sampled_length' },
+  { key: 'eval/sampled_accuracy', titleKey: 'writing.eval/sampled_accuracy', yDomain: [0, 1] },
   // RL rollouts only: where GRPO's 1/|o| length bias shows (Dr. GRPO).
-  { key: 'completions/mean_length_incorrect', title: 'Wrong-answer length (RL)' },
+  { key: 'completions/mean_length_incorrect', titleKey: 'writing.completions/mean_length_incorrect' },
 ];
 
 /**
@@ -69,7 +71,7 @@ export function stageMarks(runs: { points: Point[]; info: { info: { stages: { al
       const p = r.points.find((q) => (q.mean.step ?? -1) >= s.from);
       const xv = p ? (p.mean as Row)[x] : undefined;
       if (xv === undefined || !Number.isFinite(xv)) continue;
-      const what = s.stage === 0 && (s.generation ?? 1) > 1 ? `gen ${s.generation}` : s.algo;
+      const what = s.stage === 0 && (s.generation ?? 1) > 1 ? t('series.gen', { n: s.generation ?? 1 }) : s.algo;
       const m = at.get(xv) ?? { color: runColor(i), groups: new Map<string, string[]>() };
       at.set(xv, m);
       const ids = m.groups.get(what) ?? [];
@@ -96,7 +98,7 @@ export function generationSeries(runs: { genPoints: Point[] }[], config: Experim
   return runs.flatMap((r, i) => {
     const run = config.runs[i];
     if (!run || run.generations < 2) return [];
-    return [{ ...pointsSeries(r.genPoints, metric, (m) => m.generation), id: `r${i + 1}`, label: `r${i + 1} ${pipelineId(run.stages)}`, color: runColor(i), band: run.seeds > 1 }];
+    return [{ ...pointsSeries(r.genPoints, metric, (m) => m.generation), id: `r${i + 1}`, label: `r${i + 1} ${pipelineId(run.stages)}`, color: runColor(i), marker: runMarker(i), band: run.seeds > 1 }];
   });
 }
 
@@ -110,10 +112,10 @@ export function leakSeries(runs: { points: Point[] }[], config: ExperimentConfig
   const fresh = seriesFor(runs, config, `eval/accuracy_fresh${suffix}`, x);
   return bench.flatMap((b, i) => {
     const leak = config.runs[i]?.leak ?? 0;
-    const tag = leak > 0 ? ` (leak ${leak})` : '';
+    const tag = leak > 0 ? t('series.leakTag', { leak }) : '';
     return [
-      { ...b, label: `${b.label}${tag}: benchmark` },
-      { ...fresh[i], id: `${fresh[i].id}-fresh`, label: `${fresh[i].label}${tag}: fresh`, dash: '7 4', band: false },
+      { ...b, label: t('series.benchmark', { run: `${b.label}${tag}` }) },
+      { ...fresh[i], id: `${fresh[i].id}-fresh`, label: t('series.fresh', { run: `${fresh[i].label}${tag}` }), dash: '7 4', band: false },
     ];
   });
 }
@@ -122,6 +124,7 @@ export function leakSeries(runs: { points: Point[] }[], config: ExperimentConfig
 export interface ShownImport {
   id: string;
   run: ImportedRun;
+  /** Its colour when imported (light theme); drawn with importColorOf(id), which follows the theme. */
   color: string;
   /** One point per step: the mean over its seeds with their min and max (bounded like a live run's). */
   points: Point[];
@@ -138,7 +141,7 @@ export function importPoints(run: ImportedRun, capacity = 300): Point[] {
 
 /** Imported runs' series of one metric, beside the live runs' (those without it on this x-axis draw nothing). */
 export function importSeries(imports: ShownImport[], metric: string, x: string): Series[] {
-  return imports.map((im) => ({ ...pointsSeries(im.points, metric, (m) => m[x]), id: im.id, label: `${im.id} ${im.run.label}`, color: im.color, band: im.run.seeds.length > 1 }));
+  return imports.map((im) => ({ ...pointsSeries(im.points, metric, (m) => m[x]), id: im.id, label: `${im.id} ${im.run.label}`, color: importColorOf(im.id), marker: importMarker(im.id), band: im.run.seeds.length > 1 }));
 }
 
 function pointsSeries(points: Point[], metric: string, xOf: (m: Row) => number | undefined): { points: { x: number; y: number; lo?: number; hi?: number }[] } {
@@ -172,10 +175,10 @@ export function matchSeries(
   if (live && run) {
     const len = runSteps(config, run);
     const s = pointsSeries(live.points, liveMetric, (m) => (m.step === undefined ? undefined : x === 'step' ? m.step : m.step / len));
-    out.push({ ...s, id: `r${liveIndex + 1}`, label: `r${liveIndex + 1} ${pipelineId(run.stages)}: ${liveMetric}`, color: runColor(liveIndex), band: run.seeds > 1 });
+    out.push({ ...s, id: `r${liveIndex + 1}`, label: `r${liveIndex + 1} ${pipelineId(run.stages)}: ${liveMetric}`, color: runColor(liveIndex), marker: runMarker(liveIndex), band: run.seeds > 1 });
   }
   const s = pointsSeries(im.points, metric, (m) => (m.step === undefined ? undefined : x === 'step' ? m.step : m.step / im.run.maxStep));
-  out.push({ ...s, id: im.id, label: `${im.id} ${im.run.label}: ${metric}`, color: im.color, band: im.run.seeds.length > 1 });
+  out.push({ ...s, id: im.id, label: `${im.id} ${im.run.label}: ${metric}`, color: importColorOf(im.id), marker: importMarker(im.id), band: im.run.seeds.length > 1 });
   return out;
 }
 
@@ -194,7 +197,7 @@ export function expertLoadSeries(run: { points: Point[] }, experts: number, x: s
   return Array.from({ length: experts }, (_, e) => ({
     ...pointsSeries(run.points, `moe/expert_load/${e}`, (m) => m[x]),
     id: `e${e}`,
-    label: `expert ${e + 1}`,
+    label: t('series.expert', { n: e + 1 }),
     color: MANY_COLORS[e % MANY_COLORS.length],
     band: false,
   }));
@@ -202,7 +205,7 @@ export function expertLoadSeries(run: { points: Point[] }, experts: number, x: s
 
 /** Number formats as the low-precision plots draw them (full precision first, solid and dark). */
 export const FORMAT_STYLE: Record<string, { color: string; dash?: string }> = {
-  fp32: { color: '#222222' },
+  fp32: { color: '#222222' }, // drawn with formatColor: the theme's near-black or near-white
   bf16: { color: '#4e79a7', dash: '6 3' },
   fp8: { color: '#59a14f', dash: '6 3' },
   int8: { color: '#f28e2b', dash: '6 3' },
@@ -224,7 +227,7 @@ export function formatSeries(run: { points: Point[] }, formats: string[], x: str
     ...pointsSeries(run.points, f === 'fp32' ? 'eval/accuracy' : `eval/accuracy@${f}`, (m) => m[x]),
     id: f,
     label: `${f}${kb(f)}`,
-    color: FORMAT_STYLE[f]?.color ?? '#888',
+    color: formatColor(f),
     dash: FORMAT_STYLE[f]?.dash,
     band: false,
   }));

@@ -1,45 +1,40 @@
 /**
  * The page's URL hash = the experiment (src/core/config.ts's codec) + view keys that are not
  * experiment settings: `present=1` (presenter mode), `hide=a,b` (a classroom link hiding
- * controls) and `x=samples` (the plots' x-axis). View keys are split off before the engine's
+ * controls), `x=samples` (the plots' x-axis) and `lang=zh` (the interface's language; without it,
+ * the browser's). View keys are split off before the engine's
  * decode (so it does not call them unknown) and appended after its encode. Total like decode:
  * every bad view value becomes a Problem; nothing here ever becomes HTML.
  */
-import { type ExperimentConfig, type Problem, decode, encode, EXPERIMENT_FIELDS, overlay, RUN_FIELDS } from '../core/config';
+import { type ExperimentConfig, type Problem, configMsg, decode, encode, EXPERIMENT_FIELDS, overlay, RUN_FIELDS } from '../core/config';
 import { PRESETS, presetById, presetConfig } from '../core/presets';
 
 export const X_AXES = [
-  { key: 'step', label: 'steps', title: 'Updates' },
-  { key: 'cost/samples', label: 'samples', title: 'Samples (completions or teacher examples)' },
-  { key: 'cost/tokens', label: 'tokens', title: 'Tokens' },
-  { key: 'cost/flops', label: 'flops', title: 'FLOPs' },
-  { key: 'time/seconds', label: 'seconds', title: 'Training seconds' },
+  { key: 'step', label: 'steps' },
+  { key: 'cost/samples', label: 'samples' },
+  { key: 'cost/tokens', label: 'tokens' },
+  { key: 'cost/flops', label: 'flops' },
+  { key: 'time/seconds', label: 'seconds' },
 ] as const;
 export type XAxis = (typeof X_AXES)[number]['key'];
 
-/** Parts of the page a classroom link can hide, besides single settings (by schema key). */
-export const HIDEABLE_SECTIONS = [
-  { key: 'builder', label: 'Experiment builder (all settings)' },
-  { key: 'runs', label: 'Run settings and adding/removing runs' },
-  { key: 'presets', label: 'Presets gallery' },
-  { key: 'subsets', label: 'Accuracy per subset' },
-  { key: 'diagnostics', label: 'Diagnostics' },
-  { key: 'inspector', label: 'Inspector' },
-  { key: 'export', label: 'Export buttons' },
-] as const;
+/** Parts of the page a classroom link can hide, besides single settings (by schema key); named in the catalogue (classroom.section.<key>). */
+export const HIDEABLE_SECTIONS = ['builder', 'runs', 'presets', 'subsets', 'diagnostics', 'inspector', 'export'] as const;
 
 const FIELD_KEYS: string[] = [...EXPERIMENT_FIELDS, ...RUN_FIELDS].map((f) => f.key);
-const HIDEABLE = new Set<string>([...HIDEABLE_SECTIONS.map((s) => s.key), ...FIELD_KEYS]);
+const HIDEABLE = new Set<string>([...HIDEABLE_SECTIONS, ...FIELD_KEYS]);
 
 export interface View {
   present: boolean;
   hide: string[];
   x: XAxis;
+  /** The interface's language, when the link (or the switch) chose one. */
+  lang: 'en' | 'zh' | null;
 }
 
-export const defaultView = (): View => ({ present: false, hide: [], x: 'step' });
+export const defaultView = (): View => ({ present: false, hide: [], x: 'step', lang: null });
 
-const VIEW_KEYS = new Set(['present', 'hide', 'x']);
+const VIEW_KEYS = new Set(['present', 'hide', 'x', 'lang']);
 
 export interface Location {
   config: ExperimentConfig;
@@ -72,17 +67,20 @@ export function splitView(hash: string): { experiment: string; view: View; probl
     const value = safeDecode(eq < 0 ? '' : raw.slice(eq + 1));
     if (key === 'present') {
       if (value === '1' || value === '0') view.present = value === '1';
-      else problems.push({ key, value: clip(value), message: 'must be 1 or 0', used: '0' });
+      else problems.push({ key, value: clip(value), ...configMsg('value.oneOrZero'), used: '0' });
+    } else if (key === 'lang') {
+      if (value === 'en' || value === 'zh') view.lang = value;
+      else problems.push({ key, value: clip(value), ...configMsg('value.oneOf', { options: 'en, zh' }) });
     } else if (key === 'x') {
       const axis = X_AXES.find((a) => a.label === value || a.key === value);
       if (axis) view.x = axis.key;
-      else problems.push({ key, value: clip(value), message: `must be one of ${X_AXES.map((a) => a.label).join(', ')}`, used: 'steps' });
+      else problems.push({ key, value: clip(value), ...configMsg('value.oneOf', { options: X_AXES.map((a) => a.label).join(', ') }), used: 'steps' });
     } else {
       for (const item of value.split(',')) {
         if (item === '') continue;
         if (HIDEABLE.has(item)) {
           if (!view.hide.includes(item)) view.hide.push(item);
-        } else problems.push({ key: 'hide', value: clip(item), message: 'not a part of the page or a setting; ignored' });
+        } else problems.push({ key: 'hide', value: clip(item), ...configMsg('view.hide') });
       }
     }
   }
@@ -111,7 +109,7 @@ export function readHash(hash: string, fallback: () => ExperimentConfig): Locati
       const d = overlay(presetConfig(preset), rest);
       return { config: d.config, view, problems: [...d.problems, ...problems] };
     }
-    problems.push({ key: 'preset', value: id.slice(0, 40), message: `not a preset (they are: ${PRESETS.map((p) => p.id).join(', ')}); ignored` });
+    problems.push({ key: 'preset', value: id.slice(0, 40), ...configMsg('view.preset', { presets: PRESETS.map((p) => p.id).join(', ') }) });
     if (rest === '') return { config: fallback(), view, problems };
     const d = decode(rest);
     return { config: d.config, view, problems: [...d.problems, ...problems] };
@@ -127,6 +125,7 @@ export function writeHash(config: ExperimentConfig, view: View): string {
   if (view.present) parts.push('present=1');
   if (view.hide.length) parts.push(`hide=${view.hide.map(encodeURIComponent).join(',')}`);
   if (view.x !== 'step') parts.push(`x=${X_AXES.find((a) => a.key === view.x)!.label}`);
+  if (view.lang) parts.push(`lang=${view.lang}`);
   return parts.join('&');
 }
 

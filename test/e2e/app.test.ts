@@ -838,7 +838,7 @@ describe('hostile strings', () => {
     const alert = page.getByRole('alert').first();
     await alert.waitFor();
     // Quoted as text (long values are clipped with an ellipsis).
-    expect(await alert.innerText()).toContain(`r1.quantEval= ${HOSTILE.slice(0, 30)}`);
+    expect(await alert.innerText()).toContain(`r1.quantEval = ${HOSTILE.slice(0, 30)}`);
     expect(await clean(page)).toEqual({ pwned: null, imgs: 0, scripts: 0 });
 
     // A policy file whose task is named with markup: the mismatch notice quotes it as text.
@@ -926,6 +926,195 @@ describe('every screen', () => {
   }
 });
 
+describe('languages, themes, zoom and the keyboard', () => {
+  it('lang=zh shows the Chinese interface and the same experiment; the switch and the browser choose the language', async () => {
+    const hash = encode(preset('steps=20&evalEvery=10&r1.batch=64'));
+    const en = await open(hash);
+    const zh = await open(`${hash}&lang=zh`, true);
+    for (const p of [en, zh]) await ready(p);
+    expect(await zh.evaluate(() => document.documentElement.lang)).toBe('zh-CN');
+    expect(await zh.getByRole('button', { name: '▶ 运行', exact: true }).count()).toBe(1);
+    expect(await zh.getByRole('heading', { name: '诊断指标' }).count()).toBe(1);
+    expect(await zh.locator('[data-plot="held-out-accuracy-greedy"] figcaption').textContent()).toMatch(/^留出集准确率（贪心解码）：r1 grpo：更新步数 0 时为 [\d.]+。$/);
+    // The same experiment: one update in each gives the same curve, to the digit.
+    for (const [p, step] of [[en, 'Step'], [zh, '单步']] as const) {
+      await p.getByRole('button', { name: step, exact: true }).click();
+      await waitFor(async () => (await stepOf(p, 'r1')) === 1, 30_000, 'one step');
+    }
+    const pathOf = (p: Page) => p.locator('[data-plot="reward-training-samples"] path[data-series="r1"]').getAttribute('d');
+    expect(await pathOf(zh)).toBe(await pathOf(en));
+    // No English words left in the header, the builder's headings, the card or the section headings.
+    const english = await zh.evaluate(() =>
+      [...document.querySelectorAll('header button, header label > span, .side h3, h2, [data-run] .status, [data-run] button')]
+        .map((e) => (e as HTMLElement).innerText.trim())
+        .filter((t) => /[A-Za-z]{4,}/.test(t.replace(/GRPO|Playground|JSON|CSV|English|grpo|FLOPs|token|MLP|Transformer|PPO|RLOO/g, ''))),
+    );
+    expect(english).toEqual([]);
+    // The switch: English, kept in the link.
+    await zh.locator('select[data-control="lang"]').selectOption('en');
+    await zh.getByRole('button', { name: 'Step', exact: true }).waitFor();
+    expect(zh.url()).toContain('lang=en');
+    expect(await zh.evaluate(() => document.documentElement.lang)).toBe('en');
+    await en.close();
+    await zh.close();
+    // A browser that asks for Chinese gets it without the key; a link's key wins over the browser.
+    const own = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROME_ARGS });
+    const c = await own.newContext({ locale: 'zh-CN', viewport: { width: 1280, height: 800 } });
+    const p = await c.newPage();
+    await p.goto(base);
+    await p.getByRole('button', { name: '▶ 运行', exact: true }).waitFor();
+    expect(p.url()).not.toContain('lang=');
+    // The preset's title and story, in Chinese, with the figures of the English.
+    expect(await p.locator('.story').innerText()).toMatch(/^第一步：GRPO 学会排序。/);
+    await p.goto(`${base}#${hash}&lang=en`);
+    await p.reload();
+    await p.getByRole('button', { name: '▶ Play', exact: true }).waitFor();
+    await own.close();
+  });
+
+  it('the dark theme follows the system and the switch; presenter mode stays high-contrast; exports use the theme shown, or light on request', async () => {
+    const page = await open(encode(preset('steps=20&evalEvery=10&r1.batch=64')));
+    await ready(page);
+    const colours = () =>
+      page.evaluate(() => ({
+        dark: document.documentElement.classList.contains('dark'),
+        bg: getComputedStyle(document.body).backgroundColor,
+        fg: getComputedStyle(document.body).color,
+        title: document.querySelector('[data-plot="held-out-accuracy-greedy"] svg > text')!.getAttribute('fill'),
+        line: document.querySelector('[data-plot="held-out-accuracy-greedy"] path[data-series="r1"]')!.getAttribute('stroke'),
+      }));
+    expect(await colours()).toEqual({ dark: false, bg: 'rgb(243, 244, 247)', fg: 'rgb(20, 23, 28)', title: '#111111', line: '#0072B2' });
+    await page.emulateMedia({ colorScheme: 'dark' });
+    await waitFor(async () => (await colours()).dark, 5000, 'the dark theme');
+    expect(await colours()).toEqual({ dark: true, bg: 'rgb(21, 24, 29)', fg: 'rgb(230, 232, 235)', title: '#f2f4f6', line: '#56B4E9' });
+    // Exported as shown: a dark background, light lines.
+    const svg = await downloadText(page, 'Download Held-out accuracy (greedy) as SVG');
+    expect(svg.text).toContain('fill="#1f242b"');
+    expect(svg.text).toContain('#56B4E9');
+    // Light on request: the same plot in the light theme's colours.
+    await page.getByRole('checkbox', { name: 'Light exports' }).check();
+    const light = await downloadText(page, 'Download Held-out accuracy (greedy) as SVG');
+    expect(light.text).toContain('fill="#ffffff"');
+    expect(light.text.toLowerCase()).toContain('#0072b2');
+    expect(light.text.toLowerCase()).not.toContain('#56b4e9');
+    expect(light.text.toLowerCase()).not.toContain('#1f242b');
+    // Presenter mode in the dark: white on black.
+    await page.keyboard.press('p');
+    await page.locator('[data-present="1"]').waitFor();
+    expect(await page.evaluate(() => [getComputedStyle(document.body).backgroundColor, getComputedStyle(document.body).color])).toEqual(['rgb(0, 0, 0)', 'rgb(255, 255, 255)']);
+    await page.keyboard.press('p');
+    // The switch overrides the system and is remembered.
+    await page.locator('select[data-control="theme"]').selectOption('light');
+    await waitFor(async () => !(await colours()).dark, 5000, 'the light theme');
+    await page.reload();
+    await ready(page);
+    expect((await colours()).dark).toBe(false);
+    await page.locator('select[data-control="theme"]').selectOption('auto');
+    await waitFor(async () => (await colours()).dark, 5000, 'the system theme again');
+    await page.emulateMedia({ colorScheme: 'light' });
+    await page.close();
+  });
+
+  it('drag across a plot zooms every plot to that x-range; double-click, Escape or Reset zoom shows all; each run has its own marker', async () => {
+    const page = await open(encode(preset('runs=grpo,rloo&steps=60&evalEvery=5&r1.batch=64&r2.batch=64')));
+    await ready(page);
+    await page.getByRole('button', { name: 'Play' }).click();
+    for (const id of ['r1', 'r2']) await card(page, id).and(page.locator('[data-status="done"]')).waitFor({ timeout: 60_000 });
+    const zoomed = () => page.locator('figure[data-plot]').evaluateAll((fs) => fs.map((f) => f.getAttribute('data-zoomed')));
+    expect(new Set(await zoomed())).toEqual(new Set([null]));
+    // Markers: r1 circles, r2 squares, on the lines and in the legend.
+    const acc = page.locator('[data-plot="held-out-accuracy-greedy"]');
+    expect(await acc.locator('[data-marker="circle"]').count()).toBeGreaterThan(3);
+    expect(await acc.locator('[data-marker="square"]').count()).toBeGreaterThan(3);
+    // Drag over the middle third of the accuracy plot.
+    const box = (await acc.locator('rect.zoomable').boundingBox())!;
+    const y = box.y + box.height / 2;
+    await page.mouse.move(box.x + box.width / 3, y);
+    await page.mouse.down();
+    await page.mouse.move(box.x + box.width / 2, y, { steps: 5 });
+    await page.mouse.move(box.x + (2 * box.width) / 3, y, { steps: 5 });
+    await page.mouse.up();
+    const all = await zoomed();
+    const range = all.find((z) => z !== null)!.split(',').map(Number);
+    expect(range[0]).toBeGreaterThan(10);
+    expect(range[1]).toBeLessThan(50);
+    // Every plot on the steps axis shares it (the reward, the subsets, the diagnostics).
+    expect(all.filter((z) => z === null)).toEqual([]);
+    const ticks = await page.locator('[data-plot="reward-training-samples"] svg > g > text[text-anchor="middle"]').allTextContents();
+    for (const tk of ticks.map(Number)) expect(tk >= range[0] && tk <= range[1]).toBe(true);
+    // Double-click resets every plot.
+    await page.locator('[data-plot="reward-training-samples"] rect.zoomable').dblclick();
+    expect(new Set(await zoomed())).toEqual(new Set([null]));
+    // Zoom again; Escape resets; then again, and the Reset zoom button.
+    for (const how of ['escape', 'button']) {
+      await page.mouse.move(box.x + box.width / 4, y);
+      await page.mouse.down();
+      await page.mouse.move(box.x + box.width / 2, y, { steps: 5 });
+      await page.mouse.up();
+      expect((await zoomed()).every((z) => z !== null)).toBe(true);
+      if (how === 'escape') await page.keyboard.press('Escape');
+      else await acc.getByRole('button', { name: 'Reset zoom' }).click();
+      expect(new Set(await zoomed())).toEqual(new Set([null]));
+    }
+    // A range belongs to its x-axis: another axis shows everything.
+    await page.mouse.move(box.x + box.width / 4, y);
+    await page.mouse.down();
+    await page.mouse.move(box.x + box.width / 2, y, { steps: 5 });
+    await page.mouse.up();
+    expect((await zoomed()).every((z) => z !== null)).toBe(true);
+    await page.locator('header select').nth(1).selectOption('cost/samples');
+    expect(new Set(await zoomed())).toEqual(new Set([null]));
+    await page.close();
+  });
+
+  it('the whole app works from the keyboard, with a visible focus on every stop', async () => {
+    const page = await open(encode(preset('steps=40&evalEvery=10&r1.batch=64')));
+    await ready(page);
+    /** Tab to the element whose accessible text matches, checking each stop shows its focus. */
+    const tabTo = async (match: RegExp, limit = 80): Promise<void> => {
+      for (let i = 0; i < limit; i++) {
+        await page.keyboard.press('Tab');
+        const f = await page.evaluate(() => {
+          const e = document.activeElement as HTMLElement;
+          const cs = getComputedStyle(e);
+          const label = e.getAttribute('aria-label') ?? (e.id ? document.querySelector(`label[for="${e.id}"]`)?.textContent : null) ?? e.innerText ?? '';
+          return { label: `${e.tagName} ${label}`.trim(), visible: cs.outlineStyle !== 'none' && parseFloat(cs.outlineWidth) >= 1, inView: e.getBoundingClientRect().width > 0 };
+        });
+        expect(f.visible, `focus ring on ${f.label}`).toBe(true);
+        expect(f.inView, `${f.label} is shown`).toBe(true);
+        if (match.test(f.label)) return;
+      }
+      throw new Error(`no tab stop matches ${match}`);
+    };
+    await tabTo(/^BUTTON ▶ Play$/);
+    await page.keyboard.press('Enter');
+    await waitFor(async () => (await stepOf(page, 'r1')) >= 10, 30_000, 'training');
+    await page.keyboard.press('Enter'); // Pause (the same button, now Pause)
+    await ready(page);
+    const paused = await stepOf(page, 'r1');
+    await tabTo(/^BUTTON Step$/);
+    await page.keyboard.press('Enter');
+    await waitFor(async () => (await stepOf(page, 'r1')) === paused + 1, 30_000, 'a step');
+    // A setting: Tab into the builder's Steps, type, Enter: the run restarts with it.
+    await tabTo(/^INPUT Steps$/, 120);
+    await page.keyboard.press('Control+a');
+    await page.keyboard.type('30');
+    await page.keyboard.press('Enter');
+    await waitFor(async () => (await card(page, 'r1').innerText()).includes('/ 30'), 10_000, 'the new budget');
+    // The plots' Table toggles from the keyboard too.
+    await tabTo(/^BUTTON .*Held-out accuracy \(greedy\) as a table$/, 200);
+    await page.keyboard.press('Enter');
+    await page.locator('[data-plot="held-out-accuracy-greedy"] table').waitFor();
+    // Shortcuts: S steps, R resets.
+    await page.locator('body').click({ position: { x: 5, y: 5 } });
+    await page.keyboard.press('s');
+    await waitFor(async () => (await stepOf(page, 'r1')) === 1, 30_000, 'S');
+    await page.keyboard.press('r');
+    await waitFor(async () => (await stepOf(page, 'r1')) === 0, 30_000, 'R');
+    await page.close();
+  });
+});
+
 describe('accessibility', () => {
   const AXE = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
   /** axe-core's serious and critical violations on the page as it is, and skipped heading levels (evaluated over the CDP: the page's CSP does not apply). */
@@ -964,7 +1153,28 @@ describe('accessibility', () => {
     await page.goto(`${base}#v=1&digits=9&bogus=1`); // (the page then writes the corrected link: no reload)
     await page.getByRole('alert').first().waitFor();
     found.brokenLink = await audit(page);
-    expect(found).toEqual({ default: [], fourRunsInspector: [], presenter: [], brokenLink: [] });
+    // The dark theme: the four runs with the inspector, presenter mode, and the Chinese page.
+    await page.emulateMedia({ colorScheme: 'dark' });
+    await page.goto(`${base}#${encode(preset('runs=grpo,ppo,rloo,sft&steps=40&evalEvery=10&r1.batch=64&r2.batch=64&r3.batch=64&r4.batch=64'))}`);
+    await page.reload();
+    for (const id of ['r1', 'r2', 'r3', 'r4']) await ready(page, id);
+    await page.getByRole('button', { name: 'Step', exact: true }).click();
+    await waitFor(async () => (await stepOf(page, 'r1')) === 1, 30_000, 'one step');
+    await ready(page);
+    await page.getByRole('button', { name: 'Refresh' }).click();
+    await page.locator('.inspector td.comp').first().waitFor();
+    expect(await page.evaluate(() => document.documentElement.classList.contains('dark'))).toBe(true);
+    found.dark = await audit(page);
+    await page.keyboard.press('p');
+    await page.locator('[data-present="1"]').waitFor();
+    found.darkPresenter = await audit(page);
+    await page.keyboard.press('p');
+    await page.goto(`${base}#${encode(preset('steps=40&evalEvery=10&r1.batch=64'))}&lang=zh`);
+    await page.reload();
+    await ready(page);
+    found.darkChinese = await audit(page);
+    await page.emulateMedia({ colorScheme: 'light' });
+    expect(found).toEqual({ default: [], fourRunsInspector: [], presenter: [], brokenLink: [], dark: [], darkPresenter: [], darkChinese: [] });
     await page.close();
   });
 });

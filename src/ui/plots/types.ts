@@ -14,6 +14,8 @@ export interface Series {
   band: boolean;
   /** A dash pattern (e.g. the fresh-set line beside its benchmark line). */
   dash?: string;
+  /** A marker shape drawn along the line and in the legend (runs apart without colour). */
+  marker?: import('../colors').Marker;
 }
 export interface RefLine {
   label: string;
