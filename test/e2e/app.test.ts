@@ -4,7 +4,7 @@
  * CI (.ci/run) installs /usr/bin/chromium; without it these tests fail, they do not skip.
  */
 import type { ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { gzipSync } from 'node:zlib';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
@@ -1127,11 +1127,8 @@ describe('accessibility', () => {
     });
   }
 
-  it('no serious or critical axe-core violations, no skipped heading level: the default page, four runs, the inspector with a batch, presenter mode, a broken-link notice', async () => {
-    const page = await open();
-    await ready(page);
-    const found: Record<string, string[]> = {};
-    found.default = await audit(page);
+  /** Four runs, one step made, the inspector showing the batch. */
+  async function fourRunsInspecting(page: Page): Promise<void> {
     await page.goto(`${base}#${encode(preset('runs=grpo,ppo,rloo,sft&steps=40&evalEvery=10&r1.batch=64&r2.batch=64&r3.batch=64&r4.batch=64'))}`);
     await page.reload();
     for (const id of ['r1', 'r2', 'r3', 'r4']) await ready(page, id);
@@ -1140,6 +1137,14 @@ describe('accessibility', () => {
     await ready(page);
     await page.getByRole('button', { name: 'Refresh' }).click();
     await page.locator('.inspector td.comp').first().waitFor();
+  }
+
+  it('no serious or critical axe-core violations, no skipped heading level: the default page, four runs, the inspector with a batch, presenter mode, a broken-link notice', async () => {
+    const page = await open();
+    await ready(page);
+    const found: Record<string, string[]> = {};
+    found.default = await audit(page);
+    await fourRunsInspecting(page);
     // Every plot has a text alternative: a caption with the latest values, and its data as a table.
     const acc = page.locator('[data-plot="held-out-accuracy-greedy"]');
     expect(await acc.locator('figcaption').textContent()).toMatch(/^Held-out accuracy \(greedy\): r1 grpo: [\d.]+ at updates 0; r2 ppo: .*; r4 sft: [\d.]+ at updates 0; teacher ceiling [\d.]+; teacher sampled [\d.]+\.$/);
@@ -1155,14 +1160,7 @@ describe('accessibility', () => {
     found.brokenLink = await audit(page);
     // The dark theme: the four runs with the inspector, presenter mode, and the Chinese page.
     await page.emulateMedia({ colorScheme: 'dark' });
-    await page.goto(`${base}#${encode(preset('runs=grpo,ppo,rloo,sft&steps=40&evalEvery=10&r1.batch=64&r2.batch=64&r3.batch=64&r4.batch=64'))}`);
-    await page.reload();
-    for (const id of ['r1', 'r2', 'r3', 'r4']) await ready(page, id);
-    await page.getByRole('button', { name: 'Step', exact: true }).click();
-    await waitFor(async () => (await stepOf(page, 'r1')) === 1, 30_000, 'one step');
-    await ready(page);
-    await page.getByRole('button', { name: 'Refresh' }).click();
-    await page.locator('.inspector td.comp').first().waitFor();
+    await fourRunsInspecting(page);
     expect(await page.evaluate(() => document.documentElement.classList.contains('dark'))).toBe(true);
     found.dark = await audit(page);
     await page.keyboard.press('p');
