@@ -7,14 +7,15 @@
  */
 import { initBackend } from './backend';
 import { type Figures, log } from './bench/common';
+import { presetById } from '../src/core/presets';
 
-const NODE_GROUPS = ['throughput', 'memory', 'sweep', 'checkpoint'];
+const NODE_GROUPS = ['throughput', 'efficiency', 'memory', 'sweep', 'checkpoint'];
 const BROWSER_GROUPS = ['browser', 'lesson', 'page'];
 const ALL_GROUPS = [...NODE_GROUPS, 'profile', ...BROWSER_GROUPS];
 
 const USAGE = `usage: npm run bench -- [--only GROUP[,GROUP]] [--json] [options]
        npm run bench:browser -- [--only GROUP[,GROUP]] [--json] [options]
-  groups: throughput, memory, sweep, checkpoint, profile (Node; 'npm run bench' runs all but profile)
+  groups: throughput, efficiency, memory, sweep, checkpoint, profile (Node; 'npm run bench' runs all but profile)
           browser, lesson, page (Chromium; 'npm run bench:browser' runs all three)
   --only GROUPS         run just these groups (comma-separated; any of the above)
   --json                print one flat JSON object of figures instead of tables
@@ -24,7 +25,8 @@ const USAGE = `usage: npm run bench -- [--only GROUP[,GROUP]] [--json] [options]
   --accuracy-steps N    r1-recipe steps for the GRU vs default-policy accuracy check (default 600; 0 skips)
   --memory-steps N      steps per run in the memory group (default 1000; the issue's full figure: 20000)
   --memory-batch N      samples per step in the memory group (default 64)
-  --lesson-timeout S    seconds to wait for each lesson milestone (default 120)
+  --lesson-timeout S    seconds to wait for each lesson milestone (default 60; the target is 30)
+  --lessons IDS         the lesson group's presets (comma-separated ids; default: every lesson preset)
   --frame-seconds S     seconds of frames recorded while four runs train (default 10)`;
 
 interface Args {
@@ -37,11 +39,12 @@ interface Args {
   memorySteps: number;
   memoryBatch: number;
   lessonTimeout: number;
+  lessons?: string[];
   frameSeconds: number;
 }
 
 function parseArgs(argv: string[]): Args {
-  const a: Args = { groups: NODE_GROUPS, json: false, steps: 40, repeat: 3, reference: true, accuracySteps: 600, memorySteps: 1000, memoryBatch: 64, lessonTimeout: 120, frameSeconds: 10 };
+  const a: Args = { groups: NODE_GROUPS, json: false, steps: 40, repeat: 3, reference: true, accuracySteps: 600, memorySteps: 1000, memoryBatch: 64, lessonTimeout: 60, frameSeconds: 10 };
   const num: Record<string, keyof Args> = {
     '--steps': 'steps', '--repeat': 'repeat', '--accuracy-steps': 'accuracySteps', '--memory-steps': 'memorySteps',
     '--memory-batch': 'memoryBatch', '--lesson-timeout': 'lessonTimeout', '--frame-seconds': 'frameSeconds',
@@ -55,6 +58,10 @@ function parseArgs(argv: string[]): Args {
     else if (k === '--help' || k === '-h') {
       process.stdout.write(USAGE + '\n');
       process.exit(0);
+    } else if (k === '--lessons') {
+      const v = argv[++i] ?? '';
+      a.lessons = v.split(',').filter(Boolean);
+      for (const id of a.lessons) if (!presetById(id)) errors.push(`--lessons: unknown preset '${id}'`);
     } else if (k === '--only' || k in num) {
       const v = argv[++i];
       if (v === undefined) {
@@ -100,12 +107,13 @@ async function main() {
       if (g === 'throughput') r = await node.throughput({ steps: args.steps, repeat: args.repeat, reference: args.reference, accuracySteps: args.accuracySteps });
       else if (g === 'memory') r = await node.memory({ steps: args.memorySteps, batch: args.memoryBatch });
       else if (g === 'profile') r = await node.profile();
+      else if (g === 'efficiency') r = await (await import('./bench/efficiency')).efficiencyGroup({ steps: Math.max(5, Math.min(args.steps, 20)) });
       else if (g === 'sweep') r = await (await import('./bench/sweep')).sweepGroup();
       else if (g === 'checkpoint') r = await (await import('./bench/checkpoint')).checkpointGroup();
       else {
         chrome ??= await browser!.startBrowser();
         if (g === 'browser') r = await browser!.browserGroup(chrome, { steps: args.steps, repeat: args.repeat });
-        else if (g === 'lesson') r = await browser!.lessonGroup(chrome, { timeoutS: args.lessonTimeout });
+        else if (g === 'lesson') r = await browser!.lessonGroup(chrome, { timeoutS: args.lessonTimeout, only: args.lessons });
         else r = await browser!.pageGroup(chrome, { frameSeconds: args.frameSeconds });
       }
       Object.assign(figures, r.figures);

@@ -137,10 +137,10 @@ export async function browserGroup(c: Chrome, o: { steps: number; repeat: number
 // ---------------------------------------------------------------------------------------------
 // lesson: time to the lesson, in the real app page
 // ---------------------------------------------------------------------------------------------
-/** Installs a recorder of the r1 card's held-out accuracy (the number the card shows). */
-function recordAccuracy(page: Page): Promise<void> {
-  return page.evaluate(() => {
-    const card = document.querySelector('[data-run="r1"]')!;
+/** Installs a recorder of a run card's held-out accuracy (the number the card shows). */
+function recordAccuracy(page: Page, runId = 'r1'): Promise<void> {
+  return page.evaluate((id) => {
+    const card = document.querySelector(`[data-run="${id}"]`)!;
     const w = window as unknown as { __acc: { t: number; step: number; acc: number }[] };
     w.__acc = [];
     const read = () => {
@@ -152,7 +152,7 @@ function recordAccuracy(page: Page): Promise<void> {
       const last = w.__acc[w.__acc.length - 1];
       if (Number.isFinite(r.acc) && (!last || last.acc !== r.acc)) w.__acc.push(r);
     }).observe(card, { subtree: true, childList: true, characterData: true, attributes: true });
-  });
+  }, runId);
 }
 
 async function pressPlay(page: Page): Promise<number> {
@@ -171,11 +171,23 @@ interface LessonResult {
   finalStep: number;
 }
 
-async function timeLesson(c: Chrome, presetId: string, thresholds: { value: number; strict: boolean }[], timeoutS: number): Promise<LessonResult> {
+async function timeLesson(c: Chrome, presetId: string, thresholds: { value: number; strict: boolean }[], timeoutS: number, runId = 'r1'): Promise<LessonResult> {
   const page = await c.ctx.newPage();
+  // Nothing saved by an earlier lesson may be restored (runs of the same settings share checkpoints):
+  // the page's store is deleted from a static file of the same origin first.
+  await page.goto(`${c.base}favicon.svg`);
+  await page.evaluate(
+    () =>
+      new Promise<void>((ok, fail) => {
+        const r = indexedDB.deleteDatabase('grpo-playground');
+        r.onsuccess = () => ok();
+        r.onerror = () => fail(r.error);
+      }),
+  );
   await page.goto(`${c.base}#${encode(presetConfig(presetById(presetId)!))}`);
-  await page.locator('[data-run="r1"][data-status="ready"]').waitFor({ timeout: 60_000 });
-  await recordAccuracy(page);
+  // A run that learns from another waits for it: ready or waiting, it is on the page.
+  await page.locator(`[data-run="${runId}"][data-status="ready"], [data-run="${runId}"][data-status="waiting"]`).waitFor({ timeout: 60_000 });
+  await recordAccuracy(page, runId);
   const t0 = await pressPlay(page);
   const end = Date.now() + timeoutS * 1000;
   type Rec = { t: number; step: number; acc: number };
@@ -183,11 +195,11 @@ async function timeLesson(c: Chrome, presetId: string, thresholds: { value: numb
   const hit = (r: Rec, th: { value: number; strict: boolean }) => (th.strict ? r.acc > th.value : r.acc >= th.value);
   for (;;) {
     recs = await page.evaluate(() => (window as unknown as { __acc: Rec[] }).__acc);
-    const status = await page.locator('[data-run="r1"]').getAttribute('data-status');
+    const status = await page.locator(`[data-run="${runId}"]`).getAttribute('data-status');
     if (thresholds.every((th) => recs.some((r) => hit(r, th))) || status === 'done' || status === 'error' || Date.now() > end) break;
     await new Promise((r) => setTimeout(r, 100));
   }
-  const finalStep = Number(await page.locator('[data-run="r1"]').getAttribute('data-step'));
+  const finalStep = Number(await page.locator(`[data-run="${runId}"]`).getAttribute('data-step'));
   await page.close();
   return {
     seconds: thresholds.map((th) => {
@@ -200,37 +212,55 @@ async function timeLesson(c: Chrome, presetId: string, thresholds: { value: numb
   };
 }
 
-export async function lessonGroup(c: Chrome, o: { timeoutS: number }): Promise<{ figures: Figures; text: string }> {
-  const r1 = presetConfig(presetById('r1-recipe')!);
-  const task = taskOf(r1);
-  const ceiling = teacherOf(r1, task).ceiling(task.heldOut());
-  log(`r1-recipe: until held-out accuracy passes the teacher's ceiling (${ceiling.toFixed(3)}) and reaches 0.9`);
-  const a = await timeLesson(c, 'r1-recipe', [{ value: ceiling, strict: true }, { value: 0.9, strict: false }], o.timeoutS);
-  log('first-steps: until held-out accuracy reaches 0.5');
-  const b = await timeLesson(c, 'first-steps', [{ value: 0.5, strict: false }], o.timeoutS);
-  const f: Figures = {
-    'lesson.r1_recipe.teacher_ceiling': round(ceiling),
-    'lesson.r1_recipe.seconds_to_ceiling': round(a.seconds[0], 2),
-    'lesson.r1_recipe.step_at_ceiling': a.steps[0],
-    'lesson.r1_recipe.seconds_to_0_9': round(a.seconds[1], 2),
-    'lesson.r1_recipe.step_at_0_9': a.steps[1],
-    'lesson.r1_recipe.max_accuracy': round(a.maxAcc),
-    'lesson.first_steps.seconds_to_milestone': round(b.seconds[0], 2),
-    'lesson.first_steps.step_at_milestone': b.steps[0],
-    'lesson.first_steps.milestone': 'eval/accuracy >= 0.5',
-  };
+/**
+ * Each lesson preset's milestone: the moment its story's point shows on its card (held-out
+ * accuracy of one run, greedy, at an eval point). `ceiling`: the teacher's ceiling (the accuracy of
+ * its most likely answer), passed (strict) or reached within 0.02 (the distillation lessons).
+ */
+const MILESTONES: { preset: string; run: string; name: string; at: number | 'ceiling' | 'near-ceiling'; what: string }[] = [
+  { preset: 'first-steps', run: 'r1', name: 'milestone', at: 0.5, what: 'r1 accuracy >= 0.5' },
+  { preset: 'distill-ceiling', run: 'r1', name: 'ceiling', at: 'near-ceiling', what: "r1 within 0.02 of the teacher's ceiling" },
+  { preset: 'r1-recipe', run: 'r1', name: 'ceiling', at: 'ceiling', what: "r1 past the teacher's ceiling" },
+  { preset: 'grpo-vs-ppo', run: 'r2', name: 'ceiling', at: 'ceiling', what: "PPO (r2) past the teacher's ceiling" },
+  { preset: 'no-signal', run: 'r2', name: 'signal', at: 0.05, what: 'dynamic sampling (r2) accuracy >= 0.05' },
+  { preset: 'clean-data-trap', run: 'r2', name: 'ceiling', at: 'ceiling', what: "the R1 recipe (r2) past the ceiling the filtered run stays under" },
+  { preset: 'r1-zero', run: 'r1', name: '0_9', at: 0.9, what: 'r1 accuracy >= 0.9' },
+  { preset: 'dr-grpo', run: 'r2', name: '0_9', at: 0.9, what: 'Dr. GRPO (r2) accuracy >= 0.9' },
+  { preset: 'distil-the-rl-model', run: 'r2', name: 'ceiling', at: 'ceiling', what: "the small student (r2) past the teacher's ceiling" },
+  { preset: 'collapse', run: 'r3', name: 'ceiling', at: 'ceiling', what: "the flywheel (r3) past the teacher's ceiling" },
+  { preset: 'contamination', run: 'r2', name: '0_9', at: 0.9, what: 'the leaky run (r2) benchmark accuracy >= 0.9' },
+  { preset: 'transformer', run: 'r2', name: 'ceiling', at: 'near-ceiling', what: "the transformer (r2) within 0.02 of the teacher's ceiling" },
+  { preset: 'moe-active-params', run: 'r1', name: '0_9', at: 0.9, what: 'r1 accuracy >= 0.9' },
+  { preset: 'low-precision', run: 'r1', name: 'ceiling', at: 'ceiling', what: "r1 past the teacher's ceiling" },
+];
+
+export async function lessonGroup(c: Chrome, o: { timeoutS: number; only?: string[] }): Promise<{ figures: Figures; text: string }> {
+  const f: Figures = {};
+  const rows: Row[] = [];
   const s = (x: number | null) => (x === null ? `not within ${o.timeoutS} s` : `${fmtNum(x, 1)} s`);
-  return {
-    figures: f,
-    text: table('lesson (headless Chromium, the app page, seconds from Play; eval points as the card shows them)', [
-      { figure: `lesson.r1_recipe.seconds_to_ceiling (> ${ceiling.toFixed(3)})`, value: s(a.seconds[0]), target: '<= 15 s', ok: a.seconds[0] !== null && a.seconds[0] <= 15 },
-      { figure: 'lesson.r1_recipe.step_at_ceiling', value: String(a.steps[0] ?? '-') },
-      { figure: 'lesson.r1_recipe.seconds_to_0_9', value: s(a.seconds[1]), target: '<= 30 s', ok: a.seconds[1] !== null && a.seconds[1] <= 30 },
-      { figure: 'lesson.r1_recipe.step_at_0_9', value: String(a.steps[1] ?? '-') },
-      { figure: 'lesson.first_steps.seconds_to_milestone (acc >= 0.5)', value: s(b.seconds[0]), target: '<= 10 s', ok: b.seconds[0] !== null && b.seconds[0] <= 10 },
-      { figure: 'lesson.first_steps.step_at_milestone', value: String(b.steps[0] ?? '-') },
-    ]),
-  };
+  for (const m of MILESTONES.filter((x) => !o.only || o.only.includes(x.preset))) {
+    const cfg = presetConfig(presetById(m.preset)!);
+    const task = taskOf(cfg);
+    const ceiling = teacherOf(cfg, task).ceiling(task.heldOut());
+    const th = m.at === 'ceiling' ? { value: ceiling, strict: true } : m.at === 'near-ceiling' ? { value: ceiling - 0.02, strict: false } : { value: m.at, strict: false };
+    log(`lesson ${m.preset}: until ${m.what} (${th.strict ? '>' : '>='} ${th.value.toFixed(3)})`);
+    // r1-recipe also times 0.9 (its story's second point).
+    const extra = m.preset === 'r1-recipe' ? [{ value: 0.9, strict: false }] : [];
+    const r = await timeLesson(c, m.preset, [th, ...extra], o.timeoutS, m.run);
+    const key = `lesson.${m.preset.replace(/-/g, '_')}`;
+    f[`${key}.seconds_to_${m.name}`] = round(r.seconds[0], 2);
+    f[`${key}.step_at_${m.name}`] = r.steps[0];
+    f[`${key}.milestone`] = `${m.what} (${th.value.toFixed(3)})`;
+    f[`${key}.max_accuracy`] = round(r.maxAcc);
+    rows.push({ figure: `${key}.seconds_to_${m.name}`, value: s(r.seconds[0]), target: '<= 30 s', ok: r.seconds[0] !== null && r.seconds[0] <= 30 });
+    rows.push({ figure: `  ${m.what}`, value: r.steps[0] === null ? `best ${fmtNum(r.maxAcc, 3)}` : `step ${r.steps[0]}`, target: `${th.strict ? '>' : '>='} ${th.value.toFixed(3)}` });
+    if (extra.length) {
+      f[`${key}.seconds_to_0_9`] = round(r.seconds[1], 2);
+      f[`${key}.step_at_0_9`] = r.steps[1];
+      rows.push({ figure: `${key}.seconds_to_0_9`, value: s(r.seconds[1]), target: '<= 30 s', ok: r.seconds[1] !== null && r.seconds[1] <= 30 });
+    }
+  }
+  return { figures: f, text: table('lesson (headless Chromium, the app page, seconds from Play to the eval point showing the milestone, as the card shows it)', rows) };
 }
 
 // ---------------------------------------------------------------------------------------------
