@@ -10,13 +10,13 @@ import { type Figures, log } from './bench/common';
 import { presetById } from '../src/core/presets';
 
 const NODE_GROUPS = ['throughput', 'efficiency', 'memory', 'sweep', 'checkpoint'];
-const BROWSER_GROUPS = ['browser', 'lesson', 'page'];
+const BROWSER_GROUPS = ['browser', 'lesson', 'page', 'platform'];
 const ALL_GROUPS = [...NODE_GROUPS, 'profile', ...BROWSER_GROUPS];
 
 const USAGE = `usage: npm run bench -- [--only GROUP[,GROUP]] [--json] [options]
        npm run bench:browser -- [--only GROUP[,GROUP]] [--json] [options]
   groups: throughput, efficiency, memory, sweep, checkpoint, profile (Node; 'npm run bench' runs all but profile)
-          browser, lesson, page (Chromium; 'npm run bench:browser' runs all three)
+          browser, lesson, page, platform (Chromium; 'npm run bench:browser' runs all four)
   --only GROUPS         run just these groups (comma-separated; any of the above)
   --json                print one flat JSON object of figures instead of tables
   --steps N             timed steps per workload after 5 warm-up steps (default 40, as tiny_rl.py --bench --steps 45)
@@ -114,6 +114,7 @@ async function main() {
         chrome ??= await browser!.startBrowser();
         if (g === 'browser') r = await browser!.browserGroup(chrome, { steps: args.steps, repeat: args.repeat });
         else if (g === 'lesson') r = await browser!.lessonGroup(chrome, { timeoutS: args.lessonTimeout, only: args.lessons });
+        else if (g === 'platform') r = await browser!.platformGroup(chrome);
         else r = await browser!.pageGroup(chrome, { frameSeconds: args.frameSeconds });
       }
       Object.assign(figures, r.figures);

@@ -95,3 +95,15 @@ describe('wasm kernels', () => {
     xi.dispose();
   });
 });
+
+describe('platform features', () => {
+  it('are detected by validating tiny modules: SIMD here, relaxed SIMD only where the engine has it', async () => {
+    const { wasmFeatures } = await import('../src/core/platform');
+    const f = wasmFeatures();
+    expect(f.simd).toBe(true); // the tests run the SIMD build of tfjs-wasm
+    // Node 20 has relaxed SIMD behind --experimental-wasm-relaxed-simd only (this test runs without it).
+    const flag = process.execArgv.some((a) => a.includes('relaxed-simd'));
+    if (process.versions.node.startsWith('20.')) expect(f.relaxedSimd).toBe(flag);
+    expect(typeof f.sharedMemory).toBe('boolean');
+  });
+});

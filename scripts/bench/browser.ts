@@ -17,6 +17,7 @@ import { gzipSync } from 'node:zlib';
 import { type BrowserContext, chromium, type Page } from 'playwright-core';
 import { CHROME_ARGS, findBrowser, preview, vite } from '../preview';
 import { encode } from '../../src/core/config';
+import { wasmFeatures } from '../../src/core/platform';
 import { presetById, presetConfig } from '../../src/core/presets';
 import { taskOf, teacherOf } from '../../src/core/session';
 import {
@@ -261,6 +262,51 @@ export async function lessonGroup(c: Chrome, o: { timeoutS: number; only?: strin
     }
   }
   return { figures: f, text: table('lesson (headless Chromium, the app page, seconds from Play to the eval point showing the milestone, as the card shows it)', rows) };
+}
+
+// ---------------------------------------------------------------------------------------------
+// platform: what the browser offers the levers of issue 14 (measured, never guessed)
+// ---------------------------------------------------------------------------------------------
+export async function platformGroup(c: Chrome): Promise<{ figures: Figures; text: string }> {
+  const page = await c.ctx.newPage();
+  await page.goto(c.base);
+  // The same detection as src/core/platform.ts, run in the page (its source is passed as text).
+  const got = await page.evaluate(async (src) => {
+    const features = (0, eval)(`(${src})`)() as { simd: boolean; relaxedSimd: boolean; sharedMemory: boolean };
+    const gpu = (navigator as unknown as { gpu?: { requestAdapter(): Promise<unknown> } }).gpu;
+    let adapter = false;
+    try {
+      adapter = !!(gpu && (await gpu.requestAdapter()));
+    } catch {
+      adapter = false;
+    }
+    return { ...features, isolated: self.crossOriginIsolated === true, cores: navigator.hardwareConcurrency, webgpuApi: !!gpu, webgpuAdapter: adapter };
+  }, wasmFeatures.toString());
+  await page.close();
+  const node = wasmFeatures();
+  const f: Figures = {
+    'platform.chromium.simd': got.simd,
+    'platform.chromium.relaxed_simd': got.relaxedSimd,
+    'platform.chromium.shared_memory': got.sharedMemory,
+    'platform.chromium.cross_origin_isolated': got.isolated,
+    'platform.chromium.cores': got.cores,
+    'platform.chromium.webgpu_api': got.webgpuApi,
+    'platform.chromium.webgpu_adapter': got.webgpuAdapter,
+    'platform.node.simd': node.simd,
+    'platform.node.relaxed_simd': node.relaxedSimd,
+    'platform.node.shared_memory': node.sharedMemory,
+  };
+  const yes = (b: boolean) => (b ? 'yes' : 'no');
+  return {
+    figures: f,
+    text: table('platform (what the levers of issue 14 could use here)', [
+      { figure: 'wasm SIMD: Chromium / Node', value: `${yes(got.simd)} / ${yes(node.simd)}` },
+      { figure: 'relaxed SIMD (FMA): Chromium / Node', value: `${yes(got.relaxedSimd)} / ${yes(node.relaxedSimd)}`, target: 'Node 20: --experimental-wasm-relaxed-simd' },
+      { figure: 'shared memory (threads): Chromium / Node', value: `${yes(got.sharedMemory)} / ${yes(node.sharedMemory)}`, target: `page cross-origin isolated: ${yes(got.isolated)}` },
+      { figure: 'cores (navigator.hardwareConcurrency)', value: String(got.cores) },
+      { figure: 'WebGPU: API / adapter', value: `${yes(got.webgpuApi)} / ${yes(got.webgpuAdapter)}`, target: got.webgpuAdapter ? '' : 'no adapter: unmeasured' },
+    ]),
+  };
 }
 
 // ---------------------------------------------------------------------------------------------
