@@ -96,3 +96,19 @@ export async function preview(outDir: string): Promise<{ base: string; server: C
   await waitForServer(base);
   return { base, server };
 }
+
+/**
+ * Delete the app's IndexedDB (its saved runs) in a page of `base`'s origin, from a static file of
+ * that origin (the app is not running there, so nothing holds the database open).
+ */
+export async function deletePageStore(page: { goto(url: string): Promise<unknown>; evaluate<R>(f: () => Promise<R>): Promise<R> }, base: string): Promise<void> {
+  await page.goto(`${base}favicon.svg`);
+  await page.evaluate(
+    () =>
+      new Promise<void>((ok, fail) => {
+        const r = indexedDB.deleteDatabase('grpo-playground');
+        r.onsuccess = () => ok();
+        r.onerror = () => fail(r.error);
+      }),
+  );
+}

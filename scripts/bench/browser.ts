@@ -15,7 +15,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { type BrowserContext, chromium, type Page } from 'playwright-core';
-import { CHROME_ARGS, findBrowser, preview, vite } from '../preview';
+import { CHROME_ARGS, deletePageStore, findBrowser, preview, vite } from '../preview';
 import { encode } from '../../src/core/config';
 import { wasmFeatures } from '../../src/core/platform';
 import { presetById, presetConfig } from '../../src/core/presets';
@@ -174,17 +174,8 @@ interface LessonResult {
 
 async function timeLesson(c: Chrome, presetId: string, thresholds: { value: number; strict: boolean }[], timeoutS: number, runId = 'r1'): Promise<LessonResult> {
   const page = await c.ctx.newPage();
-  // Nothing saved by an earlier lesson may be restored (runs of the same settings share checkpoints):
-  // the page's store is deleted from a static file of the same origin first.
-  await page.goto(`${c.base}favicon.svg`);
-  await page.evaluate(
-    () =>
-      new Promise<void>((ok, fail) => {
-        const r = indexedDB.deleteDatabase('grpo-playground');
-        r.onsuccess = () => ok();
-        r.onerror = () => fail(r.error);
-      }),
-  );
+  // Nothing saved by an earlier lesson may be restored (runs of the same settings share checkpoints).
+  await deletePageStore(page, c.base);
   await page.goto(`${c.base}#${encode(presetConfig(presetById(presetId)!))}`);
   // A run that learns from another waits for it: ready or waiting, it is on the page.
   await page.locator(`[data-run="${runId}"][data-status="ready"], [data-run="${runId}"][data-status="waiting"]`).waitFor({ timeout: 60_000 });

@@ -17,7 +17,7 @@ import { presetById, presetConfig } from '../../src/core/presets';
 import { runAll, runSession, withoutTime } from '../helpers';
 import { Session } from '../../src/core/session';
 import { serialisePolicy } from '../../src/core/policy-file';
-import { CHROME_ARGS, findBrowser, preview, vite } from '../../scripts/preview';
+import { CHROME_ARGS, deletePageStore, findBrowser, preview, vite } from '../../scripts/preview';
 
 
 let outDir = '';
@@ -75,22 +75,9 @@ async function open(hash = '', keep = false): Promise<Page> {
   const errors: string[] = [];
   page.on('pageerror', (e) => errors.push(e.message));
   (page as unknown as { errors: string[] }).errors = errors;
-  if (!keep) await clearSaved(page);
+  if (!keep) await deletePageStore(page, base);
   await page.goto(`${base}${hash ? `#${hash}` : ''}`);
   return page;
-}
-
-/** Delete the page's IndexedDB from a static file of the same origin (the app is not running there). */
-async function clearSaved(page: Page): Promise<void> {
-  await page.goto(`${base}favicon.svg`);
-  await page.evaluate(
-    () =>
-      new Promise<void>((ok, fail) => {
-        const r = indexedDB.deleteDatabase('grpo-playground');
-        r.onsuccess = () => ok();
-        r.onerror = () => fail(r.error);
-      }),
-  );
 }
 
 /** Put made-up run records into the page's store (listed, not loadable: they have no bytes). */

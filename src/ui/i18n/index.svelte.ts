@@ -7,7 +7,7 @@
  *
  * `i18n.lang` is reactive ($state): a component that calls t() re-renders when it changes.
  */
-import type { Field } from '../../core/config';
+import { type Field, fillTemplate } from '../../core/config';
 import type { Preset } from '../../core/presets';
 import { en, type MessageKey } from './en';
 import { zh, zhContent } from './zh';
@@ -37,12 +37,19 @@ export type { MessageKey };
 
 export const msg = (key: MessageKey, params?: Params): Msg => ({ key, params });
 /** A Text in the page's language. */
-export const tx = (m: Text): string => (typeof m === 'string' ? m : typeof m === 'function' ? m() : t(m.key, m.params));
+export const tx = (m: Text): string => inLang(m, i18n.lang);
+
+/** A Text in a given language (a function gives its own). */
+function inLang(m: Text, lang: Lang): string {
+  if (typeof m === 'string') return m;
+  if (typeof m === 'function') return m();
+  return fill(CATALOGUES[lang][m.key] ?? en[m.key] ?? m.key, m.params, lang);
+}
 
 /** An Error whose words are a message: what it says follows the language wherever it is shown. */
 export class TextError extends Error {
   constructor(readonly text: Msg) {
-    super(fill(en[text.key], english(text.params)));
+    super(inLang(text, 'en'));
   }
 }
 /** The Text of anything thrown: a TextError's message, or the error's own words. */
@@ -55,26 +62,19 @@ export const capitalised = (m: Text): (() => string) => () => {
   return s.charAt(0).toUpperCase() + s.slice(1);
 };
 
-function english(params?: Params): Record<string, string | number> | undefined {
-  if (!params) return undefined;
-  return Object.fromEntries(Object.entries(params).map(([k, v]) => [k, typeof v === 'object' ? fill(en[v.key], english(v.params)) : typeof v === 'function' ? v() : v]));
-}
-
 const CATALOGUES: Record<Lang, Record<MessageKey, string>> = { en, zh };
 
-/** Fill `{name}` placeholders. An unknown placeholder stays visible (a test checks none are). */
-export function fill(template: string, params?: Params): string {
-  if (!params) return template;
-  return template.replace(/\{(\w+)\}/g, (m, k: string) => {
-    if (!(k in params)) return m;
-    const v = params[k];
-    return typeof v === 'number' ? String(v) : tx(v);
-  });
+/**
+ * Fill `{name}` placeholders (the core's fillTemplate), values that are messages first put in
+ * `lang`. An unknown placeholder stays visible (a test checks none are).
+ */
+export function fill(template: string, params?: Params, lang: Lang = i18n.lang): string {
+  return fillTemplate(template, params && Object.fromEntries(Object.entries(params).map(([k, v]) => [k, typeof v === 'number' ? v : inLang(v, lang)])));
 }
 
 /** The message `key` in the page's language, its `{placeholders}` filled from `params`. */
 export function t(key: MessageKey, params?: Params): string {
-  return fill(CATALOGUES[i18n.lang][key] ?? en[key] ?? key, params);
+  return inLang({ key, params }, i18n.lang);
 }
 
 /** The language a browser asks for first among ours (zh-CN, zh-TW, zh → zh; anything else → en). */
