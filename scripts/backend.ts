@@ -5,6 +5,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
 import { installWasmKernels } from '../workers/wasm-kernels';
+export { kernelPath, useOwnKernels } from '../workers/wasm-kernels';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 

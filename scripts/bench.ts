@@ -5,7 +5,7 @@
  *
  * Groups: throughput, memory, sweep, checkpoint, profile (Node); browser, lesson, page (Chromium).
  */
-import { initBackend } from './backend';
+import { initBackend, kernelPath, useOwnKernels } from './backend';
 import { type Figures, log } from './bench/common';
 import { presetById } from '../src/core/presets';
 
@@ -22,6 +22,7 @@ const USAGE = `usage: npm run bench -- [--only GROUP[,GROUP]] [--json] [options]
   --steps N             timed steps per workload after 5 warm-up steps (default 40, as tiny_rl.py --bench --steps 45)
   --repeat N            throughput repeats, interleaved with the reference; medians reported (default 3)
   --no-reference        do not run ../shared/reference/tiny_rl.py
+  --stock-kernels       Node groups on tfjs's own kernels (not our fused GRU and SIMD matMul): the 'before' figures
   --accuracy-steps N    r1-recipe steps for the GRU vs default-policy accuracy check (default 600; 0 skips)
   --memory-steps N      steps per run in the memory group (default 1000; the issue's full figure: 20000)
   --memory-batch N      samples per step in the memory group (default 64)
@@ -41,6 +42,7 @@ interface Args {
   lessonTimeout: number;
   lessons?: string[];
   frameSeconds: number;
+  stockKernels?: boolean;
 }
 
 function parseArgs(argv: string[]): Args {
@@ -55,6 +57,7 @@ function parseArgs(argv: string[]): Args {
     if (k === '--json') a.json = true;
     else if (k === '--browser') a.groups = BROWSER_GROUPS;
     else if (k === '--no-reference') a.reference = false;
+    else if (k === '--stock-kernels') a.stockKernels = true;
     else if (k === '--help' || k === '-h') {
       process.stdout.write(USAGE + '\n');
       process.exit(0);
@@ -93,7 +96,11 @@ async function main() {
   const figures: Figures = {};
   const texts: string[] = [];
   const needsNodeBackend = args.groups.some((g) => g !== 'lesson' && g !== 'page');
-  if (needsNodeBackend) figures['node.backend'] = await initBackend();
+  if (needsNodeBackend) {
+    figures['node.backend'] = await initBackend();
+    if (args.stockKernels) useOwnKernels(false);
+    figures['node.kernels'] = kernelPath();
+  }
   figures['machine.cpus'] = (await import('node:os')).cpus().length;
   figures['machine.loadavg_1m_at_start'] = Math.round((await import('node:os')).loadavg()[0] * 100) / 100;
   const started = performance.now();

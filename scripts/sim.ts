@@ -16,7 +16,7 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CheckpointError, decodeState, encodeState, type SessionState } from '../src/core/checkpoint';
-import { initBackend } from './backend';
+import { initBackend, kernelPath } from './backend';
 import { type ExperimentConfig, decode, encode, missingPolicyFiles, overlay, pipelineId, type Problem } from '../src/core/config';
 import { trainExperiment } from '../src/core/experiment';
 import { PRESETS, presetById, presetConfig } from '../src/core/presets';
@@ -154,8 +154,11 @@ async function main() {
   const ckptFile = (r: number, s: number) => join(args.checkpoint!, `r${r + 1}-s${s}.ckpt`);
   const resumeFrom = args.resume ? readCheckpoints(args.checkpoint!, config, link, ckptFile) : new Map<string, SessionState>();
   if (args.checkpoint) mkdirSync(args.checkpoint, { recursive: true });
-  await initBackend();
-  if (!args.json) process.stdout.write(`# experiment #${link}\n`);
+  const backend = await initBackend();
+  if (!args.json) {
+    process.stdout.write(`# experiment #${link}\n`);
+    process.stdout.write(`# backend ${backend}, kernels ${kernelPath() === 'ours' ? "ours (fused GRU, SIMD matMul; the page's numbers)" : "tfjs's own"}\n`);
+  }
   let updates = 0;
   const multiRun = config.runs.length > 1;
   // Tasks whose answers may show work: what the policy writes (one sampled answer per held-out problem).

@@ -1,7 +1,11 @@
-/** workers/wasm-kernels.ts: the replacement Slice kernel gives exactly the slices index arithmetic gives. */
+/**
+ * workers/wasm-kernels.ts: the replacement Slice kernel gives exactly the slices index arithmetic
+ * gives; GatherV2 the rows; Sum exactly the stock kernel's values.
+ */
 import * as tf from '@tensorflow/tfjs';
 import { describe, expect, it } from 'vitest';
 import { Rng } from '../src/core/rng';
+import { ourMatMul } from '../workers/wasm-kernels';
 
 /** The slice computed in plain JS from the flat values. */
 function sliceJs(vals: Float32Array, shape: number[], begin: number[], size: number[]): number[] {
@@ -21,6 +25,65 @@ describe('wasm kernels', () => {
     expect(tf.getKernel('Slice', 'wasm')?.kernelFunc.name).toBe('fastSlice');
     expect(tf.getKernel('GatherV2', 'wasm')?.kernelFunc.name).toBe('fastGather');
     expect(tf.getKernel('Identity', 'wasm')?.kernelFunc.name).toBe('sharedIdentity');
+    expect(tf.getKernel('Sum', 'wasm')?.kernelFunc.name).toBe('fastSum');
+    expect(tf.getKernel('BatchMatMul', 'wasm')?.kernelFunc.name).toBe('fastMatMul');
+  });
+
+  it('BatchMatMul (ours) agrees with the stock kernel at every shape, transpose and batch', () => {
+    const rng = new Rng(12);
+    const t = (shape: number[]) => tf.tensor(Float32Array.from({ length: shape.reduce((a, b) => a * b, 1) }, () => rng.next() * 2 - 1), shape);
+    // [M, K, N]: blocks of 4 x 8, 4 x 4, partial vectors, single rows and columns
+    const sizes = [[256, 64, 64], [33, 17, 14], [5, 3, 1], [1, 1, 9], [7, 130, 6], [4, 8, 8], [2560, 128, 14], [3, 0, 5], [0, 4, 3]];
+    for (const [M, K, N] of sizes) {
+      for (const [tA, tB] of [[false, false], [true, false], [false, true], [true, true]]) {
+        for (const [ba, bb] of [[[], []], [[3], [3]], [[2], []], [[], [2]]] as number[][][]) {
+          const a = t([...ba, ...(tA ? [K, M] : [M, K])]);
+          const b = t([...bb, ...(tB ? [N, K] : [K, N])]);
+          ourMatMul.enabled = true;
+          const x = tf.matMul(a, b, tA, tB);
+          ourMatMul.enabled = false;
+          const y = tf.matMul(a, b, tA, tB);
+          ourMatMul.enabled = true;
+          const xv0 = x.dataSync();
+          expect(x.shape, `${M}x${K}x${N} ${tA} ${tB} ${ba} ${bb}`).toEqual(y.shape);
+          const xv = xv0, yv = K === 0 ? new Float32Array(xv.length) : y.dataSync(); // stock leaves K = 0 unwritten
+          let worst = 0;
+          for (let i = 0; i < xv.length; i++) worst = Math.max(worst, Math.abs(xv[i] - yv[i]) / Math.max(1, Math.sqrt(K)));
+          expect(worst, `${M}x${K}x${N} ${tA} ${tB} ${ba} ${bb}`).toBeLessThan(1e-6);
+          expect(xv.every(Number.isFinite)).toBe(true);
+          tf.dispose([a, b, x, y]);
+        }
+      }
+    }
+  });
+
+  it('Sum over leading or middle axes equals, to the bit, the stock kernel on the transposed input', () => {
+    const rng = new Rng(11);
+    const cases: [number[], number[]][] = [
+      [[2560, 64], [0]], [[10, 256, 64], [1]], [[10, 256, 64], [0, 1]], [[3, 5, 7, 2], [1, 2]], [[7, 13], [0]],
+      [[4, 6, 3], [0]], [[1, 1, 5], [0, 1]], [[9, 3], [0]], [[2, 3, 4], [-3]],
+    ];
+    for (const [shape, axes] of cases) {
+      const n = shape.reduce((a, b) => a * b, 1);
+      const x = tf.tensor(Float32Array.from({ length: n }, () => (rng.next() - 0.5) * 1e3), shape);
+      const pos = axes.map((a) => (a + shape.length) % shape.length);
+      const keep = shape.map((_, i) => i).filter((i) => !pos.includes(i));
+      // The stock path: the reduced axes moved to the end (a Sum over trailing axes is not replaced).
+      const moved = tf.transpose(x, [...keep, ...pos]);
+      const stock = tf.sum(moved, pos.map((_, i) => keep.length + i));
+      for (const keepDims of [false, true]) {
+        const ours = tf.sum(x, axes, keepDims);
+        expect(ours.shape).toEqual(keepDims ? shape.map((d, i) => (pos.includes(i) ? 1 : d)) : keep.map((i) => shape[i]));
+        expect(Array.from(ours.dataSync()), `${shape} over ${axes}`).toEqual(Array.from(stock.dataSync()));
+        ours.dispose();
+      }
+      tf.dispose([x, moved, stock]);
+    }
+    // An empty reduction is 0 (the stock kernel left the output unwritten).
+    expect(Array.from(tf.sum(tf.zeros([5, 0, 3]), 1).dataSync())).toEqual(new Array(15).fill(0));
+    // int32 and trailing axes go to the stock kernel
+    expect(Array.from(tf.sum(tf.tensor2d([1, 2, 3, 4], [2, 2], 'int32'), 0).dataSync())).toEqual([4, 6]);
+    expect(Array.from(tf.sum(tf.tensor2d([1, 2, 3, 4], [2, 2]), 1).dataSync())).toEqual([3, 7]);
   });
 
   it('a clone shares its buffer and outlives the original; memory is freed when both are gone', () => {

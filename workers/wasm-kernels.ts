@@ -9,13 +9,20 @@
  *   the wasm heap before taking the slice. Slicing one time step out of a [L*B, H] sequence thus
  *   copied all L steps: ~0.4 ms per slice, 15 ms of a 44 ms GRU SFT step. This one reads the input
  *   through a view of the heap and copies only the slice.
- * - GatherV2, Identity: see fastGather, sharedIdentity.
+ * - GatherV2, Identity, Sum, BatchMatMul: see fastGather, sharedIdentity, fastSum, fastMatMul.
+ *
+ * It also registers kernels tfjs does not have: the GRU sequence's forward and backward passes as
+ * one WebAssembly SIMD call each (fused-kernels.ts).
  */
 import * as tf from '@tensorflow/tfjs';
+import { backendTraits } from '../src/core/nets/layers';
+import { fusedGru } from '../src/core/nets/gru-bptt';
+import { fusedModule, heapOffset, installGruKernels, type FusedModule } from './fused-kernels';
 
 interface WasmBackendLike {
   makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo;
   typedArrayFromHeap(t: tf.TensorInfo): Float32Array | Int32Array | Uint8Array;
+  disposeData(id: unknown): boolean;
 }
 
 function fastSlice(args: { inputs: tf.NamedTensorInfoMap; attrs?: tf.NamedAttrMap; backend: unknown }): tf.TensorInfo {
@@ -54,7 +61,8 @@ function fastSlice(args: { inputs: tf.NamedTensorInfoMap; attrs?: tf.NamedAttrMa
 
 /**
  * GatherV2 (rows of x picked by integer indices): the stock kernel ran at ~6 ms for 2,304 rows of
- * 64 floats; copying the rows from JS takes ~0.1 ms.
+ * 64 floats. Whole rows of 4-byte values are copied by our wasm module (fused-kernels.ts), the
+ * general case row by row from JS.
  */
 function fastGather(args: { inputs: tf.NamedTensorInfoMap; attrs?: tf.NamedAttrMap; backend: unknown }): tf.TensorInfo {
   const { x, indices } = args.inputs as { x: tf.TensorInfo; indices: tf.TensorInfo };
@@ -66,10 +74,21 @@ function fastGather(args: { inputs: tf.NamedTensorInfoMap; attrs?: tf.NamedAttrM
   const nIdx = indices.shape.reduce((a, b) => a * b, 1);
   const total = info.outputShape.reduce((a, b) => a * b, 1);
   if (total === 0) return out;
+  const { batchSize, outerSize, dimSize, sliceSize } = info;
+  const bytes = tf.util.bytesPerElement(x.dtype);
+  if (ours && batchSize === 1 && outerSize === 1 && bytes === 4 && indices.dtype === 'int32') {
+    // One wasm call copying whole rows (memory.copy): a JS loop over typed arrays of either
+    // dtype ran at ~3 ns an element (0.9 ms for 2,560 rows of 64).
+    const bad = ours.gatherRows(heapOffset(backend, x), heapOffset(backend, indices), heapOffset(backend, out), nIdx, sliceSize * 4, dimSize);
+    if (bad >= 0) {
+      const k = backend.typedArrayFromHeap(indices)[bad];
+      throw new Error(`GatherV2: the index value ${k} is not in [0, ${dimSize - 1}]`);
+    }
+    return out;
+  }
   const xv = backend.typedArrayFromHeap(x);
   const iv = backend.typedArrayFromHeap(indices);
   const ov = backend.typedArrayFromHeap(out);
-  const { batchSize, outerSize, dimSize, sliceSize } = info;
   const perBatch = nIdx / batchSize;
   let o = 0;
   for (let b = 0; b < batchSize; b++) {
@@ -99,7 +118,87 @@ function sharedIdentity(args: { inputs: tf.NamedTensorInfoMap; backend: unknown 
   return { dataId: x.dataId, shape: x.shape, dtype: x.dtype };
 }
 
+type Kernel = (args: { inputs: tf.NamedTensorInfoMap; attrs?: tf.NamedAttrMap; backend: unknown }) => tf.TensorInfo;
+let stockSum: Kernel | null = null;
+
+/**
+ * Sum over a block of adjacent axes that is not the last (a bias's gradient, sum(dy, 0); a
+ * [L, B, H] tensor summed over B): the stock kernel transposes the reduced axes to the end first
+ * (a second kernel and a copy, ~0.3 ms at [2560, 64]). Our wasm module sums in place, in the same
+ * order, so the values are the same to the bit; every other case goes to the stock kernel.
+ */
+function fastSum(args: { inputs: tf.NamedTensorInfoMap; attrs?: tf.NamedAttrMap; backend: unknown }): tf.TensorInfo {
+  const x = args.inputs.x as tf.TensorInfo;
+  const { axis, keepDims } = args.attrs as unknown as { axis: number | number[]; keepDims: boolean };
+  const rank = x.shape.length;
+  const axes = tf.util.parseAxisParam(axis, x.shape).sort((a, b) => a - b);
+  const contiguous = axes.length > 0 && axes.every((a, i) => a === axes[0] + i) && axes[axes.length - 1] < rank - 1;
+  if (!ours || x.dtype !== 'float32' || !contiguous) return stockSum!(args);
+  const backend = args.backend as WasmBackendLike;
+  const size = (from: number, to: number) => x.shape.slice(from, to).reduce((a, b) => a * b, 1);
+  const first = axes[0], last = axes[axes.length - 1];
+  const outer = size(0, first), mid = size(first, last + 1), inner = size(last + 1, rank);
+  const outShape = keepDims ? x.shape.map((d, i) => (axes.includes(i) ? 1 : d)) : x.shape.filter((_, i) => !axes.includes(i));
+  const out = backend.makeOutput(outShape, 'float32');
+  if (outer * inner === 0) return out;
+  if (mid === 0) {
+    backend.typedArrayFromHeap(out).fill(0);
+    return out;
+  }
+  ours.sumMiddle(heapOffset(backend, x), heapOffset(backend, out), outer, mid, inner);
+  return out;
+}
+
+let stockMatMul: Kernel | null = null;
+
+/** Whether BatchMatMul runs our kernel (true) or the stock one (the bench switches it). */
+export const ourMatMul = { enabled: true };
+
+/**
+ * BatchMatMul on float32 (any batch, a transposed or b transposed): our wasm module's blocked
+ * SIMD kernels (workers/kernels/assembly/kernels.ts: 4 x 8 register blocks; each output summed
+ * over k in order) instead of the stock XNNPACK path, which at our sizes ran 10-20 GFLOP/s against
+ * ~15-20 for ours and spent more per call. Not the same bits as the stock kernel (another order
+ * of summation): a different path, deterministic on every engine (plain SIMD, no FMA).
+ */
+function fastMatMul(args: { inputs: tf.NamedTensorInfoMap; attrs?: tf.NamedAttrMap; backend: unknown }): tf.TensorInfo {
+  const { a, b } = args.inputs as { a: tf.TensorInfo; b: tf.TensorInfo };
+  const { transposeA, transposeB } = args.attrs as unknown as { transposeA: boolean; transposeB: boolean };
+  if (!ours || !ourMatMul.enabled || a.dtype !== 'float32' || b.dtype !== 'float32' || (transposeA && transposeB)) return stockMatMul!(args);
+  const aR = a.shape.length, bR = b.shape.length;
+  const K = transposeA ? a.shape[aR - 2] : a.shape[aR - 1];
+  const M = transposeA ? a.shape[aR - 1] : a.shape[aR - 2];
+  const N = transposeB ? b.shape[bR - 2] : b.shape[bR - 1];
+  const size = (s: number[]) => s.reduce((x, y) => x * y, 1);
+  const batchA = size(a.shape.slice(0, -2)), batchB = size(b.shape.slice(0, -2));
+  // Mismatched inner sizes (the stock kernel throws tfjs's error) and batch broadcasting beyond 1 x n.
+  if (K !== (transposeB ? b.shape[bR - 1] : b.shape[bR - 2]) || (batchA !== batchB && batchA !== 1 && batchB !== 1)) return stockMatMul!(args);
+  const outer = tf.broadcast_util.assertAndGetBroadcastShape(a.shape.slice(0, -2), b.shape.slice(0, -2));
+  const backend = args.backend as WasmBackendLike;
+  const out = backend.makeOutput([...outer, M, N], 'float32');
+  const batch = Math.max(batchA, batchB);
+  if (batch * M * N === 0) return out;
+  if (K === 0) {
+    backend.typedArrayFromHeap(out).fill(0);
+    return out;
+  }
+  const bT = transposeB ? backend.makeOutput([K, N], 'float32') : null;
+  const pa = heapOffset(backend, a), pb = heapOffset(backend, b), po = heapOffset(backend, out);
+  for (let i = 0; i < batch; i++) {
+    const ai = pa + (batchA === 1 ? 0 : i * M * K * 4), bi = pb + (batchB === 1 ? 0 : i * K * N * 4), oi = po + i * M * N * 4;
+    if (transposeA) ours.matmulTA(ai, bi, oi, K, M, N, 0);
+    else if (bT) {
+      const t = heapOffset(backend, bT);
+      if (i === 0 || batchB !== 1) ours.transpose(bi, t, N, K);
+      ours.matmul(ai, t, oi, M, K, N, 0);
+    } else ours.matmul(ai, bi, oi, M, K, N, 0);
+  }
+  if (bT) backend.disposeData(bT.dataId);
+  return out;
+}
+
 let installed = false;
+let ours: FusedModule | null = null;
 
 /** Replace the slow wasm kernels (idempotent; call after tf.setBackend('wasm')). */
 export function installWasmKernels(): void {
@@ -112,5 +211,35 @@ export function installWasmKernels(): void {
   replace('Slice', fastSlice);
   replace('GatherV2', fastGather);
   replace('Identity', sharedIdentity);
+  stockSum = (tf.getKernel('Sum', 'wasm')?.kernelFunc ?? null) as Kernel | null;
+  if (stockSum) replace('Sum', fastSum);
+  stockMatMul = (tf.getKernel('BatchMatMul', 'wasm')?.kernelFunc ?? null) as Kernel | null;
+  if (stockMatMul) replace('BatchMatMul', fastMatMul);
+  try {
+    ours = fusedModule();
+    backendTraits.transposedMatMul = !!ours;
+    backendTraits.oneHotRows = !!ours;
+    installGruKernels();
+  } catch (e) {
+    // An engine without wasm SIMD cannot compile the module: the GRU takes its tfjs path.
+    console.warn(`GRU kernels not installed (${e instanceof Error ? e.message : String(e)}): using tfjs ops`);
+  }
   installed = true;
+}
+
+/**
+ * Our own kernels (the fused GRU and BatchMatMul) on or off: off gives tfjs's own kernels for
+ * both (the bench's --stock-kernels, for before/after figures in one invocation). The other
+ * replacements give the stock kernels' values and stay.
+ */
+export function useOwnKernels(on: boolean): void {
+  ourMatMul.enabled = on;
+  fusedGru.enabled = on;
+  backendTraits.transposedMatMul = on && !!ours;
+  backendTraits.oneHotRows = on && !!ours;
+}
+
+/** Which kernels run: 'ours' (our wasm SIMD module) or 'stock' (tfjs's own; also where ours failed to load). */
+export function kernelPath(): 'ours' | 'stock' {
+  return ours && ourMatMul.enabled && fusedGru.enabled ? 'ours' : 'stock';
 }

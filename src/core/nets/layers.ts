@@ -16,6 +16,43 @@ export function taping(): boolean {
   return (tf.engine().state as unknown as { gradientDepth: number }).gradientDepth > 0;
 }
 
+/**
+ * What the backend's kernels are good at, set by whoever installs them (workers/wasm-kernels.ts):
+ * - transposedMatMul: a matMul with a transposed operand costs no more than a plain one (our
+ *   BatchMatMul; it gives the same bits as transposing first). tfjs-wasm's own ran ~20x slower
+ *   with a transposed operand, so without ours the gradients below transpose first.
+ */
+export const backendTraits = { transposedMatMul: false, oneHotRows: false };
+
+/** Kernels for a one-hot matrix times a weight matrix (registered by workers/fused-kernels.ts). */
+export const ONE_HOT_KERNELS = { forward: 'PlaygroundRowsSum', backward: 'PlaygroundRowsScatter' } as const;
+
+/** Whether oneHotMatMul can run (the backend has the kernels and they are on). */
+export function oneHotRows(): boolean {
+  return backendTraits.oneHotRows && !!tf.getKernel(ONE_HOT_KERNELS.forward, tf.getBackend());
+}
+
+/**
+ * x w for a one-hot x [N, K] given by its ones: cols [N, S] lists each row's columns in increasing
+ * order (-1: none). The rows of w are summed instead of multiplying by zeros (S / K of the work),
+ * in the dense product's order, so the values are those of inputMatMul on our matMul kernel; w's
+ * gradient adds dy's rows into the rows of w the same way. Only where oneHotRows().
+ */
+export function oneHotMatMul(cols: Int32Array, N: number, S: number, K: number, w: tf.Tensor2D): tf.Tensor2D {
+  const c = tf.tensor2d(cols, [N, S], 'int32');
+  const run = (name: string, inputs: tf.NamedTensorMap, attrs: tf.NamedAttrMap) => tf.engine().runKernel(name, inputs, attrs) as tf.Tensor2D;
+  if (!taping()) return run(ONE_HOT_KERNELS.forward, { cols: c, w }, {});
+  const op = tf.customGrad(((wIn: tf.Tensor2D, save: tf.GradSaveFunc) => {
+    save([c]);
+    return {
+      value: run(ONE_HOT_KERNELS.forward, { cols: c, w: wIn }, {}),
+      gradFunc: (dy: tf.Tensor | tf.Tensor[], saved: tf.Tensor[]) => [run(ONE_HOT_KERNELS.backward, { cols: saved[0], dy: dy as tf.Tensor }, { K })],
+    };
+    // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  }) as any) as unknown as (w: tf.Tensor2D) => tf.Tensor2D;
+  return op(w);
+}
+
 const matMulWithFastGrad = tf.customGrad(((x: tf.Tensor, w: tf.Tensor, save: tf.GradSaveFunc) => {
   save([x, w]);
   return {
@@ -23,6 +60,7 @@ const matMulWithFastGrad = tf.customGrad(((x: tf.Tensor, w: tf.Tensor, save: tf.
     gradFunc: (dy: tf.Tensor | tf.Tensor[], saved: tf.Tensor[]) => {
       const [xs, ws] = saved as [tf.Tensor2D, tf.Tensor2D];
       const g = dy as tf.Tensor2D;
+      if (backendTraits.transposedMatMul) return [tf.matMul(g, ws, false, true), tf.matMul(xs, g, true, false)];
       return [tf.matMul(g, tf.transpose(ws)), tf.matMul(tf.transpose(xs), g)];
     },
   };

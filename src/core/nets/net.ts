@@ -24,7 +24,7 @@ import type { Rng } from '../rng';
 import { gruSequence } from './gru-bptt';
 import { glorot, MoeLayer, type MoeSpec } from './moe';
 import { TransformerNet } from './transformer';
-import { constLinear, inputMatMul, matMulFast, normalVar, taping, uniformVar, uniqueName, zerosVar } from './layers';
+import { constLinear, inputMatMul, matMulFast, normalVar, oneHotMatMul, oneHotRows, taping, uniformVar, uniqueName, zerosVar } from './layers';
 
 export type NetKind = 'gru' | 'mlp' | 'transformer';
 
@@ -362,6 +362,9 @@ class GruNet implements SeqNet {
   }
 }
 
+/** An MLP's one-hot input windows: their ones (cols [N, S]), or the dense matrix (and its transpose). */
+type Windows = { cols: Int32Array; N: number; S: number } | { x: tf.Tensor2D; xT: tf.Tensor2D | null };
+
 class MlpNet implements SeqNet {
   readonly vars: tf.Variable[];
   readonly paramCount: number;
@@ -409,14 +412,30 @@ class MlpNet implements SeqNet {
   }
 
   /**
-   * One-hot windows [B*n, K] for positions from..L-1 of tokens [B, L] that start at pos0; with
-   * `withT`, also their transpose [K, B*n] (for the first layer's gradient).
+   * One-hot windows [B*n, K] for positions from..L-1 of tokens [B, L] that start at pos0: each row
+   * has a one per window slot (slot k, k tokens back, at column k*V + token; none before the start)
+   * and one at column W*V + position. Where the backend has the one-hot kernels (oneHotRows) just
+   * those columns, in increasing order [B*n, W+1] (-1: none); else the dense matrix and, with
+   * `withT`, its transpose [K, B*n] (for the first layer's gradient).
    */
-  private windows(tokens: Int32Array, B: number, L: number, from: number, pos0: number, withT = false): { x: tf.Tensor2D; xT: tf.Tensor2D | null } {
+  private windows(tokens: Int32Array, B: number, L: number, from: number, pos0: number, withT = false): Windows {
     const { vocab: V, window: W } = this.spec;
     const K = this.K;
     const n = L - from;
     const N = B * n;
+    if (oneHotRows()) {
+      const S = W + 1;
+      const cols = new Int32Array(N * S).fill(-1);
+      for (let b = 0; b < B; b++) {
+        for (let i = 0; i < n; i++) {
+          const t = from + i;
+          const r = (b * n + i) * S;
+          for (let k = 0; k < W && t - k >= 0; k++) cols[r + k] = k * V + tokens[b * L + t - k];
+          cols[r + W] = W * V + pos0 + t;
+        }
+      }
+      return { cols, N, S };
+    }
     const x = new Float32Array(N * K);
     const xT = withT ? new Float32Array(K * N) : null;
     for (let b = 0; b < B; b++) {
@@ -436,14 +455,17 @@ class MlpNet implements SeqNet {
     return { x: tf.tensor2d(x, [N, K]), xT: xT ? tf.tensor2d(xT, [K, N]) : null };
   }
 
-  private mlp({ x, xT }: { x: tf.Tensor2D; xT: tf.Tensor2D | null }): tf.Tensor2D {
-    let h = x;
+  private mlp(win: Windows): tf.Tensor2D {
+    let h: tf.Tensor2D | null = null;
     for (let l = 0; l < this.ws.length; l++) {
-      const a = l === 0 && xT ? inputMatMul(x, xT, asT(this.ws[0])) : matMulFast(h, asT(this.ws[l]));
+      let a: tf.Tensor2D;
+      if (l > 0) a = matMulFast(h!, asT(this.ws[l]));
+      else if ('cols' in win) a = oneHotMatMul(win.cols, win.N, win.S, this.K, asT(this.ws[0]));
+      else a = win.xT ? inputMatMul(win.x, win.xT, asT(this.ws[0])) : tf.matMul(win.x, asT(this.ws[0]));
       h = tanh(tf.add(a, this.bs[l])) as tf.Tensor2D;
     }
-    for (const m of this.moeLayers) h = tanh(m.apply(h)) as tf.Tensor2D;
-    return tf.add(matMulFast(h, asT(this.wo)), this.bo) as tf.Tensor2D;
+    for (const m of this.moeLayers) h = tanh(m.apply(h!)) as tf.Tensor2D;
+    return tf.add(matMulFast(h!, asT(this.wo)), this.bo) as tf.Tensor2D;
   }
 
   outputs(tokens: Int32Array, B: number, L: number, from: number): tf.Tensor3D {

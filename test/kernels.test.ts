@@ -1,0 +1,143 @@
+/**
+ * The fused GRU kernels (workers/fused-kernels.ts, our WebAssembly SIMD module) against the tfjs
+ * path of src/core/nets/gru-bptt.ts: the same states and the same gradients to float tolerance,
+ * at shapes that hit every code path (rows and columns not multiples of the SIMD blocks, one step).
+ * And the committed module is what its source compiles to.
+ */
+import { describe, expect, it } from 'vitest';
+import * as tf from '@tensorflow/tfjs';
+import { fusedGru, gruPath, gruSequence } from '../src/core/nets/gru-bptt';
+import { Rng } from '../src/core/rng';
+import { backendTraits, oneHotMatMul, oneHotRows } from '../src/core/nets/layers';
+import { createNet } from '../src/core/nets/net';
+import { completionOutputs, oneHotTokens, tokenLogProbs } from '../src/core/nets/policy';
+
+function rand(rng: Rng, shape: number[], scale = 1): tf.Tensor {
+  const n = shape.reduce((a, b) => a * b, 1);
+  return tf.tensor(Float32Array.from({ length: n }, () => (rng.next() * 2 - 1) * scale), shape);
+}
+
+function both<T>(f: () => T): { kernel: T; tfjs: T } {
+  fusedGru.enabled = true;
+  const kernel = f();
+  fusedGru.enabled = false;
+  try {
+    return { kernel, tfjs: f() };
+  } finally {
+    fusedGru.enabled = true;
+  }
+}
+
+function maxDiff(a: tf.Tensor, b: tf.Tensor): number {
+  const x = a.dataSync(), y = b.dataSync();
+  expect(x.length).toBe(y.length);
+  let m = 0;
+  for (let i = 0; i < x.length; i++) m = Math.max(m, Math.abs(x[i] - y[i]));
+  return m;
+}
+
+describe('fused GRU kernels', () => {
+  it('are registered on the wasm backend', () => {
+    expect(tf.getBackend()).toBe('wasm');
+    expect(gruPath()).toBe('kernel');
+  });
+
+  for (const [B, H, L] of [[8, 64, 5], [7, 13, 3], [5, 6, 1], [256, 64, 4], [3, 4, 2], [1, 9, 6]]) {
+    it(`give the tfjs path's states and gradients (B ${B}, H ${H}, L ${L})`, () => {
+      const rng = new Rng(B * 1000 + H * 10 + L);
+      const k = 1 / Math.sqrt(H);
+      const inputs = [
+        rand(rng, [L * B, H], 2), rand(rng, [L * B, H], 2), rand(rng, [L * B, H], 2),
+        rand(rng, [H, H], k), rand(rng, [H, H], k), rand(rng, [H, H], k), rand(rng, [H], k), rand(rng, [B, H], 0.5),
+      ];
+      const seed = rand(rng, [L * B, H]); // a loss sum(hs * seed): every state gets a gradient
+      const f = (...xs: tf.Tensor[]) => tf.sum(tf.mul(gruSequence(...(xs as [tf.Tensor2D, tf.Tensor2D, tf.Tensor2D, tf.Tensor2D, tf.Tensor2D, tf.Tensor2D, tf.Tensor1D, tf.Tensor2D]), B), seed));
+      const { kernel, tfjs } = both(() => ({
+        hs: gruSequence(...(inputs as [tf.Tensor2D, tf.Tensor2D, tf.Tensor2D, tf.Tensor2D, tf.Tensor2D, tf.Tensor2D, tf.Tensor1D, tf.Tensor2D]), B),
+        grads: tf.grads(f)(inputs),
+      }));
+      expect(maxDiff(kernel.hs, tfjs.hs)).toBeLessThan(2e-6);
+      const names = ['xr', 'xz', 'xn', 'whr', 'whz', 'whn', 'bhn', 'h0'];
+      kernel.grads.forEach((g, i) => {
+        const scale = Math.max(1, ...Array.from(tfjs.grads[i].dataSync(), Math.abs));
+        expect(maxDiff(g, tfjs.grads[i]) / scale, names[i]).toBeLessThan(1e-5);
+        expect(g.shape).toEqual(tfjs.grads[i].shape);
+      });
+      tf.dispose([...inputs, seed, kernel.hs, tfjs.hs, ...kernel.grads, ...tfjs.grads]);
+    });
+  }
+
+  it('are deterministic: the same inputs give the same bits', () => {
+    const rng = new Rng(3);
+    const xs = [rand(rng, [40, 16]), rand(rng, [40, 16]), rand(rng, [40, 16]), rand(rng, [16, 16], 0.25), rand(rng, [16, 16], 0.25), rand(rng, [16, 16], 0.25), rand(rng, [16], 0.25), rand(rng, [8, 16])] as [tf.Tensor2D, tf.Tensor2D, tf.Tensor2D, tf.Tensor2D, tf.Tensor2D, tf.Tensor2D, tf.Tensor1D, tf.Tensor2D];
+    const a = gruSequence(...xs, 8).dataSync();
+    const b = gruSequence(...xs, 8).dataSync();
+    expect(Array.from(a)).toEqual(Array.from(b));
+  });
+
+  it('leak no tensors', () => {
+    const rng = new Rng(4);
+    const xs = [rand(rng, [12, 8]), rand(rng, [12, 8]), rand(rng, [12, 8]), rand(rng, [8, 8]), rand(rng, [8, 8]), rand(rng, [8, 8]), rand(rng, [8]), rand(rng, [4, 8])];
+    const before = tf.memory().numTensors;
+    const f = (...v: tf.Tensor[]) => tf.sum(gruSequence(...(v as [tf.Tensor2D, tf.Tensor2D, tf.Tensor2D, tf.Tensor2D, tf.Tensor2D, tf.Tensor2D, tf.Tensor1D, tf.Tensor2D]), 4));
+    tf.tidy(() => { tf.grads(f)(xs); });
+    tf.tidy(() => { gruSequence(...(xs as [tf.Tensor2D, tf.Tensor2D, tf.Tensor2D, tf.Tensor2D, tf.Tensor2D, tf.Tensor2D, tf.Tensor1D, tf.Tensor2D]), 4); });
+    expect(tf.memory().numTensors).toBe(before);
+    tf.dispose(xs);
+  });
+});
+
+describe('the committed kernel modules', () => {
+  it('are what their AssemblyScript sources compile to (npm run build:kernels)', async () => {
+    const { KERNELS, compileKernel, generatedModule, generatedPath } = await import('../scripts/build-kernels');
+    const { readFileSync } = await import('node:fs');
+    for (const name of KERNELS) {
+      const bytes = await compileKernel(name);
+      expect(readFileSync(generatedPath(name), 'utf8'), `workers/kernels/${name}.wasm.ts is stale: run npm run build:kernels`).toBe(generatedModule(name, bytes));
+    }
+  }, 60_000);
+});
+
+describe('the MLP\'s one-hot first layer as summed rows (oneHotMatMul)', () => {
+  it.each([
+    ['distinct prompts', 5, 1, 10],
+    ['groups of 4 rows sharing a prompt', 12, 4, 10],
+    ['a window shorter than the sequence', 6, 1, 3],
+  ])('gives the dense product\'s outputs and gradients to the bit: %s', (_, B, G, window) => {
+    const net = createNet({ kind: 'mlp', vocab: 14, maxLen: 10, embed: 8, hidden: 16, layers: 2, window, outDim: 14 }, new Rng(1));
+    const rng = new Rng(2);
+    const distinct = Int32Array.from({ length: (B / G) * 6 }, () => rng.int(12));
+    const prompts = Int32Array.from({ length: B * 6 }, (_, i) => distinct[Math.floor(i / 6 / G) * 6 + (i % 6)]);
+    const comp = Int32Array.from({ length: B * 4 }, () => rng.int(14));
+    const oh = tf.tensor3d(oneHotTokens(comp, 14), [B, 4, 14]);
+    const w = tf.tensor2d(Float32Array.from({ length: B * 4 }, () => rng.next() * 2 - 1), [B, 4]);
+    const run = (rows: boolean) => {
+      backendTraits.oneHotRows = rows;
+      try {
+        const { value, grads } = tf.variableGrads(() => tf.sum(tf.mul(tokenLogProbs(completionOutputs(net, prompts, comp, B, 6, 4), oh).logp, w)) as tf.Scalar, net.vars);
+        const sampled = tf.tidy(() => Array.from(completionOutputs(net, prompts, comp, B, 6, 4).dataSync()));
+        const out = { loss: value.dataSync()[0], g: net.vars.map((v) => Array.from(grads[v.name].dataSync())), sampled };
+        tf.dispose([value, ...Object.values(grads)]);
+        return out;
+      } finally {
+        backendTraits.oneHotRows = true;
+      }
+    };
+    expect(oneHotRows()).toBe(true);
+    const dense = run(false);
+    const rows = run(true);
+    expect(rows.loss).toBe(dense.loss);
+    expect(rows.sampled).toEqual(dense.sampled);
+    rows.g.forEach((g, i) => expect(g, net.vars[i].name).toEqual(dense.g[i]));
+    expect(Math.max(...rows.g[0].map(Math.abs))).toBeGreaterThan(1e-3); // the first layer's gradient is not vacuous
+    tf.dispose([oh, w]);
+    net.dispose();
+  });
+
+  it('checks its columns', () => {
+    const w = tf.ones([4, 3]);
+    expect(() => oneHotMatMul(Int32Array.from([0, 4]), 1, 2, 4, w as tf.Tensor2D)).toThrow(/column 4 is not in \[-1, 3\]/);
+    expect(Array.from(oneHotMatMul(Int32Array.from([0, -1, 1, 3]), 2, 2, 4, w as tf.Tensor2D).dataSync())).toEqual([1, 1, 1, 2, 2, 2]);
+    w.dispose();
+  });
+});

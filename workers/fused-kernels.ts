@@ -1,0 +1,159 @@
+/**
+ * Our own WebAssembly SIMD module (workers/kernels/assembly/kernels.ts, compiled by `npm run
+ * build:kernels`) and the tfjs kernels made of it: the GRU sequence's forward and backward passes,
+ * each one call instead of ~15 (forward) and ~25 (backward) tfjs kernels per time step; and the
+ * row copies of wasm-kernels.ts's GatherV2. Installed by wasm-kernels.ts's installWasmKernels
+ * (the worker, scripts/backend.ts, the test setup); src/core/nets/gru-bptt.ts uses the GRU
+ * kernels when they are registered and `fusedGru.enabled`, else its tfjs path.
+ *
+ * The module imports tfjs-wasm's own memory: its functions take the byte offsets of tfjs tensors
+ * and write into outputs made here, so nothing is copied.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { GRU_KERNELS } from '../src/core/nets/gru-bptt';
+import { ONE_HOT_KERNELS } from '../src/core/nets/layers';
+import { WASM_BASE64 } from './kernels/kernels.wasm';
+
+export interface FusedModule {
+  gruForward(xr: number, xz: number, xn: number, whr: number, whz: number, whn: number, bhn: number, h0: number,
+    hs: number, R: number, Z: number, N: number, HN: number, B: number, H: number, L: number): void;
+  gruBackward(dy: number, whr: number, whz: number, whn: number, h0: number, hs: number, R: number, Z: number, N: number, HN: number,
+    dar: number, daz: number, dan: number, dwhr: number, dwhz: number, dwhn: number, dbhn: number, dh0: number, scratch: number,
+    B: number, H: number, L: number): void;
+  gatherRows(x: number, idx: number, out: number, n: number, rowBytes: number, dim: number): number;
+  sumMiddle(x: number, out: number, outer: number, mid: number, inner: number): void;
+  matmul(a: number, w: number, out: number, M: number, K: number, N: number, acc: number): void;
+  matmulTA(a: number, b: number, out: number, M: number, K: number, N: number, acc: number): void;
+  transpose(x: number, out: number, R: number, C: number): void;
+  rowsSum(cols: number, w: number, out: number, N: number, S: number, D: number): void;
+  rowsScatter(cols: number, dy: number, dw: number, N: number, S: number, D: number, K: number): void;
+}
+
+interface WasmBackendLike {
+  wasm: { asm: { memory?: WebAssembly.Memory } };
+  typedArrayFromHeap(t: tf.TensorInfo): Float32Array | Int32Array | Uint8Array;
+  dataIdMap: { get(id: unknown): { memoryOffset: number | null } };
+  makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo;
+  disposeData(id: unknown, force?: boolean): boolean;
+}
+
+type KernelArgs = { inputs: tf.NamedTensorInfoMap; attrs?: tf.NamedAttrMap; backend: unknown };
+
+function bytesOf(b64: string): Uint8Array {
+  const s = atob(b64);
+  const out = new Uint8Array(s.length);
+  for (let i = 0; i < s.length; i++) out[i] = s.charCodeAt(i);
+  return out;
+}
+
+function float32(name: string, t: tf.TensorInfo): void {
+  if (t.dtype !== 'float32') throw new Error(`${name}: ${t.dtype} input, float32 expected`);
+}
+
+let fused: FusedModule | null = null;
+
+/**
+ * The module, instantiated on tfjs-wasm's memory (after tf.setBackend('wasm')); null where the
+ * backend is not tfjs-wasm. Throws where the engine cannot compile it (no wasm SIMD).
+ */
+export function fusedModule(): FusedModule | null {
+  if (fused) return fused;
+  if (tf.getBackend() !== 'wasm') return null;
+  const memory = (tf.backend() as unknown as WasmBackendLike).wasm?.asm?.memory;
+  if (!(memory instanceof WebAssembly.Memory)) return null;
+  const mod = new WebAssembly.Module(bytesOf(WASM_BASE64) as BufferSource);
+  fused = new WebAssembly.Instance(mod, { env: { memory } }).exports as unknown as FusedModule;
+  return fused;
+}
+
+/** A tensor's byte offset in tfjs-wasm's heap. */
+export function heapOffset(backend: unknown, t: tf.TensorInfo): number {
+  const off = (backend as WasmBackendLike).dataIdMap.get(t.dataId).memoryOffset;
+  if (off === null) throw new Error('a tensor without memory in the wasm heap');
+  return off;
+}
+
+let installed = false;
+
+/** Register the GRU's two kernels and the one-hot product's two (idempotent). False if the backend is not tfjs-wasm. */
+export function installGruKernels(): boolean {
+  if (installed) return true;
+  const gru = fusedModule();
+  if (!gru) return false;
+  const backend = tf.backend();
+  const ptr = (t: tf.TensorInfo) => heapOffset(backend, t);
+
+  const forward = ({ inputs, attrs, backend: be }: KernelArgs): tf.TensorInfo[] => {
+    const b = be as WasmBackendLike;
+    const { xr, xz, xn, whr, whz, whn, bhn, h0 } = inputs as Record<string, tf.TensorInfo>;
+    const B = (attrs as { B: number }).B;
+    const H = whr.shape[0];
+    const L = xr.shape[0] / B;
+    for (const t of Object.values(inputs)) float32(GRU_KERNELS.forward, t as tf.TensorInfo);
+    const outs = [0, 1, 2, 3, 4].map(() => b.makeOutput([L * B, H], 'float32'));
+    if (L * B * H > 0) {
+      const [hs, R, Z, N, HN] = outs.map(ptr);
+      gru.gruForward(ptr(xr), ptr(xz), ptr(xn), ptr(whr), ptr(whz), ptr(whn), ptr(bhn), ptr(h0), hs, R, Z, N, HN, B, H, L);
+    }
+    return outs;
+  };
+
+  const backward = ({ inputs, attrs, backend: be }: KernelArgs): tf.TensorInfo[] => {
+    const b = be as WasmBackendLike;
+    const { dy, whr, whz, whn, h0, hs, R, Z, N, HN } = inputs as Record<string, tf.TensorInfo>;
+    const B = (attrs as { B: number }).B;
+    const H = whr.shape[0];
+    const L = dy.shape[0] / B;
+    for (const t of Object.values(inputs)) float32(GRU_KERNELS.backward, t as tf.TensorInfo);
+    const outs = [
+      b.makeOutput([L * B, H], 'float32'), b.makeOutput([L * B, H], 'float32'), b.makeOutput([L * B, H], 'float32'),
+      b.makeOutput([H, H], 'float32'), b.makeOutput([H, H], 'float32'), b.makeOutput([H, H], 'float32'),
+      b.makeOutput([H], 'float32'), b.makeOutput([B, H], 'float32'),
+    ];
+    const scratch = b.makeOutput([L * B * H + 3 * H * H], 'float32');
+    if (L * B * H > 0) {
+      const [dar, daz, dan, dwhr, dwhz, dwhn, dbhn, dh0] = outs.map(ptr);
+      gru.gruBackward(ptr(dy), ptr(whr), ptr(whz), ptr(whn), ptr(h0), ptr(hs), ptr(R), ptr(Z), ptr(N), ptr(HN),
+        dar, daz, dan, dwhr, dwhz, dwhn, dbhn, dh0, ptr(scratch), B, H, L);
+    }
+    b.disposeData(scratch.dataId);
+    return outs;
+  };
+
+  /** cols must name rows of w: checked here, since the module does not. */
+  const checkCols = (b: WasmBackendLike, cols: tf.TensorInfo, K: number, name: string) => {
+    if (cols.dtype !== 'int32') throw new Error(`${name}: ${cols.dtype} columns, int32 expected`);
+    const v = b.typedArrayFromHeap(cols) as Int32Array;
+    for (let i = 0; i < v.length; i++) if (v[i] >= K || v[i] < -1) throw new Error(`${name}: column ${v[i]} is not in [-1, ${K - 1}]`);
+  };
+
+  const rowsSum = ({ inputs, backend: be }: KernelArgs): tf.TensorInfo => {
+    const b = be as WasmBackendLike;
+    const { cols, w } = inputs as Record<string, tf.TensorInfo>;
+    float32(ONE_HOT_KERNELS.forward, w);
+    const [N, S] = cols.shape, [K, D] = w.shape;
+    checkCols(b, cols, K, ONE_HOT_KERNELS.forward);
+    const out = b.makeOutput([N, D], 'float32');
+    if (N * D > 0) gru.rowsSum(ptr(cols), ptr(w), ptr(out), N, S, D);
+    return out;
+  };
+
+  const rowsScatter = ({ inputs, attrs, backend: be }: KernelArgs): tf.TensorInfo => {
+    const b = be as WasmBackendLike;
+    const { cols, dy } = inputs as Record<string, tf.TensorInfo>;
+    float32(ONE_HOT_KERNELS.backward, dy);
+    const K = (attrs as { K: number }).K;
+    const [N, S] = cols.shape, D = dy.shape[1];
+    checkCols(b, cols, K, ONE_HOT_KERNELS.backward);
+    const out = b.makeOutput([K, D], 'float32');
+    if (K * D > 0) gru.rowsScatter(ptr(cols), ptr(dy), ptr(out), N, S, D, K);
+    return out;
+  };
+
+  tf.registerKernel({ kernelName: ONE_HOT_KERNELS.forward, backendName: 'wasm', kernelFunc: rowsSum as unknown as tf.KernelFunc });
+  tf.registerKernel({ kernelName: ONE_HOT_KERNELS.backward, backendName: 'wasm', kernelFunc: rowsScatter as unknown as tf.KernelFunc });
+  tf.registerKernel({ kernelName: GRU_KERNELS.forward, backendName: 'wasm', kernelFunc: forward as unknown as tf.KernelFunc });
+  tf.registerKernel({ kernelName: GRU_KERNELS.backward, backendName: 'wasm', kernelFunc: backward as unknown as tf.KernelFunc });
+  installed = true;
+  return true;
+}

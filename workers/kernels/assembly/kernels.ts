@@ -1,0 +1,462 @@
+// AssemblyScript: a whole GRU sequence (forward and its backpropagation through time) as two
+// WebAssembly SIMD kernels, in place of the ~15 tfjs kernels per step forward and ~25 backward
+// that src/core/nets/gru-bptt.ts launches otherwise. Compiled by scripts/build-kernels.ts into
+// workers/kernels/gru.wasm.ts; the module imports tfjs-wasm's own memory, so every pointer below
+// is a byte offset of a tensor in tfjs's heap (no copies). It has no data and no heap of its own:
+// it writes only to the outputs it is given.
+//
+// Plain 128-bit SIMD (no relaxed ops, no fused multiply-add): the same bits on every engine, so a
+// link gives the same numbers in the browser and in Node. Every sum runs in a fixed order.
+//
+// PyTorch's GRU equations, per step t (x-projections include their biases):
+//   r = sig(xr_t + h Whr)        z = sig(xz_t + h Whz)
+//   hn = h Whn + bhn             n = tanh(xn_t + r * hn)      h' = n + z * (h - n)
+
+// exp(x) for x in [-87, 87] (clamped): 2^k * p(f), k = round(x / ln 2), f = x - k ln 2 (ln 2 split
+// in two for accuracy), p a degree-6 Taylor polynomial (relative error < 2e-7 on |f| <= ln2 / 2).
+// k is rounded by adding 1.5 * 2^23, which leaves it in the low bits of the float (cheaper than
+// the engines' nearest and saturating conversion); pmin/pmax are single instructions.
+@inline function vexp(x: v128): v128 {
+  x = f32x4.pmin(f32x4.pmax(x, f32x4.splat(-87.0)), f32x4.splat(87.0));
+  const magic = f32x4.splat(12582912.0);
+  const kb = f32x4.add(f32x4.mul(x, f32x4.splat(1.44269504088896341)), magic);
+  const k = f32x4.sub(kb, magic);
+  let f = f32x4.sub(x, f32x4.mul(k, f32x4.splat(0.693359375)));
+  f = f32x4.sub(f, f32x4.mul(k, f32x4.splat(-2.12194440e-4)));
+  let p = f32x4.splat(1.0 / 720.0);
+  p = f32x4.add(f32x4.mul(p, f), f32x4.splat(1.0 / 120.0));
+  p = f32x4.add(f32x4.mul(p, f), f32x4.splat(1.0 / 24.0));
+  p = f32x4.add(f32x4.mul(p, f), f32x4.splat(1.0 / 6.0));
+  p = f32x4.add(f32x4.mul(p, f), f32x4.splat(0.5));
+  p = f32x4.add(f32x4.mul(p, f), f32x4.splat(1.0));
+  p = f32x4.add(f32x4.mul(p, f), f32x4.splat(1.0));
+  // 2^k: k + 127 in the exponent bits (kb's bits are 0x4B400000 + k).
+  const e = i32x4.shl(i32x4.add(kb, i32x4.splat(127 - 0x4B400000)), 23);
+  return f32x4.mul(p, e);
+}
+
+@inline function vsig(x: v128): v128 {
+  const one = f32x4.splat(1.0);
+  return f32x4.div(one, f32x4.add(one, vexp(f32x4.neg(x))));
+}
+
+@inline function vtanh(x: v128): v128 {
+  // tanh(a) = 2 sig(2a) - 1, as the tfjs path computes it
+  const two = f32x4.splat(2.0);
+  return f32x4.sub(f32x4.mul(vsig(f32x4.mul(x, two)), two), f32x4.splat(1.0));
+}
+
+@inline function sexp(x: f32): f32 {
+  return f32x4.extract_lane(vexp(f32x4.splat(x)), 0);
+}
+@inline function ssig(x: f32): f32 {
+  return f32x4.extract_lane(vsig(f32x4.splat(x)), 0);
+}
+@inline function stanh(x: f32): f32 {
+  return f32x4.extract_lane(vtanh(f32x4.splat(x)), 0);
+}
+
+@inline function ld(p: usize, i: i32): f32 {
+  return load<f32>(p + (<usize>i << 2));
+}
+@inline function st(p: usize, i: i32, v: f32): void {
+  store<f32>(p + (<usize>i << 2), v);
+}
+@inline function vld(p: usize, i: i32): v128 {
+  return v128.load(p + (<usize>i << 2));
+}
+@inline function vst(p: usize, i: i32, v: v128): void {
+  v128.store(p + (<usize>i << 2), v);
+}
+
+// Partial vectors: a last column block of 1-3 columns is loaded as a whole vector (the lanes past
+// the row are never stored, and lanes never mix) and stored lane by lane. The loads may then read
+// up to 12 bytes past a buffer's end: the kernels check once that this stays inside the memory,
+// else those columns take the scalar path.
+@inline function storeLanes(p: usize, v: v128, lanes: i32): void {
+  if (lanes == 4) { v128.store(p, v); return; }
+  store<f32>(p, f32x4.extract_lane(v, 0));
+  if (lanes > 1) store<f32>(p, f32x4.extract_lane(v, 1), 4);
+  if (lanes > 2) store<f32>(p, f32x4.extract_lane(v, 2), 8);
+}
+
+@inline function inMemory(end: usize): bool {
+  return end + 16 <= (<usize>memory.size() << 16);
+}
+
+/**
+ * out [M, N] (+)= a [M, K] x w [K, N], all row-major. Blocks of 4 rows x 8 columns in registers
+ * (then 4 x 4, then single rows); each output is summed over k in order 0..K-1 from 0, then added
+ * to what out held (acc = 1).
+ */
+export function matmul(a: usize, w: usize, out: usize, M: i32, K: i32, N: i32, acc: i32): void {
+  const over = inMemory(w + (<usize>(K * N) << 2)) && inMemory(out + (<usize>(M * N) << 2));
+  const N8 = N & ~7;
+  const Nv = over ? N : N & ~3; // columns done with vectors
+  const Nb = <usize>N << 2;
+  let i = 0;
+  for (; i + 4 <= M; i += 4) {
+    const a0 = a + (<usize>(i * K) << 2), a1 = a0 + (<usize>K << 2), a2 = a1 + (<usize>K << 2), a3 = a2 + (<usize>K << 2);
+    const o0 = out + (<usize>(i * N) << 2), o1 = o0 + Nb, o2 = o1 + Nb, o3 = o2 + Nb;
+    let j = 0;
+    for (; j < N8; j += 8) {
+      let c00 = f32x4.splat(0), c01 = f32x4.splat(0), c10 = f32x4.splat(0), c11 = f32x4.splat(0);
+      let c20 = f32x4.splat(0), c21 = f32x4.splat(0), c30 = f32x4.splat(0), c31 = f32x4.splat(0);
+      let wp = w + (<usize>j << 2);
+      for (let k = 0; k < K; k++) {
+        const w0 = v128.load(wp), w1 = v128.load(wp, 16);
+        wp += Nb;
+        const kk = <usize>k << 2;
+        const x0 = v128.load32_splat(a0 + kk), x1 = v128.load32_splat(a1 + kk);
+        const x2 = v128.load32_splat(a2 + kk), x3 = v128.load32_splat(a3 + kk);
+        c00 = f32x4.add(c00, f32x4.mul(x0, w0)); c01 = f32x4.add(c01, f32x4.mul(x0, w1));
+        c10 = f32x4.add(c10, f32x4.mul(x1, w0)); c11 = f32x4.add(c11, f32x4.mul(x1, w1));
+        c20 = f32x4.add(c20, f32x4.mul(x2, w0)); c21 = f32x4.add(c21, f32x4.mul(x2, w1));
+        c30 = f32x4.add(c30, f32x4.mul(x3, w0)); c31 = f32x4.add(c31, f32x4.mul(x3, w1));
+      }
+      const jj = <usize>j << 2;
+      if (acc) {
+        c00 = f32x4.add(v128.load(o0 + jj), c00); c01 = f32x4.add(v128.load(o0 + jj, 16), c01);
+        c10 = f32x4.add(v128.load(o1 + jj), c10); c11 = f32x4.add(v128.load(o1 + jj, 16), c11);
+        c20 = f32x4.add(v128.load(o2 + jj), c20); c21 = f32x4.add(v128.load(o2 + jj, 16), c21);
+        c30 = f32x4.add(v128.load(o3 + jj), c30); c31 = f32x4.add(v128.load(o3 + jj, 16), c31);
+      }
+      v128.store(o0 + jj, c00); v128.store(o0 + jj, c01, 16);
+      v128.store(o1 + jj, c10); v128.store(o1 + jj, c11, 16);
+      v128.store(o2 + jj, c20); v128.store(o2 + jj, c21, 16);
+      v128.store(o3 + jj, c30); v128.store(o3 + jj, c31, 16);
+    }
+    for (; j < Nv; j += 4) {
+      const lanes = min(4, N - j);
+      let c0 = f32x4.splat(0), c1 = f32x4.splat(0), c2 = f32x4.splat(0), c3 = f32x4.splat(0);
+      let wp = w + (<usize>j << 2);
+      for (let k = 0; k < K; k++) {
+        const w0 = v128.load(wp);
+        wp += Nb;
+        const kk = <usize>k << 2;
+        c0 = f32x4.add(c0, f32x4.mul(v128.load32_splat(a0 + kk), w0));
+        c1 = f32x4.add(c1, f32x4.mul(v128.load32_splat(a1 + kk), w0));
+        c2 = f32x4.add(c2, f32x4.mul(v128.load32_splat(a2 + kk), w0));
+        c3 = f32x4.add(c3, f32x4.mul(v128.load32_splat(a3 + kk), w0));
+      }
+      const jj = <usize>j << 2;
+      if (acc) {
+        c0 = f32x4.add(v128.load(o0 + jj), c0); c1 = f32x4.add(v128.load(o1 + jj), c1);
+        c2 = f32x4.add(v128.load(o2 + jj), c2); c3 = f32x4.add(v128.load(o3 + jj), c3);
+      }
+      storeLanes(o0 + jj, c0, lanes); storeLanes(o1 + jj, c1, lanes);
+      storeLanes(o2 + jj, c2, lanes); storeLanes(o3 + jj, c3, lanes);
+    }
+    for (; j < N; j++) for (let r = i; r < i + 4; r++) matmulOne(a, w, out, r, j, K, N, acc);
+  }
+  for (; i < M; i++) {
+    const ar = a + (<usize>(i * K) << 2), o = out + (<usize>(i * N) << 2);
+    let j = 0;
+    for (; j < Nv; j += 4) {
+      const lanes = min(4, N - j);
+      let c = f32x4.splat(0);
+      let wp = w + (<usize>j << 2);
+      for (let k = 0; k < K; k++) {
+        c = f32x4.add(c, f32x4.mul(v128.load32_splat(ar + (<usize>k << 2)), v128.load(wp)));
+        wp += Nb;
+      }
+      if (acc) c = f32x4.add(v128.load(o + (<usize>j << 2)), c);
+      storeLanes(o + (<usize>j << 2), c, lanes);
+    }
+    for (; j < N; j++) matmulOne(a, w, out, i, j, K, N, acc);
+  }
+}
+
+function matmulOne(a: usize, w: usize, out: usize, i: i32, j: i32, K: i32, N: i32, acc: i32): void {
+  let c: f32 = 0;
+  for (let k = 0; k < K; k++) c += ld(a, i * K + k) * ld(w, k * N + j);
+  st(out, i * N + j, acc ? ld(out, i * N + j) + c : c);
+}
+
+/**
+ * out [K, N] (+)= a^T b for a [M, K], b [M, N]: sums over the rows m in order 0..M-1 from 0.
+ * Blocks of 4 out-rows x 8 columns in registers, then 4 x 4, then single out-rows.
+ */
+export function matmulTA(a: usize, b: usize, out: usize, M: i32, K: i32, N: i32, acc: i32): void {
+  const over = inMemory(b + (<usize>(M * N) << 2)) && inMemory(out + (<usize>(K * N) << 2));
+  const N8 = N & ~7;
+  const Nv = over ? N : N & ~3;
+  const Nb = <usize>N << 2, Kb = <usize>K << 2;
+  let k = 0;
+  for (; k + 4 <= K; k += 4) {
+    const o0 = out + (<usize>(k * N) << 2), o1 = o0 + Nb, o2 = o1 + Nb, o3 = o2 + Nb;
+    let j = 0;
+    for (; j < N8; j += 8) {
+      let c00 = f32x4.splat(0), c01 = f32x4.splat(0), c10 = f32x4.splat(0), c11 = f32x4.splat(0);
+      let c20 = f32x4.splat(0), c21 = f32x4.splat(0), c30 = f32x4.splat(0), c31 = f32x4.splat(0);
+      let ap = a + (<usize>k << 2), bp = b + (<usize>j << 2);
+      for (let m = 0; m < M; m++) {
+        const b0 = v128.load(bp), b1 = v128.load(bp, 16);
+        const x0 = v128.load32_splat(ap), x1 = v128.load32_splat(ap, 4), x2 = v128.load32_splat(ap, 8), x3 = v128.load32_splat(ap, 12);
+        ap += Kb;
+        bp += Nb;
+        c00 = f32x4.add(c00, f32x4.mul(x0, b0)); c01 = f32x4.add(c01, f32x4.mul(x0, b1));
+        c10 = f32x4.add(c10, f32x4.mul(x1, b0)); c11 = f32x4.add(c11, f32x4.mul(x1, b1));
+        c20 = f32x4.add(c20, f32x4.mul(x2, b0)); c21 = f32x4.add(c21, f32x4.mul(x2, b1));
+        c30 = f32x4.add(c30, f32x4.mul(x3, b0)); c31 = f32x4.add(c31, f32x4.mul(x3, b1));
+      }
+      const jj = <usize>j << 2;
+      if (acc) {
+        c00 = f32x4.add(v128.load(o0 + jj), c00); c01 = f32x4.add(v128.load(o0 + jj, 16), c01);
+        c10 = f32x4.add(v128.load(o1 + jj), c10); c11 = f32x4.add(v128.load(o1 + jj, 16), c11);
+        c20 = f32x4.add(v128.load(o2 + jj), c20); c21 = f32x4.add(v128.load(o2 + jj, 16), c21);
+        c30 = f32x4.add(v128.load(o3 + jj), c30); c31 = f32x4.add(v128.load(o3 + jj, 16), c31);
+      }
+      v128.store(o0 + jj, c00); v128.store(o0 + jj, c01, 16);
+      v128.store(o1 + jj, c10); v128.store(o1 + jj, c11, 16);
+      v128.store(o2 + jj, c20); v128.store(o2 + jj, c21, 16);
+      v128.store(o3 + jj, c30); v128.store(o3 + jj, c31, 16);
+    }
+    for (; j < Nv; j += 4) {
+      const lanes = min(4, N - j);
+      let c0 = f32x4.splat(0), c1 = f32x4.splat(0), c2 = f32x4.splat(0), c3 = f32x4.splat(0);
+      let ap = a + (<usize>k << 2), bp = b + (<usize>j << 2);
+      for (let m = 0; m < M; m++) {
+        const b0 = v128.load(bp);
+        c0 = f32x4.add(c0, f32x4.mul(v128.load32_splat(ap), b0));
+        c1 = f32x4.add(c1, f32x4.mul(v128.load32_splat(ap, 4), b0));
+        c2 = f32x4.add(c2, f32x4.mul(v128.load32_splat(ap, 8), b0));
+        c3 = f32x4.add(c3, f32x4.mul(v128.load32_splat(ap, 12), b0));
+        ap += Kb;
+        bp += Nb;
+      }
+      const jj = <usize>j << 2;
+      if (acc) {
+        c0 = f32x4.add(v128.load(o0 + jj), c0); c1 = f32x4.add(v128.load(o1 + jj), c1);
+        c2 = f32x4.add(v128.load(o2 + jj), c2); c3 = f32x4.add(v128.load(o3 + jj), c3);
+      }
+      storeLanes(o0 + jj, c0, lanes); storeLanes(o1 + jj, c1, lanes);
+      storeLanes(o2 + jj, c2, lanes); storeLanes(o3 + jj, c3, lanes);
+    }
+    for (; j < N; j++) for (let r = k; r < k + 4; r++) matmulTAOne(a, b, out, r, j, M, K, N, acc);
+  }
+  for (; k < K; k++) {
+    const o = out + (<usize>(k * N) << 2);
+    let j = 0;
+    for (; j < Nv; j += 4) {
+      const lanes = min(4, N - j);
+      let c = f32x4.splat(0);
+      let ap = a + (<usize>k << 2), bp = b + (<usize>j << 2);
+      for (let m = 0; m < M; m++) {
+        c = f32x4.add(c, f32x4.mul(v128.load32_splat(ap), v128.load(bp)));
+        ap += Kb;
+        bp += Nb;
+      }
+      if (acc) c = f32x4.add(v128.load(o + (<usize>j << 2)), c);
+      storeLanes(o + (<usize>j << 2), c, lanes);
+    }
+    for (; j < N; j++) matmulTAOne(a, b, out, k, j, M, K, N, acc);
+  }
+}
+
+function matmulTAOne(a: usize, b: usize, out: usize, k: i32, j: i32, M: i32, K: i32, N: i32, acc: i32): void {
+  let c: f32 = 0;
+  for (let m = 0; m < M; m++) c += ld(a, m * K + k) * ld(b, m * N + j);
+  st(out, k * N + j, acc ? ld(out, k * N + j) + c : c);
+}
+
+/** out [C, R] = x [R, C] transposed. */
+export function transpose(x: usize, out: usize, R: i32, C: i32): void {
+  for (let i = 0; i < R; i++) for (let j = 0; j < C; j++) st(out, j * R + i, ld(x, i * C + j));
+}
+
+/**
+ * Forward over L steps of B rows. xr, xz, xn [L*B, H] time-major; whr, whz, whn [H, H]; bhn [H];
+ * h0 [B, H]. Writes hs [L*B, H] (the states after each step) and what the backward pass needs:
+ * R, Z, N (the gates) and HN (h Whn + bhn), each [L*B, H].
+ */
+export function gruForward(xr: usize, xz: usize, xn: usize, whr: usize, whz: usize, whn: usize, bhn: usize, h0: usize,
+  hs: usize, R: usize, Z: usize, N: usize, HN: usize, B: i32, H: i32, L: i32): void {
+  const BH = B * H;
+  const H4 = H & ~3;
+  for (let t = 0; t < L; t++) {
+    const o = <usize>(t * BH) << 2;
+    const hp = t == 0 ? h0 : hs + o - (<usize>BH << 2);
+    const r = R + o, z = Z + o, hn = HN + o, n = N + o, h = hs + o;
+    const ar = xr + o, az = xz + o, an = xn + o;
+    matmul(hp, whr, r, B, H, H, 0);
+    matmul(hp, whz, z, B, H, H, 0);
+    matmul(hp, whn, hn, B, H, H, 0);
+    for (let b = 0; b < B; b++) {
+      const row = b * H;
+      let c = 0;
+      for (; c < H4; c += 4) {
+        const e = row + c;
+        const rv = vsig(f32x4.add(vld(ar, e), vld(r, e)));
+        const zv = vsig(f32x4.add(vld(az, e), vld(z, e)));
+        const hnv = f32x4.add(vld(hn, e), vld(bhn, c));
+        const nv = vtanh(f32x4.add(vld(an, e), f32x4.mul(rv, hnv)));
+        vst(r, e, rv); vst(z, e, zv); vst(hn, e, hnv); vst(n, e, nv);
+        vst(h, e, f32x4.add(nv, f32x4.mul(zv, f32x4.sub(vld(hp, e), nv))));
+      }
+      for (; c < H; c++) {
+        const e = row + c;
+        const rv = ssig(ld(ar, e) + ld(r, e));
+        const zv = ssig(ld(az, e) + ld(z, e));
+        const hnv = ld(hn, e) + ld(bhn, c);
+        const nv = stanh(ld(an, e) + rv * hnv);
+        st(r, e, rv); st(z, e, zv); st(hn, e, hnv); st(n, e, nv);
+        st(h, e, nv + zv * (ld(hp, e) - nv));
+      }
+    }
+  }
+}
+
+/**
+ * Backward through the whole sequence, given dy = dLoss/dhs [L*B, H] and the forward's saves.
+ * Writes dar, daz, dan (gradients of xr, xz, xn) [L*B, H]; dwhr, dwhz, dwhn [H, H]; dbhn [H];
+ * dh0 [B, H] (it also carries the running dLoss/dh between steps). scratch: [L*B*H + 3*H*H]
+ * (dLoss/dhn per step, then the three transposed recurrent matrices).
+ */
+export function gruBackward(dy: usize, whr: usize, whz: usize, whn: usize, h0: usize, hs: usize, R: usize, Z: usize, N: usize, HN: usize,
+  dar: usize, daz: usize, dan: usize, dwhr: usize, dwhz: usize, dwhn: usize, dbhn: usize, dh0: usize, scratch: usize,
+  B: i32, H: i32, L: i32): void {
+  const BH = B * H;
+  const H4 = H & ~3;
+  const dhnAll = scratch;
+  const wT = scratch + (<usize>(L * BH) << 2);
+  const HH = <usize>(H * H) << 2;
+  transpose(whr, wT, H, H); transpose(whz, wT + HH, H, H); transpose(whn, wT + 2 * HH, H, H);
+  const dh = dh0;
+  const one = f32x4.splat(1.0);
+  for (let t = L - 1; t >= 0; t--) {
+    const o = <usize>(t * BH) << 2;
+    const hp = t == 0 ? h0 : hs + o - (<usize>BH << 2);
+    const r = R + o, z = Z + o, n = N + o, hn = HN + o, g = dy + o;
+    const dr = dar + o, dz = daz + o, dn = dan + o, dhn = dhnAll + o;
+    const first = t == L - 1;
+    for (let b = 0; b < B; b++) {
+      const row = b * H;
+      let c = 0;
+      for (; c < H4; c += 4) {
+        const e = row + c;
+        const d = first ? vld(g, e) : f32x4.add(vld(dh, e), vld(g, e)); // dLoss/dh_t
+        const zv = vld(z, e), nv = vld(n, e), rv = vld(r, e);
+        const dnv = f32x4.sub(d, f32x4.mul(d, zv)); // d * (1 - z)
+        const dzv = f32x4.mul(d, f32x4.sub(vld(hp, e), nv));
+        const danv = f32x4.mul(dnv, f32x4.sub(one, f32x4.mul(nv, nv))); // through tanh
+        const darv = f32x4.mul(f32x4.mul(danv, vld(hn, e)), f32x4.mul(rv, f32x4.sub(one, rv))); // through sigmoid
+        const dazv = f32x4.mul(dzv, f32x4.mul(zv, f32x4.sub(one, zv)));
+        vst(dn, e, danv); vst(dr, e, darv); vst(dz, e, dazv);
+        vst(dhn, e, f32x4.mul(danv, rv));
+        vst(dh, e, f32x4.mul(d, zv));
+      }
+      for (; c < H; c++) {
+        const e = row + c;
+        const d = first ? ld(g, e) : ld(dh, e) + ld(g, e);
+        const zv = ld(z, e), nv = ld(n, e), rv = ld(r, e);
+        const dnv = d - d * zv;
+        const dzv = d * (ld(hp, e) - nv);
+        const danv = dnv * (1 - nv * nv);
+        st(dn, e, danv);
+        st(dr, e, danv * ld(hn, e) * (rv * (1 - rv)));
+        st(dz, e, dzv * (zv * (1 - zv)));
+        st(dhn, e, danv * rv);
+        st(dh, e, d * zv);
+      }
+    }
+    // dh_{t-1} = d * z + dar Whr^T + daz Whz^T + dhn Whn^T
+    matmul(dr, wT, dh, B, H, H, 1);
+    matmul(dz, wT + HH, dh, B, H, H, 1);
+    matmul(dhn, wT + 2 * HH, dh, B, H, H, 1);
+  }
+  // dW = HP^T dA, HP = [h0; h_1 .. h_{L-1}] (the state before each step).
+  const rest = (L - 1) * B;
+  const BHb = <usize>BH << 2;
+  matmulTA(h0, dar, dwhr, B, H, H, 0);
+  matmulTA(h0, daz, dwhz, B, H, H, 0);
+  matmulTA(h0, dhnAll, dwhn, B, H, H, 0);
+  if (rest > 0) {
+    matmulTA(hs, dar + BHb, dwhr, rest, H, H, 1);
+    matmulTA(hs, daz + BHb, dwhz, rest, H, H, 1);
+    matmulTA(hs, dhnAll + BHb, dwhn, rest, H, H, 1);
+  }
+  // dbhn: column sums of dhn over all rows, in row order.
+  for (let c = 0; c < H; c++) st(dbhn, c, 0);
+  const rows = L * B;
+  for (let m = 0; m < rows; m++) {
+    let c = 0;
+    for (; c < H4; c += 4) vst(dbhn, c, f32x4.add(vld(dbhn, c), vld(dhnAll, m * H + c)));
+    for (; c < H; c++) st(dbhn, c, ld(dbhn, c) + ld(dhnAll, m * H + c));
+  }
+}
+
+/**
+ * GatherV2's common case: rows idx[0..n-1] of x (rows of rowBytes bytes, dim of them) into out.
+ * Returns -1, or the position of the first index outside [0, dim) (nothing after it is copied).
+ */
+export function gatherRows(x: usize, idx: usize, out: usize, n: i32, rowBytes: i32, dim: i32): i32 {
+  for (let i = 0; i < n; i++) {
+    const k = load<i32>(idx + (<usize>i << 2));
+    if (k < 0 || k >= dim) return i;
+    memory.copy(out + <usize>(i * rowBytes), x + <usize>(k * rowBytes), <usize>rowBytes);
+  }
+  return -1;
+}
+
+/**
+ * Sum's case the stock kernel transposes for: x viewed as [outer, mid, inner], out [outer, inner]
+ * = the sum over mid. Each output is summed in order m = 0..mid-1 from 0 in float32, as the stock
+ * kernel's loop sums the transposed input, so the result is the same to the bit.
+ */
+export function sumMiddle(x: usize, out: usize, outer: i32, mid: i32, inner: i32): void {
+  const inner4 = inner & ~3;
+  for (let o = 0; o < outer; o++) {
+    const ob = out + (<usize>(o * inner) << 2);
+    const xb = x + (<usize>(o * mid * inner) << 2);
+    for (let i = 0; i < inner; i++) st(ob, i, 0);
+    for (let m = 0; m < mid; m++) {
+      const row = xb + (<usize>(m * inner) << 2);
+      let i = 0;
+      for (; i < inner4; i += 4) vst(ob, i, f32x4.add(vld(ob, i), vld(row, i)));
+      for (; i < inner; i++) st(ob, i, ld(ob, i) + ld(row, i));
+    }
+  }
+}
+
+/**
+ * A one-hot matrix x [N, K] times w [K, D], x given by its ones: cols [N, S] holds each row's
+ * columns in increasing order, -1 for none. out [N, D] = the sum of those rows of w, added in
+ * that order from 0: the same bits as the dense product summed over k in order (the zero terms
+ * add nothing), at S / K of its cost.
+ */
+export function rowsSum(cols: usize, w: usize, out: usize, N: i32, S: i32, D: i32): void {
+  const D4 = D & ~3;
+  for (let n = 0; n < N; n++) {
+    const o = out + (<usize>(n * D) << 2);
+    for (let j = 0; j < D; j++) st(o, j, 0);
+    for (let s = 0; s < S; s++) {
+      const c = load<i32>(cols + (<usize>(n * S + s) << 2));
+      if (c < 0) continue;
+      const row = w + (<usize>(c * D) << 2);
+      let j = 0;
+      for (; j < D4; j += 4) vst(o, j, f32x4.add(vld(o, j), vld(row, j)));
+      for (; j < D; j++) st(o, j, ld(o, j) + ld(row, j));
+    }
+  }
+}
+
+/**
+ * Its gradient for w: dw [K, D] = x^T dy, each row c of dw the sum of dy's rows n whose ones
+ * include c, added in order of n from 0 (the dense x^T dy's order).
+ */
+export function rowsScatter(cols: usize, dy: usize, dw: usize, N: i32, S: i32, D: i32, K: i32): void {
+  const D4 = D & ~3;
+  for (let i = 0; i < K * D; i++) st(dw, i, 0);
+  for (let n = 0; n < N; n++) {
+    const g = dy + (<usize>(n * D) << 2);
+    for (let s = 0; s < S; s++) {
+      const c = load<i32>(cols + (<usize>(n * S + s) << 2));
+      if (c < 0) continue;
+      const row = dw + (<usize>(c * D) << 2);
+      let j = 0;
+      for (; j < D4; j += 4) vst(row, j, f32x4.add(vld(row, j), vld(g, j)));
+      for (; j < D; j++) st(row, j, ld(row, j) + ld(g, j));
+    }
+  }
+}
