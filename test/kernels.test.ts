@@ -8,7 +8,7 @@ import { describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs';
 import { fusedGru, gruPath, gruSequence } from '../src/core/nets/gru-bptt';
 import { Rng } from '../src/core/rng';
-import { backendTraits, oneHotMatMul, oneHotRows } from '../src/core/nets/layers';
+import { backendTraits, biasGelu, layerNorm, oneHotMatMul, oneHotRows } from '../src/core/nets/layers';
 import { createNet } from '../src/core/nets/net';
 import { completionOutputs, oneHotTokens, tokenLogProbs } from '../src/core/nets/policy';
 
@@ -139,5 +139,55 @@ describe('the MLP\'s one-hot first layer as summed rows (oneHotMatMul)', () => {
     expect(() => oneHotMatMul(Int32Array.from([0, 4]), 1, 2, 4, w as tf.Tensor2D)).toThrow(/column 4 is not in \[-1, 3\]/);
     expect(Array.from(oneHotMatMul(Int32Array.from([0, -1, 1, 3]), 2, 2, 4, w as tf.Tensor2D).dataSync())).toEqual([1, 1, 1, 2, 2, 2]);
     w.dispose();
+  });
+});
+
+describe('layer normalisation as one kernel each way', () => {
+  it.each([[6, 32], [5, 7], [1, 4], [40, 16]])('gives the tfjs ops\' values and gradients (N %i, D %i)', (N, D) => {
+    const rng = new Rng(N * 100 + D);
+    const x = rand(rng, [N, D], 3) as tf.Tensor2D;
+    const g = tf.add(rand(rng, [D], 0.5), 1) as tf.Tensor1D;
+    const b = rand(rng, [D], 0.5) as tf.Tensor1D;
+    const seed = rand(rng, [N, D]);
+    const run = (on: boolean) => {
+      backendTraits.layerNorm = on;
+      try {
+        const y = layerNorm(x, g, b, 1e-5);
+        const grads = tf.grads((xi: tf.Tensor, gi: tf.Tensor, bi: tf.Tensor) => tf.sum(tf.mul(layerNorm(xi as tf.Tensor2D, gi as tf.Tensor1D, bi as tf.Tensor1D, 1e-5), seed)))([x, g, b]);
+        return { y, grads };
+      } finally {
+        backendTraits.layerNorm = true;
+      }
+    };
+    const ours = run(true), ops = run(false);
+    expect(maxDiff(ours.y, ops.y)).toBeLessThan(2e-6 * 4);
+    ours.grads.forEach((gr, i) => expect(maxDiff(gr, ops.grads[i]), ['x', 'g', 'b'][i]).toBeLessThan(1e-5 * Math.max(1, N / 4)));
+    expect(Math.max(...Array.from(ours.grads[0].dataSync(), Math.abs))).toBeGreaterThan(1e-3);
+    tf.dispose([x, g, b, seed, ours.y, ops.y, ...ours.grads, ...ops.grads]);
+  });
+});
+
+describe('a bias and gelu as one kernel each way', () => {
+  it.each([[6, 32], [5, 7], [40, 128]])('gives the tfjs ops\' values and gradients (N %i, D %i)', (N, D) => {
+    const rng = new Rng(N * 7 + D);
+    const a = rand(rng, [N, D], 4) as tf.Tensor2D;
+    const b = rand(rng, [D], 1) as tf.Tensor1D;
+    const seed = rand(rng, [N, D]);
+    const run = (on: boolean) => {
+      backendTraits.biasGelu = on;
+      try {
+        const y = biasGelu(a, b);
+        const grads = tf.grads((ai: tf.Tensor, bi: tf.Tensor) => tf.sum(tf.mul(biasGelu(ai as tf.Tensor2D, bi as tf.Tensor1D), seed)))([a, b]);
+        return { y, grads };
+      } finally {
+        backendTraits.biasGelu = true;
+      }
+    };
+    const ours = run(true), ops = run(false);
+    expect(maxDiff(ours.y, ops.y)).toBeLessThan(1e-5);
+    expect(maxDiff(ours.grads[0], ops.grads[0])).toBeLessThan(1e-5);
+    expect(maxDiff(ours.grads[1], ops.grads[1])).toBeLessThan(1e-5 * N);
+    expect(Math.max(...Array.from(ours.grads[1].dataSync(), Math.abs))).toBeGreaterThan(1e-2);
+    tf.dispose([a, b, seed, ours.y, ops.y, ...ours.grads, ...ops.grads]);
   });
 });

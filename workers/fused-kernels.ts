@@ -1,8 +1,10 @@
 /**
  * Our own WebAssembly SIMD module (workers/kernels/assembly/kernels.ts, compiled by `npm run
  * build:kernels`) and the tfjs kernels made of it: the GRU sequence's forward and backward passes,
- * each one call instead of ~15 (forward) and ~25 (backward) tfjs kernels per time step; and the
- * row copies of wasm-kernels.ts's GatherV2. Installed by wasm-kernels.ts's installWasmKernels
+ * each one call instead of ~15 (forward) and ~25 (backward) tfjs kernels per time step; the
+ * MLP's and the transformer's one-hot first products as summed rows; layer normalisation (one
+ * call forward, one backward, instead of ~10 and ~25); a bias add and gelu (the transformer's MLP); and what wasm-kernels.ts's replacements of
+ * GatherV2, Sum and BatchMatMul call. Installed by wasm-kernels.ts's installWasmKernels
  * (the worker, scripts/backend.ts, the test setup); src/core/nets/gru-bptt.ts uses the GRU
  * kernels when they are registered and `fusedGru.enabled`, else its tfjs path.
  *
@@ -11,7 +13,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { GRU_KERNELS } from '../src/core/nets/gru-bptt';
-import { ONE_HOT_KERNELS } from '../src/core/nets/layers';
+import { BIAS_GELU_KERNELS, LAYER_NORM_KERNELS, ONE_HOT_KERNELS } from '../src/core/nets/layers';
 import { WASM_BASE64 } from './kernels/kernels.wasm';
 
 export interface FusedModule {
@@ -27,6 +29,10 @@ export interface FusedModule {
   transpose(x: number, out: number, R: number, C: number): void;
   rowsSum(cols: number, w: number, out: number, N: number, S: number, D: number): void;
   rowsScatter(cols: number, dy: number, dw: number, N: number, S: number, D: number, K: number): void;
+  layerNormForward(x: number, g: number, b: number, y: number, xhat: number, rstd: number, N: number, D: number, eps: number): void;
+  layerNormBackward(dy: number, g: number, xhat: number, rstd: number, dx: number, dg: number, db: number, N: number, D: number): void;
+  biasGeluForward(a: number, b: number, y: number, xs: number, ss: number, N: number, D: number): void;
+  biasGeluBackward(dy: number, xs: number, ss: number, da: number, db: number, N: number, D: number): void;
 }
 
 interface WasmBackendLike {
@@ -75,7 +81,7 @@ export function heapOffset(backend: unknown, t: tf.TensorInfo): number {
 
 let installed = false;
 
-/** Register the GRU's two kernels and the one-hot product's two (idempotent). False if the backend is not tfjs-wasm. */
+/** Register our kernels: the GRU's two, the one-hot product's two, layer norm's two, bias + gelu's two (idempotent). False if the backend is not tfjs-wasm. */
 export function installGruKernels(): boolean {
   if (installed) return true;
   const gru = fusedModule();
@@ -150,6 +156,62 @@ export function installGruKernels(): boolean {
     return out;
   };
 
+  const layerNormForward = ({ inputs, attrs, backend: be }: KernelArgs): tf.TensorInfo[] => {
+    const b = be as WasmBackendLike;
+    const { x, g, b: beta } = inputs as Record<string, tf.TensorInfo>;
+    for (const t of [x, g, beta]) float32(LAYER_NORM_KERNELS.forward, t);
+    const D = x.shape[x.shape.length - 1], N = x.shape.reduce((p, q) => p * q, 1) / D;
+    const outs = [b.makeOutput(x.shape, 'float32'), b.makeOutput(x.shape, 'float32'), b.makeOutput([N], 'float32')];
+    if (N * D > 0) {
+      const [y, xhat, rstd] = outs.map(ptr);
+      gru.layerNormForward(ptr(x), ptr(g), ptr(beta), y, xhat, rstd, N, D, (attrs as { eps: number }).eps);
+    }
+    return outs;
+  };
+
+  const layerNormBackward = ({ inputs, backend: be }: KernelArgs): tf.TensorInfo[] => {
+    const b = be as WasmBackendLike;
+    const { dy, g, xhat, rstd } = inputs as Record<string, tf.TensorInfo>;
+    for (const t of [dy, g, xhat, rstd]) float32(LAYER_NORM_KERNELS.backward, t);
+    const D = dy.shape[dy.shape.length - 1], N = dy.shape.reduce((p, q) => p * q, 1) / D;
+    const outs = [b.makeOutput(dy.shape, 'float32'), b.makeOutput([D], 'float32'), b.makeOutput([D], 'float32')];
+    if (D > 0) {
+      const [dx, dg, db] = outs.map(ptr);
+      gru.layerNormBackward(ptr(dy), ptr(g), ptr(xhat), ptr(rstd), dx, dg, db, N, D);
+    }
+    return outs;
+  };
+
+  const biasGeluForward = ({ inputs, backend: be }: KernelArgs): tf.TensorInfo[] => {
+    const b = be as WasmBackendLike;
+    const { a, b: bias } = inputs as Record<string, tf.TensorInfo>;
+    for (const t of [a, bias]) float32(BIAS_GELU_KERNELS.forward, t);
+    const [N, D] = a.shape;
+    const outs = [0, 1, 2].map(() => b.makeOutput([N, D], 'float32'));
+    if (N * D > 0) {
+      const [y, xs, ss] = outs.map(ptr);
+      gru.biasGeluForward(ptr(a), ptr(bias), y, xs, ss, N, D);
+    }
+    return outs;
+  };
+
+  const biasGeluBackward = ({ inputs, backend: be }: KernelArgs): tf.TensorInfo[] => {
+    const b = be as WasmBackendLike;
+    const { dy, xs, ss } = inputs as Record<string, tf.TensorInfo>;
+    for (const t of [dy, xs, ss]) float32(BIAS_GELU_KERNELS.backward, t);
+    const [N, D] = dy.shape;
+    const outs = [b.makeOutput([N, D], 'float32'), b.makeOutput([D], 'float32')];
+    if (D > 0) {
+      const [da, db] = outs.map(ptr);
+      gru.biasGeluBackward(ptr(dy), ptr(xs), ptr(ss), da, db, N, D);
+    }
+    return outs;
+  };
+
+  tf.registerKernel({ kernelName: BIAS_GELU_KERNELS.forward, backendName: 'wasm', kernelFunc: biasGeluForward as unknown as tf.KernelFunc });
+  tf.registerKernel({ kernelName: BIAS_GELU_KERNELS.backward, backendName: 'wasm', kernelFunc: biasGeluBackward as unknown as tf.KernelFunc });
+  tf.registerKernel({ kernelName: LAYER_NORM_KERNELS.forward, backendName: 'wasm', kernelFunc: layerNormForward as unknown as tf.KernelFunc });
+  tf.registerKernel({ kernelName: LAYER_NORM_KERNELS.backward, backendName: 'wasm', kernelFunc: layerNormBackward as unknown as tf.KernelFunc });
   tf.registerKernel({ kernelName: ONE_HOT_KERNELS.forward, backendName: 'wasm', kernelFunc: rowsSum as unknown as tf.KernelFunc });
   tf.registerKernel({ kernelName: ONE_HOT_KERNELS.backward, backendName: 'wasm', kernelFunc: rowsScatter as unknown as tf.KernelFunc });
   tf.registerKernel({ kernelName: GRU_KERNELS.forward, backendName: 'wasm', kernelFunc: forward as unknown as tf.KernelFunc });

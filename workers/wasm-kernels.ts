@@ -219,6 +219,8 @@ export function installWasmKernels(): void {
     ours = fusedModule();
     backendTraits.transposedMatMul = !!ours;
     backendTraits.oneHotRows = !!ours;
+    backendTraits.layerNorm = !!ours;
+    backendTraits.biasGelu = !!ours;
     installGruKernels();
   } catch (e) {
     // An engine without wasm SIMD cannot compile the module: the GRU takes its tfjs path.
@@ -228,15 +230,17 @@ export function installWasmKernels(): void {
 }
 
 /**
- * Our own kernels (the fused GRU and BatchMatMul) on or off: off gives tfjs's own kernels for
- * both (the bench's --stock-kernels, for before/after figures in one invocation). The other
- * replacements give the stock kernels' values and stay.
+ * Our own kernels (the fused GRU, BatchMatMul, the one-hot rows, layer norm, bias + gelu) on or off: off gives
+ * tfjs's own kernels and ops for all of them (the bench's --stock-kernels, for before/after
+ * figures in one invocation). The other replacements give the stock kernels' values and stay.
  */
 export function useOwnKernels(on: boolean): void {
   ourMatMul.enabled = on;
   fusedGru.enabled = on;
   backendTraits.transposedMatMul = on && !!ours;
   backendTraits.oneHotRows = on && !!ours;
+  backendTraits.layerNorm = on && !!ours;
+  backendTraits.biasGelu = on && !!ours;
 }
 
 /** Which kernels run: 'ours' (our wasm SIMD module) or 'stock' (tfjs's own; also where ours failed to load). */

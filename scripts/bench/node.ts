@@ -317,7 +317,7 @@ async function kernelsOf(fn: () => Promise<void>): Promise<{ kernels: number; ke
 }
 
 /**
- * One GRU step taken apart with the engine's own pieces: sampling 256 completions, a
+ * One GRU (then default-policy, then transformer) step taken apart with the engine's own pieces: sampling 256 completions, a
  * teacher-forced forward pass (log-probs), forward + backward (variableGrads), the Adam update;
  * each timed alone (median of `reps`) and profiled for its kernel count. Then one whole
  * trainStep of each workload under tf.profile, and the cost of one tiny kernel launch.
@@ -326,8 +326,8 @@ export async function profile(reps = 15): Promise<{ figures: Figures; text: stri
   const f: Figures = {};
   const lines: string[] = [];
   const rows: Row[] = [];
-  for (const net of [GRU_NET, '']) {
-    const name = net ? 'gru' : 'default';
+  for (const net of [GRU_NET, '', TRANSFORMER_NET]) {
+    const name = net === GRU_NET ? 'gru' : net ? 'transformer' : 'default';
     const s = new Session(configOf(workloadHash('grpo', net)));
     const { policy, shape, task } = s;
     const { promptLen: P, maxNew: T, vocab: V } = shape;

@@ -22,7 +22,75 @@ export function taping(): boolean {
  *   BatchMatMul; it gives the same bits as transposing first). tfjs-wasm's own ran ~20x slower
  *   with a transposed operand, so without ours the gradients below transpose first.
  */
-export const backendTraits = { transposedMatMul: false, oneHotRows: false };
+export const backendTraits = { transposedMatMul: false, oneHotRows: false, layerNorm: false, biasGelu: false };
+
+/** Layer normalisation's two kernels (registered by workers/fused-kernels.ts). */
+export const LAYER_NORM_KERNELS = { forward: 'PlaygroundLayerNorm', backward: 'PlaygroundLayerNormGrad' } as const;
+
+/**
+ * Layer normalisation over the last axis, (x - mean) / sqrt(var + eps) * g + b, as one kernel
+ * forward and one backward where the backend has them (backendTraits.layerNorm), else the tfjs
+ * ops (the same function to float rounding: test/kernels.test.ts).
+ */
+export function layerNorm(x: tf.Tensor2D, g: tf.Tensor1D, b: tf.Tensor1D, eps: number): tf.Tensor2D {
+  if (!(backendTraits.layerNorm && tf.getKernel(LAYER_NORM_KERNELS.forward, tf.getBackend()))) {
+    const mean = tf.mean(x, -1, true);
+    const c = tf.sub(x, mean);
+    const variance = tf.mean(tf.mul(c, c), -1, true);
+    return tf.add(tf.mul(tf.mul(c, tf.rsqrt(tf.add(variance, eps))), g), b) as tf.Tensor2D;
+  }
+  const forward = (x: tf.Tensor, g: tf.Tensor, b: tf.Tensor) => tf.engine().runKernel(LAYER_NORM_KERNELS.forward, { x, g, b }, { eps }) as unknown as tf.Tensor[];
+  if (!taping()) {
+    const [y, xhat, rstd] = forward(x, g, b);
+    tf.dispose([xhat, rstd]);
+    return y as tf.Tensor2D;
+  }
+  const op = tf.customGrad(((xIn: tf.Tensor, gIn: tf.Tensor, bIn: tf.Tensor, save: tf.GradSaveFunc) => {
+    const [y, xhat, rstd] = forward(xIn, gIn, bIn);
+    save([gIn, xhat, rstd]);
+    return {
+      value: y,
+      gradFunc: (dy: tf.Tensor | tf.Tensor[], saved: tf.Tensor[]) => {
+        const [gs, xhat, rstd] = saved;
+        return tf.engine().runKernel(LAYER_NORM_KERNELS.backward, { dy: dy as tf.Tensor, g: gs, xhat, rstd }, {}) as unknown as tf.Tensor[];
+      },
+    };
+    // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  }) as any) as unknown as (x: tf.Tensor, g: tf.Tensor, b: tf.Tensor) => tf.Tensor2D;
+  return op(x, g, b);
+}
+
+/** gelu(a + b)'s two kernels (registered by workers/fused-kernels.ts). */
+export const BIAS_GELU_KERNELS = { forward: 'PlaygroundBiasGelu', backward: 'PlaygroundBiasGeluGrad' } as const;
+
+/**
+ * gelu(a + b) for a [N, D] and a bias b [D], gelu(x) ~ x sigmoid(1.702 x) (Hendrycks & Gimpel's
+ * sigmoid approximation): one kernel each way where the backend has them (backendTraits.biasGelu),
+ * else the tfjs ops (the same function to float rounding: test/kernels.test.ts).
+ */
+export function biasGelu(a: tf.Tensor2D, b: tf.Tensor1D): tf.Tensor2D {
+  if (!(backendTraits.biasGelu && tf.getKernel(BIAS_GELU_KERNELS.forward, tf.getBackend()))) {
+    const x = tf.add(a, b);
+    return tf.mul(x, tf.sigmoid(tf.mul(x, 1.702))) as tf.Tensor2D;
+  }
+  const forward = (a: tf.Tensor, b: tf.Tensor) => tf.engine().runKernel(BIAS_GELU_KERNELS.forward, { a, b }, {}) as unknown as tf.Tensor[];
+  if (!taping()) {
+    const [y, xs, ss] = forward(a, b);
+    tf.dispose([xs, ss]);
+    return y as tf.Tensor2D;
+  }
+  const op = tf.customGrad(((aIn: tf.Tensor, bIn: tf.Tensor, save: tf.GradSaveFunc) => {
+    const [y, xs, ss] = forward(aIn, bIn);
+    save([xs, ss]);
+    return {
+      value: y,
+      gradFunc: (dy: tf.Tensor | tf.Tensor[], saved: tf.Tensor[]) =>
+        tf.engine().runKernel(BIAS_GELU_KERNELS.backward, { dy: dy as tf.Tensor, xs: saved[0], ss: saved[1] }, {}) as unknown as tf.Tensor[],
+    };
+    // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  }) as any) as unknown as (a: tf.Tensor, b: tf.Tensor) => tf.Tensor2D;
+  return op(a, b);
+}
 
 /** Kernels for a one-hot matrix times a weight matrix (registered by workers/fused-kernels.ts). */
 export const ONE_HOT_KERNELS = { forward: 'PlaygroundRowsSum', backward: 'PlaygroundRowsScatter' } as const;

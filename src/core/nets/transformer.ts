@@ -18,7 +18,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import type { Rng } from '../rng';
-import { inputMatMul, matMulFast, normalVar, taping, uniformVar, uniqueName, zerosVar } from './layers';
+import { biasGelu, inputMatMul, layerNorm as layerNormOp, matMulFast, normalVar, oneHotMatMul, oneHotRows, taping, uniformVar, uniqueName, zerosVar } from './layers';
 import type { DecodeState, NetSpec, SeqNet } from './net';
 import { MoeLayer } from './moe';
 import { headDim, transformerFlops } from './sizes';
@@ -45,16 +45,9 @@ interface Block {
 
 /** Layer norm over the last axis of x [N, E] with gain and bias [E]. */
 function layerNorm(x: tf.Tensor2D, g: tf.Variable, b: tf.Variable): tf.Tensor2D {
-  const mean = tf.mean(x, -1, true);
-  const c = tf.sub(x, mean);
-  const variance = tf.mean(tf.mul(c, c), -1, true);
-  return tf.add(tf.mul(tf.mul(c, tf.rsqrt(tf.add(variance, LN_EPS))), g), b) as tf.Tensor2D;
+  return layerNormOp(x, g as unknown as tf.Tensor1D, b as unknown as tf.Tensor1D, LN_EPS);
 }
 
-/** gelu(x) ~ x sigmoid(1.702 x) (Hendrycks & Gimpel's sigmoid approximation). */
-function gelu(x: tf.Tensor): tf.Tensor {
-  return tf.mul(x, tf.sigmoid(tf.mul(x, 1.702)));
-}
 
 export class TransformerNet implements SeqNet {
   readonly vars: tf.Variable[];
@@ -124,6 +117,12 @@ export class TransformerNet implements SeqNet {
     const { vocab: V, maxLen } = this.spec;
     const K = V + maxLen;
     const N = B * L;
+    if (oneHotRows()) {
+      // Two ones per row, in increasing column order (token < V <= position column).
+      const cols = new Int32Array(N * 2);
+      for (let r = 0; r < N; r++) (cols[2 * r] = ids[r]), (cols[2 * r + 1] = V + pos0 + (r % L));
+      return oneHotMatMul(cols, N, 2, K, asT(this.emb));
+    }
     const x = new Float32Array(N * K);
     const withT = taping();
     const xT = withT ? new Float32Array(K * N) : null;
@@ -180,7 +179,7 @@ export class TransformerNet implements SeqNet {
     const n2 = layerNorm(y, b.ln2g, b.ln2b);
     if (b.mlp instanceof MoeLayer) y = tf.add(y, b.mlp.apply(n2)) as tf.Tensor2D;
     else {
-      const m = gelu(tf.add(matMulFast(n2, asT(b.mlp.w1)), b.mlp.b1)) as tf.Tensor2D;
+      const m = biasGelu(matMulFast(n2, asT(b.mlp.w1)), b.mlp.b1 as unknown as tf.Tensor1D);
       y = tf.add(y, tf.add(matMulFast(m, asT(b.mlp.w2)), b.mlp.b2)) as tf.Tensor2D;
     }
     return { x: y, k, v };

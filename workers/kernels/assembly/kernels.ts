@@ -460,3 +460,152 @@ export function rowsScatter(cols: usize, dy: usize, dw: usize, N: i32, S: i32, D
     }
   }
 }
+
+@inline function hsum(v: v128): f32 {
+  return f32x4.extract_lane(v, 0) + f32x4.extract_lane(v, 1) + f32x4.extract_lane(v, 2) + f32x4.extract_lane(v, 3);
+}
+
+/** The sum of D floats from p: four lanes of partial sums (j, j+4, ...), then the lanes, then the tail. */
+@inline function rowSum(p: usize, D: i32): f32 {
+  const D4 = D & ~3;
+  let v = f32x4.splat(0);
+  let j = 0;
+  for (; j < D4; j += 4) v = f32x4.add(v, vld(p, j));
+  let s = hsum(v);
+  for (; j < D; j++) s += ld(p, j);
+  return s;
+}
+
+/**
+ * Layer normalisation over rows of D: y = (x - mean) / sqrt(var + eps) * g + b, var the biased
+ * variance. Saves xhat [N, D] (the normalised rows) and rstd [N] for the backward pass; scratch
+ * is not needed (c = x - mean goes into xhat first).
+ */
+export function layerNormForward(x: usize, g: usize, b: usize, y: usize, xhat: usize, rstd: usize, N: i32, D: i32, eps: f32): void {
+  const D4 = D & ~3;
+  const inv = <f32>1.0 / <f32>D;
+  for (let n = 0; n < N; n++) {
+    const xr = x + (<usize>(n * D) << 2), hr = xhat + (<usize>(n * D) << 2), yr = y + (<usize>(n * D) << 2);
+    const mean = rowSum(xr, D) * inv;
+    const mv = f32x4.splat(mean);
+    let v = f32x4.splat(0);
+    let j = 0;
+    for (; j < D4; j += 4) {
+      const c = f32x4.sub(vld(xr, j), mv);
+      vst(hr, j, c);
+      v = f32x4.add(v, f32x4.mul(c, c));
+    }
+    let ss = hsum(v);
+    for (; j < D; j++) {
+      const c = ld(xr, j) - mean;
+      st(hr, j, c);
+      ss += c * c;
+    }
+    const r = <f32>1.0 / Mathf.sqrt(ss * inv + eps);
+    st(rstd, n, r);
+    const rv = f32x4.splat(r);
+    j = 0;
+    for (; j < D4; j += 4) {
+      const h = f32x4.mul(vld(hr, j), rv);
+      vst(hr, j, h);
+      vst(yr, j, f32x4.add(f32x4.mul(h, vld(g, j)), vld(b, j)));
+    }
+    for (; j < D; j++) {
+      const h = ld(hr, j) * r;
+      st(hr, j, h);
+      st(yr, j, h * ld(g, j) + ld(b, j));
+    }
+  }
+}
+
+/**
+ * Its backward pass: dxhat = dy g; dx = rstd (dxhat - mean(dxhat) - xhat mean(dxhat xhat));
+ * dg = sum over rows of dy xhat, db = sum over rows of dy (rows in order).
+ */
+export function layerNormBackward(dy: usize, g: usize, xhat: usize, rstd: usize, dx: usize, dg: usize, db: usize, N: i32, D: i32): void {
+  const D4 = D & ~3;
+  const inv = <f32>1.0 / <f32>D;
+  for (let j = 0; j < D; j++) { st(dg, j, 0); st(db, j, 0); }
+  for (let n = 0; n < N; n++) {
+    const o = <usize>(n * D) << 2;
+    const gr = dy + o, hr = xhat + o, dr = dx + o;
+    let s1 = f32x4.splat(0), s2 = f32x4.splat(0);
+    let j = 0;
+    for (; j < D4; j += 4) {
+      const gy = vld(gr, j), h = vld(hr, j);
+      const d = f32x4.mul(gy, vld(g, j));
+      s1 = f32x4.add(s1, d);
+      s2 = f32x4.add(s2, f32x4.mul(d, h));
+      vst(dg, j, f32x4.add(vld(dg, j), f32x4.mul(gy, h)));
+      vst(db, j, f32x4.add(vld(db, j), gy));
+    }
+    let m1 = hsum(s1), m2 = hsum(s2);
+    for (; j < D; j++) {
+      const gy = ld(gr, j), h = ld(hr, j);
+      const d = gy * ld(g, j);
+      m1 += d;
+      m2 += d * h;
+      st(dg, j, ld(dg, j) + gy * h);
+      st(db, j, ld(db, j) + gy);
+    }
+    m1 *= inv;
+    m2 *= inv;
+    const r = ld(rstd, n);
+    const rv = f32x4.splat(r), m1v = f32x4.splat(m1), m2v = f32x4.splat(m2);
+    j = 0;
+    for (; j < D4; j += 4) {
+      const d = f32x4.mul(vld(gr, j), vld(g, j));
+      vst(dr, j, f32x4.mul(rv, f32x4.sub(f32x4.sub(d, m1v), f32x4.mul(vld(hr, j), m2v))));
+    }
+    for (; j < D; j++) {
+      const d = ld(gr, j) * ld(g, j);
+      st(dr, j, r * (d - m1 - ld(hr, j) * m2));
+    }
+  }
+}
+
+/**
+ * gelu(a + b) over rows of D (b [D] added to each row), gelu(x) = x sig(1.702 x): writes y and
+ * s = sig(1.702 x) and x for the backward pass (xs [N, D] holds x, ss [N, D] holds s).
+ */
+export function biasGeluForward(a: usize, b: usize, y: usize, xs: usize, ss: usize, N: i32, D: i32): void {
+  const D4 = D & ~3;
+  const k = f32x4.splat(1.702);
+  for (let n = 0; n < N; n++) {
+    const o = n * D;
+    let j = 0;
+    for (; j < D4; j += 4) {
+      const x = f32x4.add(vld(a, o + j), vld(b, j));
+      const s = vsig(f32x4.mul(x, k));
+      vst(xs, o + j, x); vst(ss, o + j, s); vst(y, o + j, f32x4.mul(x, s));
+    }
+    for (; j < D; j++) {
+      const x = ld(a, o + j) + ld(b, j);
+      const s = ssig(x * 1.702);
+      st(xs, o + j, x); st(ss, o + j, s); st(y, o + j, x * s);
+    }
+  }
+}
+
+/** Its gradient: da = dy (s + 1.702 x s (1 - s)); db = the column sums of da (rows in order). */
+export function biasGeluBackward(dy: usize, xs: usize, ss: usize, da: usize, db: usize, N: i32, D: i32): void {
+  const D4 = D & ~3;
+  const k = f32x4.splat(1.702), one = f32x4.splat(1.0);
+  for (let j = 0; j < D; j++) st(db, j, 0);
+  for (let n = 0; n < N; n++) {
+    const o = n * D;
+    let j = 0;
+    for (; j < D4; j += 4) {
+      const s = vld(ss, o + j);
+      const g = f32x4.mul(vld(dy, o + j), f32x4.add(s, f32x4.mul(f32x4.mul(k, vld(xs, o + j)), f32x4.mul(s, f32x4.sub(one, s)))));
+      vst(da, o + j, g);
+      vst(db, j, f32x4.add(vld(db, j), g));
+    }
+    for (; j < D; j++) {
+      const s = ld(ss, o + j);
+      const g = ld(dy, o + j) * (s + <f32>1.702 * ld(xs, o + j) * (s * (1 - s)));
+      st(da, o + j, g);
+      st(db, j, ld(db, j) + g);
+    }
+  }
+}
