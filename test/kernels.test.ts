@@ -6,7 +6,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs';
-import { fusedGru, gruPath, gruSequence } from '../src/core/nets/gru-bptt';
+import { gruPath, gruSequence } from '../src/core/nets/gru-bptt';
 import { Rng } from '../src/core/rng';
 import { backendTraits, biasGelu, layerNorm, oneHotMatMul, oneHotRows } from '../src/core/nets/layers';
 import { createNet } from '../src/core/nets/net';
@@ -18,13 +18,13 @@ function rand(rng: Rng, shape: number[], scale = 1): tf.Tensor {
 }
 
 function both<T>(f: () => T): { kernel: T; tfjs: T } {
-  fusedGru.enabled = true;
+  backendTraits.gruSequence = true;
   const kernel = f();
-  fusedGru.enabled = false;
+  backendTraits.gruSequence = false;
   try {
     return { kernel, tfjs: f() };
   } finally {
-    fusedGru.enabled = true;
+    backendTraits.gruSequence = true;
   }
 }
 

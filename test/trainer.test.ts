@@ -1,6 +1,6 @@
 /** The worker's trainer, called directly in Node (test/setup.ts picks the wasm backend). */
 import * as tf from '@tensorflow/tfjs';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { DivergenceError } from '../src/core/algos/common';
 import type { MetricRow } from '../src/core/metrics';
 import { Session } from '../src/core/session';
@@ -59,6 +59,41 @@ describe('createTrainer', () => {
     expect(withoutTime(a.rows)).toEqual(withoutTime(sim));
     // Progress is throttled per report, never one message per update, and carries the state.
     for (const p of a.reports) expect(p.step).toBeGreaterThan(0);
+  });
+
+  it('sharing the cores (more workers than cores) rests between updates and changes no number', async () => {
+    const plain = await trainAll(HASH);
+    const t = createTrainer({ reportEveryMs: 0, yieldEveryMs: 0 });
+    t.setShare(8, 2); // each trains a quarter of its time
+    const init = await t.init(configOf(HASH), 0, 0);
+    const rests: number[] = [];
+    const real = globalThis.setTimeout;
+    const spy = vi.spyOn(globalThis, 'setTimeout').mockImplementation(((fn: () => void, ms?: number) => {
+      rests.push(ms ?? 0);
+      return real(fn, 0);
+    }) as typeof setTimeout);
+    let res;
+    try {
+      res = await t.run(Infinity);
+    } finally {
+      spy.mockRestore();
+    }
+    await t.dispose();
+    expect(rests.length).toBeGreaterThan(0);
+    expect(rests.every((ms) => ms >= 1)).toBe(true);
+    expect(withoutTime([init.row!, ...res.rows])).toEqual(withoutTime(plain.rows));
+    // As many workers as cores: no rest.
+    const u = createTrainer({ reportEveryMs: 0, yieldEveryMs: 0 });
+    u.setShare(2, 2);
+    await u.init(configOf(HASH), 0, 0);
+    const spy2 = vi.spyOn(globalThis, 'setTimeout');
+    try {
+      await u.run(3);
+      expect(spy2).not.toHaveBeenCalled();
+    } finally {
+      spy2.mockRestore();
+      await u.dispose();
+    }
   });
 
   it('run(maxSteps) pauses at the budget and resumes to the same numbers', async () => {

@@ -5,8 +5,8 @@
  * MLP's and the transformer's one-hot first products as summed rows; layer normalisation (one
  * call forward, one backward, instead of ~10 and ~25); a bias add and gelu (the transformer's MLP); and what wasm-kernels.ts's replacements of
  * GatherV2, Sum and BatchMatMul call. Installed by wasm-kernels.ts's installWasmKernels
- * (the worker, scripts/backend.ts, the test setup); src/core/nets/gru-bptt.ts uses the GRU
- * kernels when they are registered and `fusedGru.enabled`, else its tfjs path.
+ * (the worker, scripts/backend.ts, the test setup); src/core/nets/ uses each where it is registered
+ * and `backendTraits` says so, else its tfjs path.
  *
  * The module imports tfjs-wasm's own memory: its functions take the byte offsets of tfjs tensors
  * and write into outputs made here, so nothing is copied.
@@ -82,10 +82,10 @@ export function heapOffset(backend: unknown, t: tf.TensorInfo): number {
 let installed = false;
 
 /** Register our kernels: the GRU's two, the one-hot product's two, layer norm's two, bias + gelu's two (idempotent). False if the backend is not tfjs-wasm. */
-export function installGruKernels(): boolean {
+export function installOwnKernels(): boolean {
   if (installed) return true;
-  const gru = fusedModule();
-  if (!gru) return false;
+  const mod = fusedModule();
+  if (!mod) return false;
   const backend = tf.backend();
   const ptr = (t: tf.TensorInfo) => heapOffset(backend, t);
 
@@ -99,7 +99,7 @@ export function installGruKernels(): boolean {
     const outs = [0, 1, 2, 3, 4].map(() => b.makeOutput([L * B, H], 'float32'));
     if (L * B * H > 0) {
       const [hs, R, Z, N, HN] = outs.map(ptr);
-      gru.gruForward(ptr(xr), ptr(xz), ptr(xn), ptr(whr), ptr(whz), ptr(whn), ptr(bhn), ptr(h0), hs, R, Z, N, HN, B, H, L);
+      mod.gruForward(ptr(xr), ptr(xz), ptr(xn), ptr(whr), ptr(whz), ptr(whn), ptr(bhn), ptr(h0), hs, R, Z, N, HN, B, H, L);
     }
     return outs;
   };
@@ -119,7 +119,7 @@ export function installGruKernels(): boolean {
     const scratch = b.makeOutput([L * B * H + 3 * H * H], 'float32');
     if (L * B * H > 0) {
       const [dar, daz, dan, dwhr, dwhz, dwhn, dbhn, dh0] = outs.map(ptr);
-      gru.gruBackward(ptr(dy), ptr(whr), ptr(whz), ptr(whn), ptr(h0), ptr(hs), ptr(R), ptr(Z), ptr(N), ptr(HN),
+      mod.gruBackward(ptr(dy), ptr(whr), ptr(whz), ptr(whn), ptr(h0), ptr(hs), ptr(R), ptr(Z), ptr(N), ptr(HN),
         dar, daz, dan, dwhr, dwhz, dwhn, dbhn, dh0, ptr(scratch), B, H, L);
     }
     b.disposeData(scratch.dataId);
@@ -140,7 +140,7 @@ export function installGruKernels(): boolean {
     const [N, S] = cols.shape, [K, D] = w.shape;
     checkCols(b, cols, K, ONE_HOT_KERNELS.forward);
     const out = b.makeOutput([N, D], 'float32');
-    if (N * D > 0) gru.rowsSum(ptr(cols), ptr(w), ptr(out), N, S, D);
+    if (N * D > 0) mod.rowsSum(ptr(cols), ptr(w), ptr(out), N, S, D);
     return out;
   };
 
@@ -152,7 +152,7 @@ export function installGruKernels(): boolean {
     const [N, S] = cols.shape, D = dy.shape[1];
     checkCols(b, cols, K, ONE_HOT_KERNELS.backward);
     const out = b.makeOutput([K, D], 'float32');
-    if (K * D > 0) gru.rowsScatter(ptr(cols), ptr(dy), ptr(out), N, S, D, K);
+    if (K * D > 0) mod.rowsScatter(ptr(cols), ptr(dy), ptr(out), N, S, D, K);
     return out;
   };
 
@@ -164,7 +164,7 @@ export function installGruKernels(): boolean {
     const outs = [b.makeOutput(x.shape, 'float32'), b.makeOutput(x.shape, 'float32'), b.makeOutput([N], 'float32')];
     if (N * D > 0) {
       const [y, xhat, rstd] = outs.map(ptr);
-      gru.layerNormForward(ptr(x), ptr(g), ptr(beta), y, xhat, rstd, N, D, (attrs as { eps: number }).eps);
+      mod.layerNormForward(ptr(x), ptr(g), ptr(beta), y, xhat, rstd, N, D, (attrs as { eps: number }).eps);
     }
     return outs;
   };
@@ -177,7 +177,7 @@ export function installGruKernels(): boolean {
     const outs = [b.makeOutput(dy.shape, 'float32'), b.makeOutput([D], 'float32'), b.makeOutput([D], 'float32')];
     if (D > 0) {
       const [dx, dg, db] = outs.map(ptr);
-      gru.layerNormBackward(ptr(dy), ptr(g), ptr(xhat), ptr(rstd), dx, dg, db, N, D);
+      mod.layerNormBackward(ptr(dy), ptr(g), ptr(xhat), ptr(rstd), dx, dg, db, N, D);
     }
     return outs;
   };
@@ -190,7 +190,7 @@ export function installGruKernels(): boolean {
     const outs = [0, 1, 2].map(() => b.makeOutput([N, D], 'float32'));
     if (N * D > 0) {
       const [y, xs, ss] = outs.map(ptr);
-      gru.biasGeluForward(ptr(a), ptr(bias), y, xs, ss, N, D);
+      mod.biasGeluForward(ptr(a), ptr(bias), y, xs, ss, N, D);
     }
     return outs;
   };
@@ -203,7 +203,7 @@ export function installGruKernels(): boolean {
     const outs = [b.makeOutput([N, D], 'float32'), b.makeOutput([D], 'float32')];
     if (D > 0) {
       const [da, db] = outs.map(ptr);
-      gru.biasGeluBackward(ptr(dy), ptr(xs), ptr(ss), da, db, N, D);
+      mod.biasGeluBackward(ptr(dy), ptr(xs), ptr(ss), da, db, N, D);
     }
     return outs;
   };

@@ -1,9 +1,9 @@
 /**
  * Faster replacements for tfjs-backend-wasm 4.22 kernels that cost far more than they should at
  * our sizes (measured with `npm run bench -- --only profile`). Installed by whoever picks the
- * backend: the worker, scripts/backend.ts (CLI, benchmarks) and the test setup. Each replacement
- * computes exactly the same values as the kernel it replaces (a copy is a copy), so results do
- * not depend on whether it is installed.
+ * backend: the worker, scripts/backend.ts (CLI, benchmarks) and the test setup. Slice, GatherV2,
+ * Identity and Sum compute exactly the values of the kernel they replace; BatchMatMul sums in
+ * another order (our own path: the same bits in every engine, not the stock kernel's bits).
  *
  * - Slice: the stock kernel starts with `backend.readSync(x)`, which copies the WHOLE input out of
  *   the wasm heap before taking the slice. Slicing one time step out of a [L*B, H] sequence thus
@@ -11,13 +11,12 @@
  *   through a view of the heap and copies only the slice.
  * - GatherV2, Identity, Sum, BatchMatMul: see fastGather, sharedIdentity, fastSum, fastMatMul.
  *
- * It also registers kernels tfjs does not have: the GRU sequence's forward and backward passes as
- * one WebAssembly SIMD call each (fused-kernels.ts).
+ * It also registers kernels tfjs does not have (fused-kernels.ts: the GRU sequence, one-hot first
+ * layers, layer norm, bias + gelu), each one WebAssembly SIMD call.
  */
 import * as tf from '@tensorflow/tfjs';
 import { backendTraits } from '../src/core/nets/layers';
-import { fusedGru } from '../src/core/nets/gru-bptt';
-import { fusedModule, heapOffset, installGruKernels, type FusedModule } from './fused-kernels';
+import { fusedModule, heapOffset, installOwnKernels, type FusedModule } from './fused-kernels';
 
 interface WasmBackendLike {
   makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo;
@@ -217,14 +216,10 @@ export function installWasmKernels(): void {
   if (stockMatMul) replace('BatchMatMul', fastMatMul);
   try {
     ours = fusedModule();
-    backendTraits.transposedMatMul = !!ours;
-    backendTraits.oneHotRows = !!ours;
-    backendTraits.layerNorm = !!ours;
-    backendTraits.biasGelu = !!ours;
-    installGruKernels();
+    if (ours && installOwnKernels()) useOwnKernels(true);
   } catch (e) {
-    // An engine without wasm SIMD cannot compile the module: the GRU takes its tfjs path.
-    console.warn(`GRU kernels not installed (${e instanceof Error ? e.message : String(e)}): using tfjs ops`);
+    // An engine without wasm SIMD cannot compile the module: everything takes its tfjs path.
+    console.warn(`our kernels not installed (${e instanceof Error ? e.message : String(e)}): using tfjs's own`);
   }
   installed = true;
 }
@@ -236,14 +231,11 @@ export function installWasmKernels(): void {
  */
 export function useOwnKernels(on: boolean): void {
   ourMatMul.enabled = on;
-  fusedGru.enabled = on;
-  backendTraits.transposedMatMul = on && !!ours;
-  backendTraits.oneHotRows = on && !!ours;
-  backendTraits.layerNorm = on && !!ours;
-  backendTraits.biasGelu = on && !!ours;
+  const own = on && !!ours;
+  for (const k of ['transposedMatMul', 'gruSequence', 'oneHotRows', 'layerNorm', 'biasGelu'] as const) backendTraits[k] = own;
 }
 
 /** Which kernels run: 'ours' (our wasm SIMD module) or 'stock' (tfjs's own; also where ours failed to load). */
 export function kernelPath(): 'ours' | 'stock' {
-  return ours && ourMatMul.enabled && fusedGru.enabled ? 'ours' : 'stock';
+  return ours && ourMatMul.enabled && backendTraits.gruSequence ? 'ours' : 'stock';
 }

@@ -246,11 +246,19 @@ export class AppState {
     // A run that learns from a restarted run learns from its new final policy: it restarts too.
     for (const i of [...restart]) for (const d of dependentsOf(fixed, i)) restart.add(d);
     this.runs = runs;
+    this.shareCores();
     for (const i of runOrder(fixed)) if (restart.has(i)) this.restart(runs[i], i);
     // The others go on: their saves list under the experiment's new link.
     runs.forEach((r, i) => restart.has(i) || r.relabel(i));
     if (this.selected >= runs.length) this.selected = runs.length - 1;
     this.writeUrl();
+  }
+
+  /** Every run's workers learn how many train in all (each run has one per seed) and on how many cores. */
+  private shareCores(): void {
+    const workers = this.config.runs.reduce((n, r) => n + Math.max(1, r.seeds), 0);
+    const cores = (typeof navigator !== 'undefined' && navigator.hardwareConcurrency) || 2;
+    for (const r of this.runs) r.setShare(workers, cores);
   }
 
   /** Start run i again: from its checkpoint where this browser has one (`restore`), else from step 0. */
@@ -369,6 +377,7 @@ export class AppState {
     this.config = c;
     this.fixes = crossCheck(cloneConfig(c));
     if (this.selected >= runs.length) this.selected = runs.length - 1;
+    this.shareCores();
     const restart = new Set(orphans);
     for (const j of orphans) for (const d of dependentsOf(c, j)) restart.add(d);
     for (const j of runOrder(c)) if (restart.has(j)) this.restart(runs[j], j);

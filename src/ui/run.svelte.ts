@@ -306,6 +306,7 @@ export class RunController {
         const inits = await Promise.all(
           this.workers.map(async (w, k) => {
             await w.call(w.api.setSpeed(this.speed));
+            await w.call(w.api.setShare(this.share.workers, this.share.cores));
             await w.call(w.api.setCheckpointing(true));
             const ck = saved[k] ? { bytes: saved[k].bytes, rows: saved[k].count } : null;
             // Policies from another run's worker are handed on (transferred); a loaded file's are copied.
@@ -539,6 +540,7 @@ export class RunController {
       this.workers[k].terminate();
       const w = (this.workers[k] = new SeedWorker(this.makeWorker));
       await w.call(w.api.setSpeed(this.speed));
+      await w.call(w.api.setShare(this.share.workers, this.share.cores));
       await w.call(w.api.setCheckpointing(true));
       const policies = source ? await source.policies(k) : { policies: {}, transfer: [] };
       const init = await w.call(w.api.init(config, runIndex, k, Comlink.transfer(policies.policies, policies.transfer), ck && { bytes: ck.bytes, rows: ck.rows }));
@@ -571,9 +573,17 @@ export class RunController {
     await Promise.all(this.workers.map((w) => (w.dead ? undefined : w.call(w.api.stop()).catch(() => {}))));
   }
 
+  private share = { workers: 1, cores: 1 };
+
   setSpeed(stepsPerSecond: number): void {
     this.speed = stepsPerSecond;
     for (const w of this.workers) if (!w.dead) w.api.setSpeed(stepsPerSecond).catch(() => {});
+  }
+
+  /** How many training workers the page has in all, on how many cores (workers/trainer.ts setShare). */
+  setShare(workers: number, cores: number): void {
+    this.share = { workers, cores };
+    for (const w of this.workers) if (!w.dead) w.api.setShare(workers, cores).catch(() => {});
   }
 
   /** The latest RL batch of the first seed. */

@@ -11,52 +11,30 @@
  *   h' = n + z * (h - n)
  */
 import * as tf from '@tensorflow/tfjs';
-import { taping } from './layers';
+import { backendTraits, kernelOp } from './layers';
 
 /**
  * The whole sequence's forward and backward passes as one kernel each, where the backend has them:
  * workers/fused-kernels.ts registers them on tfjs-wasm (our own WebAssembly SIMD module). Without
- * them, or with `fusedGru.enabled` false, the tfjs ops below compute the same function (to float
- * rounding; test/kernels.test.ts compares the two).
+ * them, or with `backendTraits.gruSequence` false, the tfjs ops below compute the same function (to
+ * float rounding; test/kernels.test.ts compares the two).
  */
 export const GRU_KERNELS = { forward: 'PlaygroundGruForward', backward: 'PlaygroundGruBackward' } as const;
 
-/** Whether gruSequence uses the fused kernels when they are registered (the bench and tests switch it). */
-export const fusedGru = { enabled: true };
-
 /** Which path gruSequence takes on the current backend: 'kernel' (fused) or 'tfjs'. */
 export function gruPath(): 'kernel' | 'tfjs' {
-  return fusedGru.enabled && tf.getKernel(GRU_KERNELS.forward, tf.getBackend()) ? 'kernel' : 'tfjs';
+  return backendTraits.gruSequence && tf.getKernel(GRU_KERNELS.forward, tf.getBackend()) ? 'kernel' : 'tfjs';
 }
-
-type Run = (name: string, inputs: tf.NamedTensorMap, attrs: tf.NamedAttrMap) => tf.Tensor[];
-const run: Run = (name, inputs, attrs) => tf.engine().runKernel(name, inputs, attrs) as unknown as tf.Tensor[];
 
 function gruSequenceKernel(
   xr: tf.Tensor2D, xz: tf.Tensor2D, xn: tf.Tensor2D,
   whr: tf.Tensor2D, whz: tf.Tensor2D, whn: tf.Tensor2D, bhn: tf.Tensor1D,
   h0: tf.Tensor2D, B: number,
 ): tf.Tensor2D {
-  const forward = (xr: tf.Tensor, xz: tf.Tensor, xn: tf.Tensor, whr: tf.Tensor, whz: tf.Tensor, whn: tf.Tensor, bhn: tf.Tensor, h0: tf.Tensor) =>
-    run(GRU_KERNELS.forward, { xr, xz, xn, whr, whz, whn, bhn, h0 }, { B }) as tf.Tensor2D[];
-  if (!taping()) {
-    const [hs, ...saves] = forward(xr, xz, xn, whr, whz, whn, bhn, h0);
-    tf.dispose(saves);
-    return hs;
-  }
-  const op = tf.customGrad(((xr: tf.Tensor2D, xz: tf.Tensor2D, xn: tf.Tensor2D, whr: tf.Tensor2D, whz: tf.Tensor2D, whn: tf.Tensor2D, bhn: tf.Tensor1D, h0: tf.Tensor2D, save: tf.GradSaveFunc) => {
-    const [hs, R, Z, N, HN] = forward(xr, xz, xn, whr, whz, whn, bhn, h0);
-    save([whr, whz, whn, h0, hs, R, Z, N, HN]);
-    return {
-      value: hs,
-      gradFunc: (dy: tf.Tensor | tf.Tensor[], saved: tf.Tensor[]) => {
-        const [whr, whz, whn, h0, hs, R, Z, N, HN] = saved;
-        return run(GRU_KERNELS.backward, { dy: dy as tf.Tensor, whr, whz, whn, h0, hs, R, Z, N, HN }, { B });
-      },
-    };
-    // eslint-disable-next-line @typescript-eslint/no-explicit-any
-  }) as any) as (...xs: tf.Tensor[]) => tf.Tensor2D;
-  return op(xr, xz, xn, whr, whz, whn, bhn, h0);
+  // The forward kernel returns [hs, R, Z, N, HN]; the backward one [dxr, dxz, dxn, dwhr, dwhz, dwhn, dbhn, dh0].
+  return kernelOp(GRU_KERNELS, { xr, xz, xn, whr, whz, whn, bhn, h0 }, {}, { B }, (ins, [hs, R, Z, N, HN]) => ({
+    whr: ins.whr, whz: ins.whz, whn: ins.whn, h0: ins.h0, hs, R, Z, N, HN,
+  }), { B }) as tf.Tensor2D;
 }
 
 /**

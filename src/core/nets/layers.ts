@@ -17,12 +17,15 @@ export function taping(): boolean {
 }
 
 /**
- * What the backend's kernels are good at, set by whoever installs them (workers/wasm-kernels.ts):
+ * What the backend's kernels are good at, set by whoever installs them (workers/wasm-kernels.ts;
+ * its useOwnKernels switches them together):
  * - transposedMatMul: a matMul with a transposed operand costs no more than a plain one (our
  *   BatchMatMul; it gives the same bits as transposing first). tfjs-wasm's own ran ~20x slower
  *   with a transposed operand, so without ours the gradients below transpose first.
+ * - gruSequence, oneHotRows, layerNorm, biasGelu: use our kernels for these (gru-bptt.ts and below)
+ *   where they are registered.
  */
-export const backendTraits = { transposedMatMul: false, oneHotRows: false, layerNorm: false, biasGelu: false };
+export const backendTraits = { transposedMatMul: false, gruSequence: false, oneHotRows: false, layerNorm: false, biasGelu: false };
 
 /** Layer normalisation's two kernels (registered by workers/fused-kernels.ts). */
 export const LAYER_NORM_KERNELS = { forward: 'PlaygroundLayerNorm', backward: 'PlaygroundLayerNormGrad' } as const;
@@ -39,25 +42,7 @@ export function layerNorm(x: tf.Tensor2D, g: tf.Tensor1D, b: tf.Tensor1D, eps: n
     const variance = tf.mean(tf.mul(c, c), -1, true);
     return tf.add(tf.mul(tf.mul(c, tf.rsqrt(tf.add(variance, eps))), g), b) as tf.Tensor2D;
   }
-  const forward = (x: tf.Tensor, g: tf.Tensor, b: tf.Tensor) => tf.engine().runKernel(LAYER_NORM_KERNELS.forward, { x, g, b }, { eps }) as unknown as tf.Tensor[];
-  if (!taping()) {
-    const [y, xhat, rstd] = forward(x, g, b);
-    tf.dispose([xhat, rstd]);
-    return y as tf.Tensor2D;
-  }
-  const op = tf.customGrad(((xIn: tf.Tensor, gIn: tf.Tensor, bIn: tf.Tensor, save: tf.GradSaveFunc) => {
-    const [y, xhat, rstd] = forward(xIn, gIn, bIn);
-    save([gIn, xhat, rstd]);
-    return {
-      value: y,
-      gradFunc: (dy: tf.Tensor | tf.Tensor[], saved: tf.Tensor[]) => {
-        const [gs, xhat, rstd] = saved;
-        return tf.engine().runKernel(LAYER_NORM_KERNELS.backward, { dy: dy as tf.Tensor, g: gs, xhat, rstd }, {}) as unknown as tf.Tensor[];
-      },
-    };
-    // eslint-disable-next-line @typescript-eslint/no-explicit-any
-  }) as any) as unknown as (x: tf.Tensor, g: tf.Tensor, b: tf.Tensor) => tf.Tensor2D;
-  return op(x, g, b);
+  return kernelOp(LAYER_NORM_KERNELS, { x, g, b }, {}, { eps }, (ins, [, xhat, rstd]) => ({ g: ins.g, xhat, rstd })) as tf.Tensor2D;
 }
 
 /** gelu(a + b)'s two kernels (registered by workers/fused-kernels.ts). */
@@ -73,23 +58,7 @@ export function biasGelu(a: tf.Tensor2D, b: tf.Tensor1D): tf.Tensor2D {
     const x = tf.add(a, b);
     return tf.mul(x, tf.sigmoid(tf.mul(x, 1.702))) as tf.Tensor2D;
   }
-  const forward = (a: tf.Tensor, b: tf.Tensor) => tf.engine().runKernel(BIAS_GELU_KERNELS.forward, { a, b }, {}) as unknown as tf.Tensor[];
-  if (!taping()) {
-    const [y, xs, ss] = forward(a, b);
-    tf.dispose([xs, ss]);
-    return y as tf.Tensor2D;
-  }
-  const op = tf.customGrad(((aIn: tf.Tensor, bIn: tf.Tensor, save: tf.GradSaveFunc) => {
-    const [y, xs, ss] = forward(aIn, bIn);
-    save([xs, ss]);
-    return {
-      value: y,
-      gradFunc: (dy: tf.Tensor | tf.Tensor[], saved: tf.Tensor[]) =>
-        tf.engine().runKernel(BIAS_GELU_KERNELS.backward, { dy: dy as tf.Tensor, xs: saved[0], ss: saved[1] }, {}) as unknown as tf.Tensor[],
-    };
-    // eslint-disable-next-line @typescript-eslint/no-explicit-any
-  }) as any) as unknown as (a: tf.Tensor, b: tf.Tensor) => tf.Tensor2D;
-  return op(a, b);
+  return kernelOp(BIAS_GELU_KERNELS, { a, b }, {}, {}, (_, [, xs, ss]) => ({ xs, ss })) as tf.Tensor2D;
 }
 
 /** Kernels for a one-hot matrix times a weight matrix (registered by workers/fused-kernels.ts). */
@@ -108,17 +77,45 @@ export function oneHotRows(): boolean {
  */
 export function oneHotMatMul(cols: Int32Array, N: number, S: number, K: number, w: tf.Tensor2D): tf.Tensor2D {
   const c = tf.tensor2d(cols, [N, S], 'int32');
-  const run = (name: string, inputs: tf.NamedTensorMap, attrs: tf.NamedAttrMap) => tf.engine().runKernel(name, inputs, attrs) as tf.Tensor2D;
-  if (!taping()) return run(ONE_HOT_KERNELS.forward, { cols: c, w }, {});
-  const op = tf.customGrad(((wIn: tf.Tensor2D, save: tf.GradSaveFunc) => {
-    save([c]);
+  return kernelOp(ONE_HOT_KERNELS, { w }, { cols: c }, {}, (ins) => ({ cols: ins.cols }), { K }) as tf.Tensor2D;
+}
+
+/**
+ * A pair of our kernels as one differentiable op. The forward kernel gets `inputs` (differentiated)
+ * and `constants` (not) and returns [y, ...saves]; the backward kernel gets dy and the tensors
+ * `gradInputs` names (from the inputs, constants and all the outputs) and returns the inputs'
+ * gradients in the order of `inputs`. Outside a gradient tape only the forward runs.
+ */
+export function kernelOp(
+  kernels: { forward: string; backward: string },
+  inputs: Record<string, tf.Tensor>, constants: Record<string, tf.Tensor>, attrs: tf.NamedAttrMap,
+  gradInputs: (ins: Record<string, tf.Tensor>, outs: tf.Tensor[]) => Record<string, tf.Tensor>, gradAttrs: tf.NamedAttrMap = {},
+): tf.Tensor {
+  const run = (name: string, ins: tf.NamedTensorMap, at: tf.NamedAttrMap): tf.Tensor[] => {
+    const out = tf.engine().runKernel(name, ins, at) as unknown as tf.Tensor | tf.Tensor[];
+    return Array.isArray(out) ? out : [out];
+  };
+  if (!taping()) {
+    const [y, ...saved] = run(kernels.forward, { ...inputs, ...constants }, attrs);
+    tf.dispose(saved);
+    return y;
+  }
+  const keys = Object.keys(inputs);
+  const op = tf.customGrad(((...args: unknown[]) => {
+    const save = args[keys.length] as tf.GradSaveFunc;
+    const ins = { ...Object.fromEntries(keys.map((k, i) => [k, args[i] as tf.Tensor])), ...constants };
+    const outs = run(kernels.forward, ins, attrs);
+    const need = gradInputs(ins, outs);
+    const needKeys = Object.keys(need);
+    save(needKeys.map((k) => need[k]));
     return {
-      value: run(ONE_HOT_KERNELS.forward, { cols: c, w: wIn }, {}),
-      gradFunc: (dy: tf.Tensor | tf.Tensor[], saved: tf.Tensor[]) => [run(ONE_HOT_KERNELS.backward, { cols: saved[0], dy: dy as tf.Tensor }, { K })],
+      value: outs[0],
+      gradFunc: (dy: tf.Tensor | tf.Tensor[], kept: tf.Tensor[]) =>
+        run(kernels.backward, { dy: dy as tf.Tensor, ...Object.fromEntries(needKeys.map((k, i) => [k, kept[i]])) }, gradAttrs),
     };
     // eslint-disable-next-line @typescript-eslint/no-explicit-any
-  }) as any) as unknown as (w: tf.Tensor2D) => tf.Tensor2D;
-  return op(w);
+  }) as any) as (...xs: tf.Tensor[]) => tf.Tensor;
+  return op(...keys.map((k) => inputs[k]));
 }
 
 const matMulWithFastGrad = tf.customGrad(((x: tf.Tensor, w: tf.Tensor, save: tf.GradSaveFunc) => {
