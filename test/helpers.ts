@@ -83,3 +83,9 @@ export function firstStep(rows: MetricRow[], pred: (r: MetricRow) => boolean): n
 export function generationEnds(rows: MetricRow[]): MetricRow[] {
   return rows.filter((r, i) => r.step! > 0 && (i === rows.length - 1 || rows[i + 1].generation! > r.generation!));
 }
+
+/** B prompts of 6 tokens (ids below 12) in groups of G rows that share one (GRPO's groups; G = 1: all distinct). */
+export function groupedPrompts(rng: { int(n: number): number }, B: number, G: number): Int32Array {
+  const distinct = Int32Array.from({ length: (B / G) * 6 }, () => rng.int(12));
+  return Int32Array.from({ length: B * 6 }, (_, i) => distinct[Math.floor(i / 6 / G) * 6 + (i % 6)]);
+}

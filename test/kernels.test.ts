@@ -8,6 +8,7 @@ import { describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs';
 import { gruPath, gruSequence } from '../src/core/nets/gru-bptt';
 import { Rng } from '../src/core/rng';
+import { groupedPrompts } from './helpers';
 import { backendTraits, biasGelu, layerNorm, oneHotMatMul, oneHotRows } from '../src/core/nets/layers';
 import { createNet } from '../src/core/nets/net';
 import { completionOutputs, oneHotTokens, tokenLogProbs } from '../src/core/nets/policy';
@@ -106,8 +107,7 @@ describe('the MLP\'s one-hot first layer as summed rows (oneHotMatMul)', () => {
   ])('gives the dense product\'s outputs and gradients to the bit: %s', (_, B, G, window) => {
     const net = createNet({ kind: 'mlp', vocab: 14, maxLen: 10, embed: 8, hidden: 16, layers: 2, window, outDim: 14 }, new Rng(1));
     const rng = new Rng(2);
-    const distinct = Int32Array.from({ length: (B / G) * 6 }, () => rng.int(12));
-    const prompts = Int32Array.from({ length: B * 6 }, (_, i) => distinct[Math.floor(i / 6 / G) * 6 + (i % 6)]);
+    const prompts = groupedPrompts(rng, B, G);
     const comp = Int32Array.from({ length: B * 4 }, () => rng.int(14));
     const oh = tf.tensor3d(oneHotTokens(comp, 14), [B, 4, 14]);
     const w = tf.tensor2d(Float32Array.from({ length: B * 4 }, () => rng.next() * 2 - 1), [B, 4]);

@@ -9,6 +9,7 @@ import { transformerFlops } from '../src/core/nets/sizes';
 import { TransformerNet } from '../src/core/nets/transformer';
 import { completionOutputs, oneHotTokens, sampleCompletions, tokenLogProbs } from '../src/core/nets/policy';
 import { Rng } from '../src/core/rng';
+import { groupedPrompts } from './helpers';
 
 const spec = (kind: 'gru' | 'mlp' | 'transformer'): NetSpec => ({ kind, vocab: 14, maxLen: 10, embed: 8, hidden: 16, layers: 2, window: 10, outDim: 14, heads: 2 });
 const shape = { promptLen: 6, maxNew: 4, vocab: 14, eos: 12, pad: 13 };
@@ -21,8 +22,7 @@ describe('GRU', () => {
   ])('the hand-written BPTT gives the same loss and gradients as autodiff of the unrolled cell: %s', (_, B, G) => {
     const net = createNet(spec('gru'), new Rng(1)) as ReturnType<typeof createNet> & { fusedBptt: boolean };
     const rng = new Rng(2);
-    const distinct = Int32Array.from({ length: (B / G) * 6 }, () => rng.int(12));
-    const prompts = Int32Array.from({ length: B * 6 }, (_, i) => distinct[Math.floor(i / 6 / G) * 6 + (i % 6)]);
+    const prompts = groupedPrompts(rng, B, G);
     const comp = Int32Array.from({ length: B * 4 }, () => rng.int(14));
     const oh = tf.tensor3d(oneHotTokens(comp, 14), [B, 4, 14]);
     const w = tf.tensor2d(Float32Array.from({ length: B * 4 }, () => rng.next() * 2 - 1), [B, 4]);
@@ -56,8 +56,7 @@ describe.each(['gru', 'mlp', 'transformer'] as const)('%s policy', (kind) => {
   ])('sampled log-probs agree with teacher forcing on the same tokens: %s', async (_, B, G) => {
     const net = createNet(spec(kind), new Rng(3));
     const rng = new Rng(4);
-    const distinct = Int32Array.from({ length: (B / G) * 6 }, () => rng.int(12));
-    const prompts = Int32Array.from({ length: B * 6 }, (_, i) => distinct[Math.floor(i / 6 / G) * 6 + (i % 6)]);
+    const prompts = groupedPrompts(rng, B, G);
     const ro = await sampleCompletions(net, shape, prompts, B, rng);
     const oh = tf.tensor3d(oneHotTokens(ro.tokens, 14), [B, 4, 14]);
     const lp = tf.tidy(() => tokenLogProbs(completionOutputs(net, prompts, ro.tokens, B, 6, 4), oh).logp);
@@ -74,8 +73,7 @@ describe.each(['gru', 'mlp', 'transformer'] as const)('%s prefix sharing', (kind
     const rng = new Rng(12);
     const B = 12;
     const G = 4;
-    const distinct = Int32Array.from({ length: (B / G) * 6 }, () => rng.int(12));
-    const prompts = Int32Array.from({ length: B * 6 }, (_, i) => distinct[Math.floor(i / 6 / G) * 6 + (i % 6)]);
+    const prompts = groupedPrompts(rng, B, G);
     const comp = Int32Array.from({ length: B * 4 }, () => rng.int(14));
     const w = Float32Array.from({ length: B * 4 }, () => rng.next() * 2 - 1);
     const lossGrads = (rows: number[]) => {

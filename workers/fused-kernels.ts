@@ -52,8 +52,14 @@ function bytesOf(b64: string): Uint8Array {
   return out;
 }
 
-function float32(name: string, t: tf.TensorInfo): void {
+/**
+ * The module reads and writes wherever it is pointed: each kernel checks its inputs' dtype and
+ * element counts (shape [count]) before calling it.
+ */
+function float32(name: string, t: tf.TensorInfo, size?: number): void {
   if (t.dtype !== 'float32') throw new Error(`${name}: ${t.dtype} input, float32 expected`);
+  const n = t.shape.reduce((a, b) => a * b, 1);
+  if (size !== undefined && n !== size) throw new Error(`${name}: an input of shape [${t.shape}], ${size} values expected`);
 }
 
 let fused: FusedModule | null = null;
@@ -95,7 +101,10 @@ export function installOwnKernels(): boolean {
     const B = (attrs as { B: number }).B;
     const H = whr.shape[0];
     const L = xr.shape[0] / B;
-    for (const t of Object.values(inputs)) float32(GRU_KERNELS.forward, t as tf.TensorInfo);
+    for (const t of [xr, xz, xn]) float32(GRU_KERNELS.forward, t, L * B * H);
+    for (const t of [whr, whz, whn]) float32(GRU_KERNELS.forward, t, H * H);
+    float32(GRU_KERNELS.forward, bhn, H);
+    float32(GRU_KERNELS.forward, h0, B * H);
     const outs = [0, 1, 2, 3, 4].map(() => b.makeOutput([L * B, H], 'float32'));
     if (L * B * H > 0) {
       const [hs, R, Z, N, HN] = outs.map(ptr);
@@ -110,7 +119,9 @@ export function installOwnKernels(): boolean {
     const B = (attrs as { B: number }).B;
     const H = whr.shape[0];
     const L = dy.shape[0] / B;
-    for (const t of Object.values(inputs)) float32(GRU_KERNELS.backward, t as tf.TensorInfo);
+    for (const t of [dy, hs, R, Z, N, HN]) float32(GRU_KERNELS.backward, t, L * B * H);
+    for (const t of [whr, whz, whn]) float32(GRU_KERNELS.backward, t, H * H);
+    float32(GRU_KERNELS.backward, h0, B * H);
     const outs = [
       b.makeOutput([L * B, H], 'float32'), b.makeOutput([L * B, H], 'float32'), b.makeOutput([L * B, H], 'float32'),
       b.makeOutput([H, H], 'float32'), b.makeOutput([H, H], 'float32'), b.makeOutput([H, H], 'float32'),
@@ -147,9 +158,9 @@ export function installOwnKernels(): boolean {
   const rowsScatter = ({ inputs, attrs, backend: be }: KernelArgs): tf.TensorInfo => {
     const b = be as WasmBackendLike;
     const { cols, dy } = inputs as Record<string, tf.TensorInfo>;
-    float32(ONE_HOT_KERNELS.backward, dy);
     const K = (attrs as { K: number }).K;
     const [N, S] = cols.shape, D = dy.shape[1];
+    float32(ONE_HOT_KERNELS.backward, dy, N * D);
     checkCols(b, cols, K, ONE_HOT_KERNELS.backward);
     const out = b.makeOutput([K, D], 'float32');
     if (K * D > 0) mod.rowsScatter(ptr(cols), ptr(dy), ptr(out), N, S, D, K);
@@ -159,8 +170,9 @@ export function installOwnKernels(): boolean {
   const layerNormForward = ({ inputs, attrs, backend: be }: KernelArgs): tf.TensorInfo[] => {
     const b = be as WasmBackendLike;
     const { x, g, b: beta } = inputs as Record<string, tf.TensorInfo>;
-    for (const t of [x, g, beta]) float32(LAYER_NORM_KERNELS.forward, t);
     const D = x.shape[x.shape.length - 1], N = x.shape.reduce((p, q) => p * q, 1) / D;
+    float32(LAYER_NORM_KERNELS.forward, x);
+    for (const t of [g, beta]) float32(LAYER_NORM_KERNELS.forward, t, D);
     const outs = [b.makeOutput(x.shape, 'float32'), b.makeOutput(x.shape, 'float32'), b.makeOutput([N], 'float32')];
     if (N * D > 0) {
       const [y, xhat, rstd] = outs.map(ptr);
@@ -172,8 +184,8 @@ export function installOwnKernels(): boolean {
   const layerNormBackward = ({ inputs, backend: be }: KernelArgs): tf.TensorInfo[] => {
     const b = be as WasmBackendLike;
     const { dy, g, xhat, rstd } = inputs as Record<string, tf.TensorInfo>;
-    for (const t of [dy, g, xhat, rstd]) float32(LAYER_NORM_KERNELS.backward, t);
     const D = dy.shape[dy.shape.length - 1], N = dy.shape.reduce((p, q) => p * q, 1) / D;
+    for (const [t, n] of [[dy, N * D], [xhat, N * D], [g, D], [rstd, N]] as const) float32(LAYER_NORM_KERNELS.backward, t, n);
     const outs = [b.makeOutput(dy.shape, 'float32'), b.makeOutput([D], 'float32'), b.makeOutput([D], 'float32')];
     if (D > 0) {
       const [dx, dg, db] = outs.map(ptr);
@@ -185,8 +197,9 @@ export function installOwnKernels(): boolean {
   const biasGeluForward = ({ inputs, backend: be }: KernelArgs): tf.TensorInfo[] => {
     const b = be as WasmBackendLike;
     const { a, b: bias } = inputs as Record<string, tf.TensorInfo>;
-    for (const t of [a, bias]) float32(BIAS_GELU_KERNELS.forward, t);
     const [N, D] = a.shape;
+    float32(BIAS_GELU_KERNELS.forward, a);
+    float32(BIAS_GELU_KERNELS.forward, bias, D);
     const outs = [0, 1, 2].map(() => b.makeOutput([N, D], 'float32'));
     if (N * D > 0) {
       const [y, xs, ss] = outs.map(ptr);
@@ -198,8 +211,8 @@ export function installOwnKernels(): boolean {
   const biasGeluBackward = ({ inputs, backend: be }: KernelArgs): tf.TensorInfo[] => {
     const b = be as WasmBackendLike;
     const { dy, xs, ss } = inputs as Record<string, tf.TensorInfo>;
-    for (const t of [dy, xs, ss]) float32(BIAS_GELU_KERNELS.backward, t);
     const [N, D] = dy.shape;
+    for (const t of [dy, xs, ss]) float32(BIAS_GELU_KERNELS.backward, t, N * D);
     const outs = [b.makeOutput([N, D], 'float32'), b.makeOutput([D], 'float32')];
     if (D > 0) {
       const [da, db] = outs.map(ptr);

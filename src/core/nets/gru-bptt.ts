@@ -11,7 +11,7 @@
  *   h' = n + z * (h - n)
  */
 import * as tf from '@tensorflow/tfjs';
-import { backendTraits, kernelOp } from './layers';
+import { kernelOp, ownKernels } from './layers';
 
 /**
  * The whole sequence's forward and backward passes as one kernel each, where the backend has them:
@@ -23,7 +23,7 @@ export const GRU_KERNELS = { forward: 'PlaygroundGruForward', backward: 'Playgro
 
 /** Which path gruSequence takes on the current backend: 'kernel' (fused) or 'tfjs'. */
 export function gruPath(): 'kernel' | 'tfjs' {
-  return backendTraits.gruSequence && tf.getKernel(GRU_KERNELS.forward, tf.getBackend()) ? 'kernel' : 'tfjs';
+  return ownKernels('gruSequence', GRU_KERNELS) ? 'kernel' : 'tfjs';
 }
 
 function gruSequenceKernel(

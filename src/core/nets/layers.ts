@@ -27,6 +27,11 @@ export function taping(): boolean {
  */
 export const backendTraits = { transposedMatMul: false, gruSequence: false, oneHotRows: false, layerNorm: false, biasGelu: false };
 
+/** Whether our kernels for `trait` run here: backendTraits has it on and the backend has them. */
+export function ownKernels(trait: keyof typeof backendTraits, kernels: { forward: string }): boolean {
+  return backendTraits[trait] && !!tf.getKernel(kernels.forward, tf.getBackend());
+}
+
 /** Layer normalisation's two kernels (registered by workers/fused-kernels.ts). */
 export const LAYER_NORM_KERNELS = { forward: 'PlaygroundLayerNorm', backward: 'PlaygroundLayerNormGrad' } as const;
 
@@ -36,7 +41,7 @@ export const LAYER_NORM_KERNELS = { forward: 'PlaygroundLayerNorm', backward: 'P
  * ops (the same function to float rounding: test/kernels.test.ts).
  */
 export function layerNorm(x: tf.Tensor2D, g: tf.Tensor1D, b: tf.Tensor1D, eps: number): tf.Tensor2D {
-  if (!(backendTraits.layerNorm && tf.getKernel(LAYER_NORM_KERNELS.forward, tf.getBackend()))) {
+  if (!ownKernels('layerNorm', LAYER_NORM_KERNELS)) {
     const mean = tf.mean(x, -1, true);
     const c = tf.sub(x, mean);
     const variance = tf.mean(tf.mul(c, c), -1, true);
@@ -54,7 +59,7 @@ export const BIAS_GELU_KERNELS = { forward: 'PlaygroundBiasGelu', backward: 'Pla
  * else the tfjs ops (the same function to float rounding: test/kernels.test.ts).
  */
 export function biasGelu(a: tf.Tensor2D, b: tf.Tensor1D): tf.Tensor2D {
-  if (!(backendTraits.biasGelu && tf.getKernel(BIAS_GELU_KERNELS.forward, tf.getBackend()))) {
+  if (!ownKernels('biasGelu', BIAS_GELU_KERNELS)) {
     const x = tf.add(a, b);
     return tf.mul(x, tf.sigmoid(tf.mul(x, 1.702))) as tf.Tensor2D;
   }
@@ -66,7 +71,7 @@ export const ONE_HOT_KERNELS = { forward: 'PlaygroundRowsSum', backward: 'Playgr
 
 /** Whether oneHotMatMul can run (the backend has the kernels and they are on). */
 export function oneHotRows(): boolean {
-  return backendTraits.oneHotRows && !!tf.getKernel(ONE_HOT_KERNELS.forward, tf.getBackend());
+  return ownKernels('oneHotRows', ONE_HOT_KERNELS);
 }
 
 /**

@@ -80,6 +80,22 @@
   if (lanes > 2) store<f32>(p, f32x4.extract_lane(v, 2), 8);
 }
 
+/** Eight outputs at o (+)= c0, c1. */
+@inline function put8(o: usize, c0: v128, c1: v128, acc: i32): void {
+  if (acc) {
+    c0 = f32x4.add(v128.load(o), c0);
+    c1 = f32x4.add(v128.load(o, 16), c1);
+  }
+  v128.store(o, c0);
+  v128.store(o, c1, 16);
+}
+
+/** `lanes` (1-4) outputs at o (+)= c. */
+@inline function put4(o: usize, c: v128, lanes: i32, acc: i32): void {
+  if (acc) c = f32x4.add(v128.load(o), c);
+  storeLanes(o, c, lanes);
+}
+
 @inline function inMemory(end: usize): bool {
   return end + 16 <= (<usize>memory.size() << 16);
 }
@@ -90,174 +106,91 @@
  * to what out held (acc = 1).
  */
 export function matmul(a: usize, w: usize, out: usize, M: i32, K: i32, N: i32, acc: i32): void {
+  gemm(a, K, 1, w, out, M, K, N, acc);
+}
+
+/**
+ * out [K, N] (+)= a^T b for a [M, K], b [M, N]: each output summed over the rows m in order
+ * 0..M-1 from 0 (the same kernel, reading a down its columns).
+ */
+export function matmulTA(a: usize, b: usize, out: usize, M: i32, K: i32, N: i32, acc: i32): void {
+  gemm(a, 1, K, b, out, K, M, N, acc);
+}
+
+/**
+ * out [M, N] (+)= A w with A [M, K] read from a with strides (row rs, column ks, in floats) and
+ * w [K, N] row-major.
+ */
+function gemm(a: usize, rs: i32, ks: i32, w: usize, out: usize, M: i32, K: i32, N: i32, acc: i32): void {
   const over = inMemory(w + (<usize>(K * N) << 2)) && inMemory(out + (<usize>(M * N) << 2));
   const N8 = N & ~7;
   const Nv = over ? N : N & ~3; // columns done with vectors
-  const Nb = <usize>N << 2;
+  const Nb = <usize>N << 2, rb = <usize>rs << 2, kb = <usize>ks << 2;
   let i = 0;
   for (; i + 4 <= M; i += 4) {
-    const a0 = a + (<usize>(i * K) << 2), a1 = a0 + (<usize>K << 2), a2 = a1 + (<usize>K << 2), a3 = a2 + (<usize>K << 2);
+    const a0 = a + (<usize>(i * rs) << 2);
     const o0 = out + (<usize>(i * N) << 2), o1 = o0 + Nb, o2 = o1 + Nb, o3 = o2 + Nb;
     let j = 0;
     for (; j < N8; j += 8) {
       let c00 = f32x4.splat(0), c01 = f32x4.splat(0), c10 = f32x4.splat(0), c11 = f32x4.splat(0);
       let c20 = f32x4.splat(0), c21 = f32x4.splat(0), c30 = f32x4.splat(0), c31 = f32x4.splat(0);
-      let wp = w + (<usize>j << 2);
+      let wp = w + (<usize>j << 2), ap = a0;
       for (let k = 0; k < K; k++) {
         const w0 = v128.load(wp), w1 = v128.load(wp, 16);
+        const x0 = v128.load32_splat(ap), x1 = v128.load32_splat(ap + rb);
+        const x2 = v128.load32_splat(ap + 2 * rb), x3 = v128.load32_splat(ap + 3 * rb);
         wp += Nb;
-        const kk = <usize>k << 2;
-        const x0 = v128.load32_splat(a0 + kk), x1 = v128.load32_splat(a1 + kk);
-        const x2 = v128.load32_splat(a2 + kk), x3 = v128.load32_splat(a3 + kk);
+        ap += kb;
         c00 = f32x4.add(c00, f32x4.mul(x0, w0)); c01 = f32x4.add(c01, f32x4.mul(x0, w1));
         c10 = f32x4.add(c10, f32x4.mul(x1, w0)); c11 = f32x4.add(c11, f32x4.mul(x1, w1));
         c20 = f32x4.add(c20, f32x4.mul(x2, w0)); c21 = f32x4.add(c21, f32x4.mul(x2, w1));
         c30 = f32x4.add(c30, f32x4.mul(x3, w0)); c31 = f32x4.add(c31, f32x4.mul(x3, w1));
       }
       const jj = <usize>j << 2;
-      if (acc) {
-        c00 = f32x4.add(v128.load(o0 + jj), c00); c01 = f32x4.add(v128.load(o0 + jj, 16), c01);
-        c10 = f32x4.add(v128.load(o1 + jj), c10); c11 = f32x4.add(v128.load(o1 + jj, 16), c11);
-        c20 = f32x4.add(v128.load(o2 + jj), c20); c21 = f32x4.add(v128.load(o2 + jj, 16), c21);
-        c30 = f32x4.add(v128.load(o3 + jj), c30); c31 = f32x4.add(v128.load(o3 + jj, 16), c31);
-      }
-      v128.store(o0 + jj, c00); v128.store(o0 + jj, c01, 16);
-      v128.store(o1 + jj, c10); v128.store(o1 + jj, c11, 16);
-      v128.store(o2 + jj, c20); v128.store(o2 + jj, c21, 16);
-      v128.store(o3 + jj, c30); v128.store(o3 + jj, c31, 16);
+      put8(o0 + jj, c00, c01, acc); put8(o1 + jj, c10, c11, acc);
+      put8(o2 + jj, c20, c21, acc); put8(o3 + jj, c30, c31, acc);
     }
     for (; j < Nv; j += 4) {
       const lanes = min(4, N - j);
       let c0 = f32x4.splat(0), c1 = f32x4.splat(0), c2 = f32x4.splat(0), c3 = f32x4.splat(0);
-      let wp = w + (<usize>j << 2);
+      let wp = w + (<usize>j << 2), ap = a0;
       for (let k = 0; k < K; k++) {
         const w0 = v128.load(wp);
+        c0 = f32x4.add(c0, f32x4.mul(v128.load32_splat(ap), w0));
+        c1 = f32x4.add(c1, f32x4.mul(v128.load32_splat(ap + rb), w0));
+        c2 = f32x4.add(c2, f32x4.mul(v128.load32_splat(ap + 2 * rb), w0));
+        c3 = f32x4.add(c3, f32x4.mul(v128.load32_splat(ap + 3 * rb), w0));
         wp += Nb;
-        const kk = <usize>k << 2;
-        c0 = f32x4.add(c0, f32x4.mul(v128.load32_splat(a0 + kk), w0));
-        c1 = f32x4.add(c1, f32x4.mul(v128.load32_splat(a1 + kk), w0));
-        c2 = f32x4.add(c2, f32x4.mul(v128.load32_splat(a2 + kk), w0));
-        c3 = f32x4.add(c3, f32x4.mul(v128.load32_splat(a3 + kk), w0));
+        ap += kb;
       }
       const jj = <usize>j << 2;
-      if (acc) {
-        c0 = f32x4.add(v128.load(o0 + jj), c0); c1 = f32x4.add(v128.load(o1 + jj), c1);
-        c2 = f32x4.add(v128.load(o2 + jj), c2); c3 = f32x4.add(v128.load(o3 + jj), c3);
-      }
-      storeLanes(o0 + jj, c0, lanes); storeLanes(o1 + jj, c1, lanes);
-      storeLanes(o2 + jj, c2, lanes); storeLanes(o3 + jj, c3, lanes);
+      put4(o0 + jj, c0, lanes, acc); put4(o1 + jj, c1, lanes, acc);
+      put4(o2 + jj, c2, lanes, acc); put4(o3 + jj, c3, lanes, acc);
     }
-    for (; j < N; j++) for (let r = i; r < i + 4; r++) matmulOne(a, w, out, r, j, K, N, acc);
+    for (; j < N; j++) for (let r = i; r < i + 4; r++) gemmOne(a, rs, ks, w, out, r, j, K, N, acc);
   }
   for (; i < M; i++) {
-    const ar = a + (<usize>(i * K) << 2), o = out + (<usize>(i * N) << 2);
+    const ar = a + (<usize>(i * rs) << 2), o = out + (<usize>(i * N) << 2);
     let j = 0;
     for (; j < Nv; j += 4) {
       const lanes = min(4, N - j);
       let c = f32x4.splat(0);
-      let wp = w + (<usize>j << 2);
+      let wp = w + (<usize>j << 2), ap = ar;
       for (let k = 0; k < K; k++) {
-        c = f32x4.add(c, f32x4.mul(v128.load32_splat(ar + (<usize>k << 2)), v128.load(wp)));
+        c = f32x4.add(c, f32x4.mul(v128.load32_splat(ap), v128.load(wp)));
         wp += Nb;
+        ap += kb;
       }
-      if (acc) c = f32x4.add(v128.load(o + (<usize>j << 2)), c);
-      storeLanes(o + (<usize>j << 2), c, lanes);
+      put4(o + (<usize>j << 2), c, lanes, acc);
     }
-    for (; j < N; j++) matmulOne(a, w, out, i, j, K, N, acc);
+    for (; j < N; j++) gemmOne(a, rs, ks, w, out, i, j, K, N, acc);
   }
 }
 
-function matmulOne(a: usize, w: usize, out: usize, i: i32, j: i32, K: i32, N: i32, acc: i32): void {
+function gemmOne(a: usize, rs: i32, ks: i32, w: usize, out: usize, i: i32, j: i32, K: i32, N: i32, acc: i32): void {
   let c: f32 = 0;
-  for (let k = 0; k < K; k++) c += ld(a, i * K + k) * ld(w, k * N + j);
+  for (let k = 0; k < K; k++) c += ld(a, i * rs + k * ks) * ld(w, k * N + j);
   st(out, i * N + j, acc ? ld(out, i * N + j) + c : c);
-}
-
-/**
- * out [K, N] (+)= a^T b for a [M, K], b [M, N]: sums over the rows m in order 0..M-1 from 0.
- * Blocks of 4 out-rows x 8 columns in registers, then 4 x 4, then single out-rows.
- */
-export function matmulTA(a: usize, b: usize, out: usize, M: i32, K: i32, N: i32, acc: i32): void {
-  const over = inMemory(b + (<usize>(M * N) << 2)) && inMemory(out + (<usize>(K * N) << 2));
-  const N8 = N & ~7;
-  const Nv = over ? N : N & ~3;
-  const Nb = <usize>N << 2, Kb = <usize>K << 2;
-  let k = 0;
-  for (; k + 4 <= K; k += 4) {
-    const o0 = out + (<usize>(k * N) << 2), o1 = o0 + Nb, o2 = o1 + Nb, o3 = o2 + Nb;
-    let j = 0;
-    for (; j < N8; j += 8) {
-      let c00 = f32x4.splat(0), c01 = f32x4.splat(0), c10 = f32x4.splat(0), c11 = f32x4.splat(0);
-      let c20 = f32x4.splat(0), c21 = f32x4.splat(0), c30 = f32x4.splat(0), c31 = f32x4.splat(0);
-      let ap = a + (<usize>k << 2), bp = b + (<usize>j << 2);
-      for (let m = 0; m < M; m++) {
-        const b0 = v128.load(bp), b1 = v128.load(bp, 16);
-        const x0 = v128.load32_splat(ap), x1 = v128.load32_splat(ap, 4), x2 = v128.load32_splat(ap, 8), x3 = v128.load32_splat(ap, 12);
-        ap += Kb;
-        bp += Nb;
-        c00 = f32x4.add(c00, f32x4.mul(x0, b0)); c01 = f32x4.add(c01, f32x4.mul(x0, b1));
-        c10 = f32x4.add(c10, f32x4.mul(x1, b0)); c11 = f32x4.add(c11, f32x4.mul(x1, b1));
-        c20 = f32x4.add(c20, f32x4.mul(x2, b0)); c21 = f32x4.add(c21, f32x4.mul(x2, b1));
-        c30 = f32x4.add(c30, f32x4.mul(x3, b0)); c31 = f32x4.add(c31, f32x4.mul(x3, b1));
-      }
-      const jj = <usize>j << 2;
-      if (acc) {
-        c00 = f32x4.add(v128.load(o0 + jj), c00); c01 = f32x4.add(v128.load(o0 + jj, 16), c01);
-        c10 = f32x4.add(v128.load(o1 + jj), c10); c11 = f32x4.add(v128.load(o1 + jj, 16), c11);
-        c20 = f32x4.add(v128.load(o2 + jj), c20); c21 = f32x4.add(v128.load(o2 + jj, 16), c21);
-        c30 = f32x4.add(v128.load(o3 + jj), c30); c31 = f32x4.add(v128.load(o3 + jj, 16), c31);
-      }
-      v128.store(o0 + jj, c00); v128.store(o0 + jj, c01, 16);
-      v128.store(o1 + jj, c10); v128.store(o1 + jj, c11, 16);
-      v128.store(o2 + jj, c20); v128.store(o2 + jj, c21, 16);
-      v128.store(o3 + jj, c30); v128.store(o3 + jj, c31, 16);
-    }
-    for (; j < Nv; j += 4) {
-      const lanes = min(4, N - j);
-      let c0 = f32x4.splat(0), c1 = f32x4.splat(0), c2 = f32x4.splat(0), c3 = f32x4.splat(0);
-      let ap = a + (<usize>k << 2), bp = b + (<usize>j << 2);
-      for (let m = 0; m < M; m++) {
-        const b0 = v128.load(bp);
-        c0 = f32x4.add(c0, f32x4.mul(v128.load32_splat(ap), b0));
-        c1 = f32x4.add(c1, f32x4.mul(v128.load32_splat(ap, 4), b0));
-        c2 = f32x4.add(c2, f32x4.mul(v128.load32_splat(ap, 8), b0));
-        c3 = f32x4.add(c3, f32x4.mul(v128.load32_splat(ap, 12), b0));
-        ap += Kb;
-        bp += Nb;
-      }
-      const jj = <usize>j << 2;
-      if (acc) {
-        c0 = f32x4.add(v128.load(o0 + jj), c0); c1 = f32x4.add(v128.load(o1 + jj), c1);
-        c2 = f32x4.add(v128.load(o2 + jj), c2); c3 = f32x4.add(v128.load(o3 + jj), c3);
-      }
-      storeLanes(o0 + jj, c0, lanes); storeLanes(o1 + jj, c1, lanes);
-      storeLanes(o2 + jj, c2, lanes); storeLanes(o3 + jj, c3, lanes);
-    }
-    for (; j < N; j++) for (let r = k; r < k + 4; r++) matmulTAOne(a, b, out, r, j, M, K, N, acc);
-  }
-  for (; k < K; k++) {
-    const o = out + (<usize>(k * N) << 2);
-    let j = 0;
-    for (; j < Nv; j += 4) {
-      const lanes = min(4, N - j);
-      let c = f32x4.splat(0);
-      let ap = a + (<usize>k << 2), bp = b + (<usize>j << 2);
-      for (let m = 0; m < M; m++) {
-        c = f32x4.add(c, f32x4.mul(v128.load32_splat(ap), v128.load(bp)));
-        ap += Kb;
-        bp += Nb;
-      }
-      if (acc) c = f32x4.add(v128.load(o + (<usize>j << 2)), c);
-      storeLanes(o + (<usize>j << 2), c, lanes);
-    }
-    for (; j < N; j++) matmulTAOne(a, b, out, k, j, M, K, N, acc);
-  }
-}
-
-function matmulTAOne(a: usize, b: usize, out: usize, k: i32, j: i32, M: i32, K: i32, N: i32, acc: i32): void {
-  let c: f32 = 0;
-  for (let m = 0; m < M; m++) c += ld(a, m * K + k) * ld(b, m * N + j);
-  st(out, k * N + j, acc ? ld(out, k * N + j) + c : c);
 }
 
 /** out [C, R] = x [R, C] transposed. */
