@@ -149,6 +149,7 @@ describe('layer normalisation as one kernel each way', () => {
     const g = tf.add(rand(rng, [D], 0.5), 1) as tf.Tensor1D;
     const b = rand(rng, [D], 0.5) as tf.Tensor1D;
     const seed = rand(rng, [N, D]);
+    const prev = backendTraits.layerNorm;
     const run = (on: boolean) => {
       backendTraits.layerNorm = on;
       try {
@@ -156,7 +157,7 @@ describe('layer normalisation as one kernel each way', () => {
         const grads = tf.grads((xi: tf.Tensor, gi: tf.Tensor, bi: tf.Tensor) => tf.sum(tf.mul(layerNorm(xi as tf.Tensor2D, gi as tf.Tensor1D, bi as tf.Tensor1D, 1e-5), seed)))([x, g, b]);
         return { y, grads };
       } finally {
-        backendTraits.layerNorm = true;
+        backendTraits.layerNorm = prev;
       }
     };
     const ours = run(true), ops = run(false);
@@ -173,6 +174,7 @@ describe('a bias and gelu as one kernel each way', () => {
     const a = rand(rng, [N, D], 4) as tf.Tensor2D;
     const b = rand(rng, [D], 1) as tf.Tensor1D;
     const seed = rand(rng, [N, D]);
+    const prev = backendTraits.biasGelu;
     const run = (on: boolean) => {
       backendTraits.biasGelu = on;
       try {
@@ -180,7 +182,7 @@ describe('a bias and gelu as one kernel each way', () => {
         const grads = tf.grads((ai: tf.Tensor, bi: tf.Tensor) => tf.sum(tf.mul(biasGelu(ai as tf.Tensor2D, bi as tf.Tensor1D), seed)))([a, b]);
         return { y, grads };
       } finally {
-        backendTraits.biasGelu = true;
+        backendTraits.biasGelu = prev;
       }
     };
     const ours = run(true), ops = run(false);
