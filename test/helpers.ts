@@ -4,6 +4,7 @@ import { type PolicyFiles, trainExperiment } from '../src/core/experiment';
 import type { MetricRow } from '../src/core/metrics';
 import type { Policy } from '../src/core/policy-file';
 import { Session, type SessionPolicies } from '../src/core/session';
+import { backendTraits } from '../src/core/nets/layers';
 
 export function configOf(hash: string): ExperimentConfig {
   const { config, problems } = decode(hash);
@@ -88,4 +89,15 @@ export function generationEnds(rows: MetricRow[]): MetricRow[] {
 export function groupedPrompts(rng: { int(n: number): number }, B: number, G: number): Int32Array {
   const distinct = Int32Array.from({ length: (B / G) * 6 }, () => rng.int(12));
   return Int32Array.from({ length: B * 6 }, (_, i) => distinct[Math.floor(i / 6 / G) * 6 + (i % 6)]);
+}
+
+/** f() with one of the core's kernel switches (src/core/nets/layers.ts backendTraits) set, restored after. */
+export function withTrait<T>(trait: keyof typeof backendTraits, on: boolean, f: () => T): T {
+  const prev = backendTraits[trait];
+  backendTraits[trait] = on;
+  try {
+    return f();
+  } finally {
+    backendTraits[trait] = prev;
+  }
 }

@@ -8,8 +8,8 @@ import { describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs';
 import { gruPath, gruSequence } from '../src/core/nets/gru-bptt';
 import { Rng } from '../src/core/rng';
-import { groupedPrompts } from './helpers';
-import { backendTraits, biasGelu, layerNorm, oneHotMatMul, oneHotRows } from '../src/core/nets/layers';
+import { groupedPrompts, withTrait } from './helpers';
+import { ONE_HOT_KERNELS, biasGelu, layerNorm, oneHotMatMul, oneHotRows } from '../src/core/nets/layers';
 import { createNet } from '../src/core/nets/net';
 import { completionOutputs, oneHotTokens, tokenLogProbs } from '../src/core/nets/policy';
 
@@ -19,14 +19,7 @@ function rand(rng: Rng, shape: number[], scale = 1): tf.Tensor {
 }
 
 function both<T>(f: () => T): { kernel: T; tfjs: T } {
-  backendTraits.gruSequence = true;
-  const kernel = f();
-  backendTraits.gruSequence = false;
-  try {
-    return { kernel, tfjs: f() };
-  } finally {
-    backendTraits.gruSequence = true;
-  }
+  return { kernel: withTrait('gruSequence', true, f), tfjs: withTrait('gruSequence', false, f) };
 }
 
 function maxDiff(a: tf.Tensor, b: tf.Tensor): number {
@@ -79,11 +72,12 @@ describe('fused GRU kernels', () => {
   it('leak no tensors', () => {
     const rng = new Rng(4);
     const xs = [rand(rng, [12, 8]), rand(rng, [12, 8]), rand(rng, [12, 8]), rand(rng, [8, 8]), rand(rng, [8, 8]), rand(rng, [8, 8]), rand(rng, [8]), rand(rng, [4, 8])];
-    const before = tf.memory().numTensors;
+    const buffers = () => tf.engine().backend.numDataIds();
+    const before = buffers();
     const f = (...v: tf.Tensor[]) => tf.sum(gruSequence(...(v as [tf.Tensor2D, tf.Tensor2D, tf.Tensor2D, tf.Tensor2D, tf.Tensor2D, tf.Tensor2D, tf.Tensor1D, tf.Tensor2D]), 4));
     tf.tidy(() => { tf.grads(f)(xs); });
     tf.tidy(() => { gruSequence(...(xs as [tf.Tensor2D, tf.Tensor2D, tf.Tensor2D, tf.Tensor2D, tf.Tensor2D, tf.Tensor2D, tf.Tensor1D, tf.Tensor2D]), 4); });
-    expect(tf.memory().numTensors).toBe(before);
+    expect(buffers()).toBe(before); // the dropped outputs too
     tf.dispose(xs);
   });
 });
@@ -111,18 +105,14 @@ describe('the MLP\'s one-hot first layer as summed rows (oneHotMatMul)', () => {
     const comp = Int32Array.from({ length: B * 4 }, () => rng.int(14));
     const oh = tf.tensor3d(oneHotTokens(comp, 14), [B, 4, 14]);
     const w = tf.tensor2d(Float32Array.from({ length: B * 4 }, () => rng.next() * 2 - 1), [B, 4]);
-    const run = (rows: boolean) => {
-      backendTraits.oneHotRows = rows;
-      try {
+    const run = (rows: boolean) =>
+      withTrait('oneHotRows', rows, () => {
         const { value, grads } = tf.variableGrads(() => tf.sum(tf.mul(tokenLogProbs(completionOutputs(net, prompts, comp, B, 6, 4), oh).logp, w)) as tf.Scalar, net.vars);
         const sampled = tf.tidy(() => Array.from(completionOutputs(net, prompts, comp, B, 6, 4).dataSync()));
         const out = { loss: value.dataSync()[0], g: net.vars.map((v) => Array.from(grads[v.name].dataSync())), sampled };
         tf.dispose([value, ...Object.values(grads)]);
         return out;
-      } finally {
-        backendTraits.oneHotRows = true;
-      }
-    };
+      });
     expect(oneHotRows()).toBe(true);
     const dense = run(false);
     const rows = run(true);
@@ -136,7 +126,15 @@ describe('the MLP\'s one-hot first layer as summed rows (oneHotMatMul)', () => {
 
   it('checks its columns', () => {
     const w = tf.ones([4, 3]);
-    expect(() => oneHotMatMul(Int32Array.from([0, 4]), 1, 2, 4, w as tf.Tensor2D)).toThrow(/column 4 is not in \[-1, 3\]/);
+    const buffers = () => tf.engine().backend.numDataIds();
+    const before = buffers();
+    expect(() => tf.tidy(() => oneHotMatMul(Int32Array.from([0, 4]), 1, 2, 4, w as tf.Tensor2D))).toThrow(/column 4 is not in \[-1, 3\]/);
+    expect(() => tf.tidy(() => oneHotMatMul(Int32Array.from([-1, -2]), 1, 2, 4, w as tf.Tensor2D))).toThrow(/column -2 is not in \[-1, 3\]/);
+    // The gradient kernel checks them too.
+    const cols = tf.tensor2d(Int32Array.from([1, 5]), [1, 2], 'int32'), dy = tf.ones([1, 3]);
+    expect(() => tf.engine().runKernel(ONE_HOT_KERNELS.backward, { cols, dy }, { K: 4 })).toThrow(/column 5 is not in \[-1, 3\]/);
+    tf.dispose([cols, dy]);
+    expect(buffers()).toBe(before); // the dropped outputs too
     expect(Array.from(oneHotMatMul(Int32Array.from([0, -1, 1, 3]), 2, 2, 4, w as tf.Tensor2D).dataSync())).toEqual([1, 1, 1, 2, 2, 2]);
     w.dispose();
   });
@@ -149,17 +147,12 @@ describe('layer normalisation as one kernel each way', () => {
     const g = tf.add(rand(rng, [D], 0.5), 1) as tf.Tensor1D;
     const b = rand(rng, [D], 0.5) as tf.Tensor1D;
     const seed = rand(rng, [N, D]);
-    const prev = backendTraits.layerNorm;
-    const run = (on: boolean) => {
-      backendTraits.layerNorm = on;
-      try {
+    const run = (on: boolean) =>
+      withTrait('layerNorm', on, () => {
         const y = layerNorm(x, g, b, 1e-5);
         const grads = tf.grads((xi: tf.Tensor, gi: tf.Tensor, bi: tf.Tensor) => tf.sum(tf.mul(layerNorm(xi as tf.Tensor2D, gi as tf.Tensor1D, bi as tf.Tensor1D, 1e-5), seed)))([x, g, b]);
         return { y, grads };
-      } finally {
-        backendTraits.layerNorm = prev;
-      }
-    };
+      });
     const ours = run(true), ops = run(false);
     expect(maxDiff(ours.y, ops.y)).toBeLessThan(2e-6 * 4);
     ours.grads.forEach((gr, i) => expect(maxDiff(gr, ops.grads[i]), ['x', 'g', 'b'][i]).toBeLessThan(1e-5 * Math.max(1, N / 4)));
@@ -174,17 +167,12 @@ describe('a bias and gelu as one kernel each way', () => {
     const a = rand(rng, [N, D], 4) as tf.Tensor2D;
     const b = rand(rng, [D], 1) as tf.Tensor1D;
     const seed = rand(rng, [N, D]);
-    const prev = backendTraits.biasGelu;
-    const run = (on: boolean) => {
-      backendTraits.biasGelu = on;
-      try {
+    const run = (on: boolean) =>
+      withTrait('biasGelu', on, () => {
         const y = biasGelu(a, b);
         const grads = tf.grads((ai: tf.Tensor, bi: tf.Tensor) => tf.sum(tf.mul(biasGelu(ai as tf.Tensor2D, bi as tf.Tensor1D), seed)))([a, b]);
         return { y, grads };
-      } finally {
-        backendTraits.biasGelu = prev;
-      }
-    };
+      });
     const ours = run(true), ops = run(false);
     expect(maxDiff(ours.y, ops.y)).toBeLessThan(1e-5);
     expect(maxDiff(ours.grads[0], ops.grads[0])).toBeLessThan(1e-5);

@@ -57,6 +57,29 @@ describe('wasm kernels', () => {
     }
   });
 
+  it('BatchMatMul (ours) sums each output over k in order in float32, to the bit, however many cache panels K spans', () => {
+    const rng = new Rng(13);
+    // K long enough for several panels of the transposed product (2 MB of operand rows per panel / 4).
+    for (const [M, K, N, tA] of [[36, 4100, 13, true], [9, 3000, 130, true], [20, 2500, 300, false], [6, 40, 10, true]] as [number, number, number, boolean][]) {
+      const av = Float32Array.from({ length: M * K }, () => rng.next() * 2 - 1);
+      const bv = Float32Array.from({ length: K * N }, () => rng.next() * 2 - 1);
+      // a [M, K] (stored [K, M] when transposed), b [K, N]
+      const A = (i: number, k: number) => (tA ? av[k * M + i] : av[i * K + k]);
+      const ref = new Float32Array(M * N);
+      for (let i = 0; i < M; i++) {
+        for (let j = 0; j < N; j++) {
+          let c = 0;
+          for (let k = 0; k < K; k++) c = Math.fround(c + Math.fround(A(i, k) * bv[k * N + j]));
+          ref[i * N + j] = c;
+        }
+      }
+      const a = tf.tensor2d(av, tA ? [K, M] : [M, K]), b = tf.tensor2d(bv, [K, N]);
+      const x = tf.matMul(a, b, tA, false);
+      expect(Array.from(x.dataSync()), `${M}x${K}x${N} ${tA}`).toEqual(Array.from(ref));
+      tf.dispose([a, b, x]);
+    }
+  });
+
   it('Sum over leading or middle axes equals, to the bit, the stock kernel on the transposed input', () => {
     const rng = new Rng(11);
     const cases: [number[], number[]][] = [

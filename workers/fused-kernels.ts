@@ -27,8 +27,8 @@ export interface FusedModule {
   matmul(a: number, w: number, out: number, M: number, K: number, N: number, acc: number): void;
   matmulTA(a: number, b: number, out: number, M: number, K: number, N: number, acc: number): void;
   transpose(x: number, out: number, R: number, C: number): void;
-  rowsSum(cols: number, w: number, out: number, N: number, S: number, D: number): void;
-  rowsScatter(cols: number, dy: number, dw: number, N: number, S: number, D: number, K: number): void;
+  rowsSum(cols: number, w: number, out: number, N: number, S: number, D: number, K: number): number;
+  rowsScatter(cols: number, dy: number, dw: number, N: number, S: number, D: number, K: number): number;
   layerNormForward(x: number, g: number, b: number, y: number, xhat: number, rstd: number, N: number, D: number, eps: number): void;
   layerNormBackward(dy: number, g: number, xhat: number, rstd: number, dx: number, dg: number, db: number, N: number, D: number): void;
   biasGeluForward(a: number, b: number, y: number, xs: number, ss: number, N: number, D: number): void;
@@ -137,22 +137,27 @@ export function installOwnKernels(): boolean {
     return outs;
   };
 
-  /** cols must name rows of w: checked here, since the module does not. */
-  const checkCols = (b: WasmBackendLike, cols: tf.TensorInfo, K: number, name: string) => {
+  /**
+   * The module checks the columns as it goes (-1 or each within [0, K)) and returns the first bad
+   * one's position: the output is dropped and the error names it.
+   */
+  const int32Cols = (cols: tf.TensorInfo, name: string) => {
     if (cols.dtype !== 'int32') throw new Error(`${name}: ${cols.dtype} columns, int32 expected`);
-    const v = b.typedArrayFromHeap(cols) as Int32Array;
-    for (let i = 0; i < v.length; i++) if (v[i] >= K || v[i] < -1) throw new Error(`${name}: column ${v[i]} is not in [-1, ${K - 1}]`);
+  };
+  const badCol = (b: WasmBackendLike, cols: tf.TensorInfo, out: tf.TensorInfo, at: number, K: number, name: string) => {
+    if (at < 0) return out;
+    b.disposeData(out.dataId);
+    throw new Error(`${name}: column ${b.typedArrayFromHeap(cols)[at]} is not in [-1, ${K - 1}]`);
   };
 
   const rowsSum = ({ inputs, backend: be }: KernelArgs): tf.TensorInfo => {
     const b = be as WasmBackendLike;
     const { cols, w } = inputs as Record<string, tf.TensorInfo>;
     float32(ONE_HOT_KERNELS.forward, w);
+    int32Cols(cols, ONE_HOT_KERNELS.forward);
     const [N, S] = cols.shape, [K, D] = w.shape;
-    checkCols(b, cols, K, ONE_HOT_KERNELS.forward);
     const out = b.makeOutput([N, D], 'float32');
-    if (N * D > 0) mod.rowsSum(ptr(cols), ptr(w), ptr(out), N, S, D);
-    return out;
+    return badCol(b, cols, out, N * D > 0 ? mod.rowsSum(ptr(cols), ptr(w), ptr(out), N, S, D, K) : -1, K, ONE_HOT_KERNELS.forward);
   };
 
   const rowsScatter = ({ inputs, attrs, backend: be }: KernelArgs): tf.TensorInfo => {
@@ -161,10 +166,9 @@ export function installOwnKernels(): boolean {
     const K = (attrs as { K: number }).K;
     const [N, S] = cols.shape, D = dy.shape[1];
     float32(ONE_HOT_KERNELS.backward, dy, N * D);
-    checkCols(b, cols, K, ONE_HOT_KERNELS.backward);
+    int32Cols(cols, ONE_HOT_KERNELS.backward);
     const out = b.makeOutput([K, D], 'float32');
-    if (K * D > 0) mod.rowsScatter(ptr(cols), ptr(dy), ptr(out), N, S, D, K);
-    return out;
+    return badCol(b, cols, out, K * D > 0 ? mod.rowsScatter(ptr(cols), ptr(dy), ptr(out), N, S, D, K) : -1, K, ONE_HOT_KERNELS.backward);
   };
 
   const layerNormForward = ({ inputs, attrs, backend: be }: KernelArgs): tf.TensorInfo[] => {

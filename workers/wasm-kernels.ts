@@ -81,6 +81,7 @@ function fastGather(args: { inputs: tf.NamedTensorInfoMap; attrs?: tf.NamedAttrM
     const bad = ours.gatherRows(heapOffset(backend, x), heapOffset(backend, indices), heapOffset(backend, out), nIdx, sliceSize * 4, dimSize);
     if (bad >= 0) {
       const k = backend.typedArrayFromHeap(indices)[bad];
+      backend.disposeData(out.dataId);
       throw new Error(`GatherV2: the index value ${k} is not in [0, ${dimSize - 1}]`);
     }
     return out;

@@ -117,23 +117,48 @@ export function matmulTA(a: usize, b: usize, out: usize, M: i32, K: i32, N: i32,
   gemm(a, 1, K, b, out, K, M, N, acc);
 }
 
+/** Bytes of the operands' rows one pass over k keeps in cache (a quarter of this machine's 2 MB L2). */
+const PANEL_BYTES: i32 = 512 * 1024;
+
 /**
  * out [M, N] (+)= A w with A [M, K] read from a with strides (row rs, column ks, in floats) and
- * w [K, N] row-major.
+ * w [K, N] row-major. Without acc, k runs in panels whose rows of w (and of A, read down its
+ * columns) stay in cache while every block uses them: each block's sums are stored after a panel
+ * and taken up again from out for the next, so every output is still summed over k in order
+ * 0..K-1 from 0 (the same bits as one pass; 2-3x faster when the operands outgrow the cache).
  */
 function gemm(a: usize, rs: i32, ks: i32, w: usize, out: usize, M: i32, K: i32, N: i32, acc: i32): void {
+  const rowBytes = (N + (ks == 1 ? 0 : M)) << 2;
+  const panel = acc ? K : max(16, PANEL_BYTES / max(rowBytes, 1));
+  for (let k0 = 0; k0 < K; k0 += panel) {
+    const k1 = min(K, k0 + panel);
+    // mode 0: from 0, stored; 1: taken up from out, stored; 2: from 0, added to out (acc)
+    gemmPanel(a + (<usize>(k0 * ks) << 2), rs, ks, w + (<usize>(k0 * N) << 2), out, M, k1 - k0, N, acc ? 2 : k0 > 0 ? 1 : 0);
+  }
+}
+
+/** Four outputs at o: the sums' starting values (mode 1: what out holds; else 0). */
+@inline function start4(o: usize, mode: i32): v128 {
+  return mode == 1 ? v128.load(o) : f32x4.splat(0);
+}
+
+function gemmPanel(a: usize, rs: i32, ks: i32, w: usize, out: usize, M: i32, K: i32, N: i32, mode: i32): void {
   const over = inMemory(w + (<usize>(K * N) << 2)) && inMemory(out + (<usize>(M * N) << 2));
   const N8 = N & ~7;
   const Nv = over ? N : N & ~3; // columns done with vectors
   const Nb = <usize>N << 2, rb = <usize>rs << 2, kb = <usize>ks << 2;
+  const add = mode == 2 ? 1 : 0;
   let i = 0;
   for (; i + 4 <= M; i += 4) {
     const a0 = a + (<usize>(i * rs) << 2);
     const o0 = out + (<usize>(i * N) << 2), o1 = o0 + Nb, o2 = o1 + Nb, o3 = o2 + Nb;
     let j = 0;
     for (; j < N8; j += 8) {
-      let c00 = f32x4.splat(0), c01 = f32x4.splat(0), c10 = f32x4.splat(0), c11 = f32x4.splat(0);
-      let c20 = f32x4.splat(0), c21 = f32x4.splat(0), c30 = f32x4.splat(0), c31 = f32x4.splat(0);
+      const jj = <usize>j << 2;
+      let c00 = start4(o0 + jj, mode), c01 = start4(o0 + jj + 16, mode);
+      let c10 = start4(o1 + jj, mode), c11 = start4(o1 + jj + 16, mode);
+      let c20 = start4(o2 + jj, mode), c21 = start4(o2 + jj + 16, mode);
+      let c30 = start4(o3 + jj, mode), c31 = start4(o3 + jj + 16, mode);
       let wp = w + (<usize>j << 2), ap = a0;
       for (let k = 0; k < K; k++) {
         const w0 = v128.load(wp), w1 = v128.load(wp, 16);
@@ -146,13 +171,14 @@ function gemm(a: usize, rs: i32, ks: i32, w: usize, out: usize, M: i32, K: i32, 
         c20 = f32x4.add(c20, f32x4.mul(x2, w0)); c21 = f32x4.add(c21, f32x4.mul(x2, w1));
         c30 = f32x4.add(c30, f32x4.mul(x3, w0)); c31 = f32x4.add(c31, f32x4.mul(x3, w1));
       }
-      const jj = <usize>j << 2;
-      put8(o0 + jj, c00, c01, acc); put8(o1 + jj, c10, c11, acc);
-      put8(o2 + jj, c20, c21, acc); put8(o3 + jj, c30, c31, acc);
+      put8(o0 + jj, c00, c01, add); put8(o1 + jj, c10, c11, add);
+      put8(o2 + jj, c20, c21, add); put8(o3 + jj, c30, c31, add);
     }
     for (; j < Nv; j += 4) {
       const lanes = min(4, N - j);
-      let c0 = f32x4.splat(0), c1 = f32x4.splat(0), c2 = f32x4.splat(0), c3 = f32x4.splat(0);
+      const jj = <usize>j << 2;
+      let c0 = start4(o0 + jj, mode), c1 = start4(o1 + jj, mode);
+      let c2 = start4(o2 + jj, mode), c3 = start4(o3 + jj, mode);
       let wp = w + (<usize>j << 2), ap = a0;
       for (let k = 0; k < K; k++) {
         const w0 = v128.load(wp);
@@ -163,34 +189,41 @@ function gemm(a: usize, rs: i32, ks: i32, w: usize, out: usize, M: i32, K: i32, 
         wp += Nb;
         ap += kb;
       }
-      const jj = <usize>j << 2;
-      put4(o0 + jj, c0, lanes, acc); put4(o1 + jj, c1, lanes, acc);
-      put4(o2 + jj, c2, lanes, acc); put4(o3 + jj, c3, lanes, acc);
+      put4(o0 + jj, c0, lanes, add); put4(o1 + jj, c1, lanes, add);
+      put4(o2 + jj, c2, lanes, add); put4(o3 + jj, c3, lanes, add);
     }
-    for (; j < N; j++) for (let r = i; r < i + 4; r++) gemmOne(a, rs, ks, w, out, r, j, K, N, acc);
+    for (; j < N; j++) for (let r = i; r < i + 4; r++) gemmOne(a, rs, ks, w, out, r, j, K, N, mode);
   }
   for (; i < M; i++) {
     const ar = a + (<usize>(i * rs) << 2), o = out + (<usize>(i * N) << 2);
     let j = 0;
     for (; j < Nv; j += 4) {
       const lanes = min(4, N - j);
-      let c = f32x4.splat(0);
+      let c = start4(o + (<usize>j << 2), mode);
       let wp = w + (<usize>j << 2), ap = ar;
       for (let k = 0; k < K; k++) {
         c = f32x4.add(c, f32x4.mul(v128.load32_splat(ap), v128.load(wp)));
         wp += Nb;
         ap += kb;
       }
-      put4(o + (<usize>j << 2), c, lanes, acc);
+      put4(o + (<usize>j << 2), c, lanes, add);
     }
-    for (; j < N; j++) gemmOne(a, rs, ks, w, out, i, j, K, N, acc);
+    for (; j < N; j++) gemmOne(a, rs, ks, w, out, i, j, K, N, mode);
   }
 }
 
-function gemmOne(a: usize, rs: i32, ks: i32, w: usize, out: usize, i: i32, j: i32, K: i32, N: i32, acc: i32): void {
-  let c: f32 = 0;
+function gemmOne(a: usize, rs: i32, ks: i32, w: usize, out: usize, i: i32, j: i32, K: i32, N: i32, mode: i32): void {
+  let c: f32 = mode == 1 ? ld(out, i * N + j) : 0;
   for (let k = 0; k < K; k++) c += ld(a, i * rs + k * ks) * ld(w, k * N + j);
-  st(out, i * N + j, acc ? ld(out, i * N + j) + c : c);
+  st(out, i * N + j, mode == 2 ? ld(out, i * N + j) + c : c);
+}
+
+/** out[i] = out[i] + x[i] for n floats. */
+function addInto(out: usize, x: usize, n: i32): void {
+  const n4 = n & ~3;
+  let i = 0;
+  for (; i < n4; i += 4) vst(out, i, f32x4.add(vld(out, i), vld(x, i)));
+  for (; i < n; i++) st(out, i, ld(out, i) + ld(x, i));
 }
 
 /** out [C, R] = x [R, C] transposed. */
@@ -305,9 +338,13 @@ export function gruBackward(dy: usize, whr: usize, whz: usize, whn: usize, h0: u
   matmulTA(h0, daz, dwhz, B, H, H, 0);
   matmulTA(h0, dhnAll, dwhn, B, H, H, 0);
   if (rest > 0) {
-    matmulTA(hs, dar + BHb, dwhr, rest, H, H, 1);
-    matmulTA(hs, daz + BHb, dwhz, rest, H, H, 1);
-    matmulTA(hs, dhnAll + BHb, dwhn, rest, H, H, 1);
+    // The rest into wT's room (free now), in panels, then added: the same bits as accumulating.
+    matmulTA(hs, dar + BHb, wT, rest, H, H, 0);
+    matmulTA(hs, daz + BHb, wT + HH, rest, H, H, 0);
+    matmulTA(hs, dhnAll + BHb, wT + 2 * HH, rest, H, H, 0);
+    addInto(dwhr, wT, H * H);
+    addInto(dwhz, wT + HH, H * H);
+    addInto(dwhn, wT + 2 * HH, H * H);
   }
   // dbhn: column sums of dhn over all rows, in row order.
   for (let c = 0; c < H; c++) st(dbhn, c, 0);
@@ -356,42 +393,52 @@ export function sumMiddle(x: usize, out: usize, outer: i32, mid: i32, inner: i32
  * A one-hot matrix x [N, K] times w [K, D], x given by its ones: cols [N, S] holds each row's
  * columns in increasing order, -1 for none. out [N, D] = the sum of those rows of w, added in
  * that order from 0: the same bits as the dense product summed over k in order (the zero terms
- * add nothing), at S / K of its cost.
+ * add nothing), at S / K of its cost. Returns -1, or the position in cols of the first column
+ * outside [-1, K) (the output is then incomplete and must be dropped).
  */
-export function rowsSum(cols: usize, w: usize, out: usize, N: i32, S: i32, D: i32): void {
+export function rowsSum(cols: usize, w: usize, out: usize, N: i32, S: i32, D: i32, K: i32): i32 {
   const D4 = D & ~3;
   for (let n = 0; n < N; n++) {
     const o = out + (<usize>(n * D) << 2);
     for (let j = 0; j < D; j++) st(o, j, 0);
     for (let s = 0; s < S; s++) {
       const c = load<i32>(cols + (<usize>(n * S + s) << 2));
-      if (c < 0) continue;
+      if (c < 0) {
+        if (c < -1) return n * S + s;
+        continue;
+      }
+      if (c >= K) return n * S + s;
       const row = w + (<usize>(c * D) << 2);
       let j = 0;
       for (; j < D4; j += 4) vst(o, j, f32x4.add(vld(o, j), vld(row, j)));
       for (; j < D; j++) st(o, j, ld(o, j) + ld(row, j));
     }
-  }
+  }  return -1;
 }
 
 /**
  * Its gradient for w: dw [K, D] = x^T dy, each row c of dw the sum of dy's rows n whose ones
- * include c, added in order of n from 0 (the dense x^T dy's order).
+ * include c, added in order of n from 0 (the dense x^T dy's order). Returns -1 or the first bad
+ * column's position, as rowsSum.
  */
-export function rowsScatter(cols: usize, dy: usize, dw: usize, N: i32, S: i32, D: i32, K: i32): void {
+export function rowsScatter(cols: usize, dy: usize, dw: usize, N: i32, S: i32, D: i32, K: i32): i32 {
   const D4 = D & ~3;
   for (let i = 0; i < K * D; i++) st(dw, i, 0);
   for (let n = 0; n < N; n++) {
     const g = dy + (<usize>(n * D) << 2);
     for (let s = 0; s < S; s++) {
       const c = load<i32>(cols + (<usize>(n * S + s) << 2));
-      if (c < 0) continue;
+      if (c < 0) {
+        if (c < -1) return n * S + s;
+        continue;
+      }
+      if (c >= K) return n * S + s;
       const row = dw + (<usize>(c * D) << 2);
       let j = 0;
       for (; j < D4; j += 4) vst(row, j, f32x4.add(vld(row, j), vld(g, j)));
       for (; j < D; j++) st(row, j, ld(row, j) + ld(g, j));
     }
-  }
+  }  return -1;
 }
 
 @inline function hsum(v: v128): f32 {
