@@ -10,13 +10,13 @@
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import { overlay } from '../../src/core/config';
+import { type ExperimentConfig, overlay } from '../../src/core/config';
 import { presetById, presetConfig } from '../../src/core/presets';
 import { Session } from '../../src/core/session';
 import { Adam } from '../../src/core/algos/common';
 import { Rng } from '../../src/core/rng';
 import { completionOutputs, oneHotTokens, sampleCompletions, tokenLogProbs } from '../../src/core/nets/policy';
-import { prefixSharing } from '../../src/core/nets/net';
+import { liveOnly, prefixSharing } from '../../src/core/nets/net';
 import type { MetricRow } from '../../src/core/metrics';
 import { BoundedSeries, RowStore } from '../../src/core/metrics';
 import { aggregate, BoundedHistory } from '../../src/ui/history';
@@ -316,6 +316,27 @@ async function kernelsOf(fn: () => Promise<void>): Promise<{ kernels: number; ke
   return { kernels: [...byName.values()].reduce((a, b) => a + b.n, 0), kernelMs: ms, byName };
 }
 
+/** Median ms of a session's steps with a switch off and on, interleaved after warm-up; the switch is left on. */
+async function offAndOn(config: ExperimentConfig, reps: number, set: (on: boolean) => void): Promise<{ off: number; on: number }> {
+  const ws = new Session(config);
+  for (let i = 0; i < WARMUP; i++) await ws.trainStep();
+  const ms = { off: [] as number[], on: [] as number[] };
+  try {
+    for (let i = 0; i < reps; i++) {
+      for (const mode of ['off', 'on'] as const) {
+        set(mode === 'on');
+        const t0 = performance.now();
+        await ws.trainStep();
+        ms[mode].push(performance.now() - t0);
+      }
+    }
+  } finally {
+    set(true);
+    ws.dispose();
+  }
+  return { off: median(ms.off), on: median(ms.on) };
+}
+
 /**
  * One GRU (then default-policy, then transformer) step taken apart with the engine's own pieces: sampling 256 completions, a
  * teacher-forced forward pass (log-probs), forward + backward (variableGrads), the Adam update;
@@ -394,28 +415,17 @@ export async function profile(reps = 15): Promise<{ figures: Figures; text: stri
       lines.push(`${name} ${w} top kernels: ${top.map(([kn, v]) => `${kn} x${v.n} ${fmtNum(v.ms, 1)}ms`).join(', ')}`);
     }
     // What computing a group's shared prompt once saves: GRPO steps with it off and on, interleaved.
-    {
-      const ws = new Session(configOf(workloadHash('grpo', net)));
-      for (let i = 0; i < WARMUP; i++) await ws.trainStep();
-      const ms = { off: [] as number[], on: [] as number[] };
-      try {
-        for (let i = 0; i < reps; i++) {
-          for (const mode of ['off', 'on'] as const) {
-            prefixSharing.enabled = mode === 'on';
-            const t0 = performance.now();
-            await ws.trainStep();
-            ms[mode].push(performance.now() - t0);
-          }
-        }
-      } finally {
-        prefixSharing.enabled = true;
-        ws.dispose();
-      }
-      f[`profile.${name}.grpo.step_ms_sharing_off`] = round(median(ms.off), 2);
-      f[`profile.${name}.grpo.step_ms_sharing_on`] = round(median(ms.on), 2);
-      rows.push({ figure: `${name} grpo step, prompt sharing off / on`, value: `${fmtNum(median(ms.off), 1)} / ${fmtNum(median(ms.on), 1)} ms`, target: 'G completions of one prompt share its computation' });
-    }
+    const shared = await offAndOn(configOf(workloadHash('grpo', net)), reps, (on) => (prefixSharing.enabled = on));
+    f[`profile.${name}.grpo.step_ms_sharing_off`] = round(shared.off, 2);
+    f[`profile.${name}.grpo.step_ms_sharing_on`] = round(shared.on, 2);
+    rows.push({ figure: `${name} grpo step, prompt sharing off / on`, value: `${fmtNum(shared.off, 1)} / ${fmtNum(shared.on, 1)} ms`, target: 'G completions of one prompt share its computation' });
   }
+  // What computing only the live positions saves: r1-zero's pretraining steps (worked answers up to
+  // 16 tokens, most 4) with it off and on, interleaved (the same numbers either way).
+  const live = await offAndOn(presetConfig(presetById('r1-zero')!), reps, (on) => (liveOnly.enabled = on));
+  f['profile.mlp.pretrain.step_ms_live_only_off'] = round(live.off, 2);
+  f['profile.mlp.pretrain.step_ms_live_only_on'] = round(live.on, 2);
+  rows.push({ figure: 'mlp pretrain step (r1-zero), all positions / live only', value: `${fmtNum(live.off, 1)} / ${fmtNum(live.on, 1)} ms`, target: 'positions past a completion\'s end are not computed' });
   // The fixed cost of one kernel: a 1-element add, many times (engine bookkeeping + wasm call).
   const a = tf.scalar(1);
   const launch = await timeIt(5, async () => {

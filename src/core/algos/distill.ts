@@ -124,7 +124,7 @@ export function createDistill(ctx: RunContext, kind: 'sft' | 'rsft' | 'kd'): Alg
       const oneHot = tf.tensor3d(oneHotTokens(tokens, V), [m, T, V]);
       try {
         const r = await optimiserStep(opt, policy.vars, run.maxGradNorm, () => {
-          const { logp, entropy, logProbs } = tokenLogProbs(completionOutputs(policy, prompts, tokens, m, P, T), oneHot);
+          const { logp, entropy, logProbs } = tokenLogProbs(completionOutputs(policy, prompts, tokens, m, P, T, maskArr), oneHot);
           let perTok: tf.Tensor2D; // [m, T]
           if (kind !== 'kd') {
             perTok = tf.neg(logp) as tf.Tensor2D; // cross-entropy on the sampled tokens

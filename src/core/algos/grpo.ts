@@ -122,7 +122,7 @@ export function createGrpo(ctx: RunContext, ref: SeqNet | null): Algorithm {
       const mask = tf.tensor2d(ro.mask, [n, T]);
       const advT = tf.tensor1d(Float32Array.from(adv));
       const oneHot = tf.tensor3d(oneHotTokens(ro.tokens, V), [n, T, V]);
-      const logpOf = (net: SeqNet) => tokenLogProbs(completionOutputs(net, ro.prompts, ro.tokens, n, P, T), oneHot, run.temperature);
+      const logpOf = (net: SeqNet) => tokenLogProbs(completionOutputs(net, ro.prompts, ro.tokens, n, P, T, ro.mask), oneHot, run.temperature);
       const refLogp = ref && run.beta > 0 ? tf.tidy(() => logpOf(ref).logp) : null;
       if (refLogp) addFlops(ctx.cost, ref!, n * (P + T - 1), false);
       const oldLogp = run.mu > 1 ? tf.tidy(() => logpOf(policy).logp) : null;

@@ -52,17 +52,18 @@ export function createPpo(ctx: RunContext, ref: SeqNet | null): Algorithm {
       // 2. Rewards, and the rollout-time quantities (no gradients).
       const { rewards, correct } = scoreRollout(ctx, problems, ro);
       const oneHotAll = oneHotTokens(ro.tokens, V);
-      const logpOf = (net: SeqNet, pr: Int32Array, tok: Int32Array, oh: tf.Tensor3D, m: number) =>
-        tokenLogProbs(completionOutputs(net, pr, tok, m, P, T), oh, run.temperature);
-      const valuesOf = (pr: Int32Array, tok: Int32Array, m: number) => tf.reshape(completionOutputs(critic, pr, tok, m, P, T), [m, T]);
+      // Both are weighed by the completion mask, so the nets may skip the positions it drops.
+      const logpOf = (net: SeqNet, pr: Int32Array, tok: Int32Array, oh: tf.Tensor3D, m: number, mask: Float32Array) =>
+        tokenLogProbs(completionOutputs(net, pr, tok, m, P, T, mask), oh, run.temperature);
+      const valuesOf = (pr: Int32Array, tok: Int32Array, m: number, mask: Float32Array) => tf.reshape(completionOutputs(critic, pr, tok, m, P, T, mask), [m, T]);
       // pi_old's log-probs are the sampling-time ones (the same policy, the same function: decoding
       // equals teacher forcing, test/nets.test.ts), so no extra policy pass is needed for them.
       const oldLogp = ro.logp;
       const [oldValues, refLogp] = await (async () => {
         const oh = tf.tensor3d(oneHotAll, [n, T, V]);
         const ts = tf.tidy(() => {
-          const out = [tf.mul(valuesOf(prompts, ro.tokens, n), tf.tensor2d(ro.mask, [n, T]))];
-          if (ref && run.klCoef > 0) out.push(logpOf(ref, prompts, ro.tokens, oh, n).logp);
+          const out = [tf.mul(valuesOf(prompts, ro.tokens, n, ro.mask), tf.tensor2d(ro.mask, [n, T]))];
+          if (ref && run.klCoef > 0) out.push(logpOf(ref, prompts, ro.tokens, oh, n, ro.mask).logp);
           return out;
         });
         oh.dispose();
@@ -91,9 +92,10 @@ export function createPpo(ctx: RunContext, ref: SeqNet | null): Algorithm {
           const m = idx.length;
           const pr = rows(prompts, idx, P);
           const tok = rows(ro.tokens, idx, T);
+          const mbMask = rows(ro.mask, idx, T);
           const t = {
             oh: tf.tensor3d(rows(oneHotAll, idx, T * V), [m, T, V]),
-            mask: tf.tensor2d(rows(ro.mask, idx, T), [m, T]),
+            mask: tf.tensor2d(mbMask, [m, T]),
             old: tf.tensor2d(rows(oldLogp, idx, T), [m, T]),
             adv: tf.tensor2d(rows(adv32, idx, T), [m, T]),
             oldV: tf.tensor2d(rows(oldValues, idx, T), [m, T]),
@@ -101,13 +103,13 @@ export function createPpo(ctx: RunContext, ref: SeqNet | null): Algorithm {
           };
           try {
             const a = await optimiserStep(actorOpt, policy.vars, run.maxGradNorm, () => {
-              const { logp, entropy } = logpOf(policy, pr, tok, t.oh, m);
+              const { logp, entropy } = logpOf(policy, pr, tok, t.oh, m, mbMask);
               const l = ppoPolicyLossTf(logp, t.old, t.adv, t.mask, { clipLow: run.clipLow, clipHigh: run.clipHigh });
               const ent = tf.div(tf.sum(tf.mul(entropy, t.mask)), tf.sum(t.mask)) as tf.Scalar;
               return { loss: l.loss, extras: [ent, l.clipLowFrac, l.clipHighFrac] };
             });
             const c = await optimiserStep(criticOpt, critic.vars, run.maxGradNorm, () => {
-              const values = tf.mul(valuesOf(pr, tok, m), t.mask);
+              const values = tf.mul(valuesOf(pr, tok, m, mbMask), t.mask);
               const l = ppoValueLossTf(values as tf.Tensor2D, t.oldV, t.ret, t.mask, { clipVf: run.vfClip });
               return { loss: tf.mul(l.loss, run.vfCoef) as tf.Scalar, extras: [l.loss] };
             });

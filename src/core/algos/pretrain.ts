@@ -34,7 +34,7 @@ export function createPretrain(ctx: RunContext): Algorithm {
       const oneHot = tf.tensor3d(oneHotTokens(tokens, V), [n, T, V]);
       try {
         const r = await optimiserStep(opt, policy.vars, run.maxGradNorm, () => {
-          const { logp, entropy } = tokenLogProbs(completionOutputs(policy, prompts, tokens, n, P, T), oneHot);
+          const { logp, entropy } = tokenLogProbs(completionOutputs(policy, prompts, tokens, n, P, T, maskArr), oneHot);
           const denom = tf.sum(mask);
           const loss = tf.div(tf.neg(tf.sum(tf.mul(logp, mask))), denom) as tf.Scalar;
           const ent = tf.div(tf.sum(tf.mul(entropy, mask)), denom) as tf.Scalar;

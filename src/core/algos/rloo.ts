@@ -46,7 +46,7 @@ export function createRloo(ctx: RunContext): Algorithm {
       const oneHot = tf.tensor3d(oneHotTokens(ro.tokens, V), [n, T, V]);
       try {
         const r = await optimiserStep(opt, policy.vars, run.maxGradNorm, () => {
-          const { logp, entropy } = tokenLogProbs(completionOutputs(policy, prompts, ro.tokens, n, P, T), oneHot, run.temperature);
+          const { logp, entropy } = tokenLogProbs(completionOutputs(policy, prompts, ro.tokens, n, P, T, ro.mask), oneHot, run.temperature);
           const seqLogp = tf.sum(tf.mul(logp, mask), 1); // [n]
           const loss = tf.neg(tf.mean(tf.mul(advT, seqLogp))) as tf.Scalar;
           const ent = tf.div(tf.sum(tf.mul(entropy, mask)), tf.sum(mask)) as tf.Scalar;

@@ -79,9 +79,10 @@ export interface SeqNet {
   readonly flopsPerToken: number;
   /**
    * Teacher-forced pass over tokens [B, L] (row-major); returns the outputs at positions
-   * from..L-1 as [B, L-from, outDim].
+   * from..L-1 as [B, L-from, outDim]. `live` [B, L-from] (a completion mask): where it is 0 the
+   * caller ignores the output, and a net may skip computing it (then it is 0 there).
    */
-  outputs(tokens: Int32Array, B: number, L: number, from: number): tf.Tensor3D;
+  outputs(tokens: Int32Array, B: number, L: number, from: number, live?: ArrayLike<number>): tf.Tensor3D;
   /** Incremental decoding: consume prompts [B, P]; outputs at the last prompt position [B, outDim]. */
   begin(prompts: Int32Array, B: number, P: number): { state: DecodeState; out: tf.Tensor2D };
   /** Feed one token per row at absolute position `pos`; outputs there [B, outDim]. */
@@ -119,6 +120,12 @@ function tokenPosOneHot(ids: Int32Array, off: number, stride: number, B: number,
  * rounding (test/nets.test.ts).
  */
 export const prefixSharing = { enabled: true };
+
+/**
+ * Whether teacher-forced passes compute only the positions a completion mask keeps (the MLP; see
+ * MlpNet.positions). The same numbers either way (test/nets.test.ts); the bench and tests switch it.
+ */
+export const liveOnly = { enabled: true, /** positions skipped so far (for tests and the bench) */ skipped: 0 };
 
 /** Sharing pays when at most half the rows are distinct. */
 function worthSharing(g: PrefixGroups, B: number): boolean {
@@ -418,23 +425,24 @@ class MlpNet implements SeqNet {
    * those columns, in increasing order [B*n, W+1] (-1: none); else the dense matrix and, with
    * `withT`, its transpose [K, B*n] (for the first layer's gradient).
    */
-  private windows(tokens: Int32Array, B: number, L: number, from: number, pos0: number, withT = false): Windows {
+  private windows(tokens: Int32Array, B: number, L: number, from: number, pos0: number, withT = false, rows?: Int32Array): Windows {
     const { vocab: V, window: W } = this.spec;
     const K = this.K;
     const n = L - from;
     const N = B * n;
     if (oneHotRows()) {
+      // Every position's window, or just those of `rows` (indices b * n + i), in that order.
       const S = W + 1;
-      const cols = new Int32Array(N * S).fill(-1);
-      for (let b = 0; b < B; b++) {
-        for (let i = 0; i < n; i++) {
-          const t = from + i;
-          const r = (b * n + i) * S;
-          for (let k = 0; k < W && t - k >= 0; k++) cols[r + k] = k * V + tokens[b * L + t - k];
-          cols[r + W] = W * V + pos0 + t;
-        }
+      const count = rows ? rows.length : N;
+      const cols = new Int32Array(count * S).fill(-1);
+      for (let q = 0; q < count; q++) {
+        const row = rows ? rows[q] : q;
+        const b = Math.floor(row / n), t = from + (row - b * n);
+        const r = q * S;
+        for (let k = 0; k < W && t - k >= 0; k++) cols[r + k] = k * V + tokens[b * L + t - k];
+        cols[r + W] = W * V + pos0 + t;
       }
-      return { cols, N, S };
+      return { cols, N: count, S };
     }
     const x = new Float32Array(N * K);
     const xT = withT ? new Float32Array(K * N) : null;
@@ -468,18 +476,41 @@ class MlpNet implements SeqNet {
     return tf.add(matMulFast(h!, asT(this.wo)), this.bo) as tf.Tensor2D;
   }
 
-  outputs(tokens: Int32Array, B: number, L: number, from: number): tf.Tensor3D {
+  outputs(tokens: Int32Array, B: number, L: number, from: number, live?: ArrayLike<number>): tf.Tensor3D {
     const out = this.spec.outDim;
     const n = L - from;
     // Rows whose first from+1 tokens agree (GRPO's G samples of one prompt) have the same output
     // at position `from`: computed once per distinct prefix and copied (the gradient sums them).
     const g = prefixGroups(tokens, B, L, from + 1);
-    if (!worthSharing(g, B)) return tf.reshape(this.mlp(this.windows(tokens, B, L, from, 0, taping())), [B, n, out]);
+    if (!worthSharing(g, B)) return tf.reshape(this.positions(tokens, B, L, from, live, 0), [B, n, out]);
     const heads = firstRows(tokens, L, from + 1, g);
     const first = tf.reshape(expandRows(this.mlp(this.windows(heads, g.U, from + 1, from, 0, taping())), g), [B, 1, out]);
     if (n === 1) return first as tf.Tensor3D;
-    const rest = tf.reshape(this.mlp(this.windows(tokens, B, L, from + 1, 0, taping())), [B, n - 1, out]);
+    const rest = tf.reshape(this.positions(tokens, B, L, from + 1, live, 1), [B, n - 1, out]);
     return tf.concat([first, rest], 1) as tf.Tensor3D;
+  }
+
+  /**
+   * The outputs at positions from..L-1 of every row, [B * (L - from), outDim]. Given `live` (a
+   * mask over positions from - skip..L-1 of each row), only the live positions are computed (each
+   * output depends on its own window alone) and the others are 0: the live ones are the same bits
+   * as computing all (a product's dead rows only ever added zeros to the gradients). A mixture of
+   * experts computes all: its balance loss and routing statistics count every position.
+   */
+  private positions(tokens: Int32Array, B: number, L: number, from: number, live: ArrayLike<number> | undefined, skip: number): tf.Tensor2D {
+    const n = L - from;
+    const all = () => this.mlp(this.windows(tokens, B, L, from, 0, taping()));
+    if (!live || !liveOnly.enabled || this.moeLayers.length || !oneHotRows()) return all();
+    const w = n + skip; // the mask's row length
+    const at = new Int32Array(B * n); // each position's row among the computed ones, -1: not computed
+    const rows: number[] = [];
+    for (let b = 0; b < B; b++) for (let i = 0; i < n; i++) at[b * n + i] = live[b * w + skip + i] ? rows.push(b * n + i) - 1 : -1;
+    if (rows.length === B * n) return all();
+    liveOnly.skipped += B * n - rows.length;
+    if (rows.length === 0) return tf.zeros([B * n, this.spec.outDim]);
+    const y = this.mlp(this.windows(tokens, B, L, from, 0, taping(), Int32Array.from(rows)));
+    // Back in place, zeros elsewhere: a one-hot product (its gradient copies each row back).
+    return oneHotMatMul(at, B * n, 1, rows.length, y);
   }
 
   /** Keep only the last `window` tokens of each row. */

@@ -41,9 +41,13 @@ export function teacherForcedInput(prompts: Int32Array, tokens: Int32Array, n: n
   return x;
 }
 
-/** Teacher-forced outputs at the T positions that predict the completion: [n, T, outDim]. */
-export function completionOutputs(net: SeqNet, prompts: Int32Array, tokens: Int32Array, n: number, P: number, T: number): tf.Tensor3D {
-  return net.outputs(teacherForcedInput(prompts, tokens, n, P, T), n, P + T - 1, P - 1);
+/**
+ * Teacher-forced outputs at the T positions that predict the completion: [n, T, outDim]. With
+ * `mask` [n, T] (the completion mask the caller weighs them by) the net may skip the masked-out
+ * positions (their outputs are then 0).
+ */
+export function completionOutputs(net: SeqNet, prompts: Int32Array, tokens: Int32Array, n: number, P: number, T: number, mask?: ArrayLike<number>): tf.Tensor3D {
+  return net.outputs(teacherForcedInput(prompts, tokens, n, P, T), n, P + T - 1, P - 1, mask);
 }
 
 /** One-hot [n, T, V] of completion tokens, built in JS. */
