@@ -240,6 +240,7 @@ export class AppState {
     for (let i = 0; i < fixed.runs.length; i++) {
       if (!runs[i]) {
         runs[i] = new RunController(this.makeWorker, () => this.persistFor());
+        runs[i].onTrainingChange = () => this.shareCores();
         restart.add(i);
       } else if (resetAll || !sameJson(prev.runs[i], fixed.runs[i])) restart.add(i);
     }
@@ -254,9 +255,12 @@ export class AppState {
     this.writeUrl();
   }
 
-  /** Every run's workers learn how many train in all (each run has one per seed) and on how many cores. */
+  /**
+   * Every run's workers learn how many train now in all (each run has one per seed; a run waiting
+   * for its teacher, paused or done trains none) and on how many cores.
+   */
   private shareCores(): void {
-    const workers = this.config.runs.reduce((n, r) => n + Math.max(1, r.seeds), 0);
+    const workers = Math.max(1, this.runs.reduce((n, r) => n + r.trainingWorkers, 0));
     const cores = (typeof navigator !== 'undefined' && navigator.hardwareConcurrency) || 2;
     for (const r of this.runs) r.setShare(workers, cores);
   }

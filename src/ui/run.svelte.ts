@@ -257,6 +257,7 @@ export class RunController {
     this.seedStep = this.workers.map(() => 0);
     this.seedDone = this.workers.map(() => false);
     this.seedRunning = this.workers.map(() => false);
+    this.onTrainingChange();
     this.finished = this.workers.map(() => deferred<void>());
     this.latestCheckpoint = this.workers.map(() => null);
     this.storedRows = this.workers.map(() => 0);
@@ -463,6 +464,14 @@ export class RunController {
     return this.seedRunning.some(Boolean);
   }
 
+  /** How many of its seeds' workers are training now. */
+  get trainingWorkers(): number {
+    return this.seedRunning.filter(Boolean).length;
+  }
+
+  /** Called when a seed starts or stops training (the page shares the cores among those that train). */
+  onTrainingChange: () => void = () => {};
+
   /** Train every seed until the budget or pause(). */
   async play(): Promise<void> {
     await this.ready;
@@ -487,6 +496,7 @@ export class RunController {
     if (this.seedDone[k] || this.seedRunning[k]) return;
     const w = this.workers[k];
     this.seedRunning[k] = true;
+    this.onTrainingChange();
     let restart: Text | null = null;
     const onProgress = Comlink.proxy((p: Progress) => {
       if (gen === this.gen) this.absorb(k, p);
@@ -511,6 +521,7 @@ export class RunController {
     } finally {
       if (gen === this.gen) {
         this.seedRunning[k] = false;
+        this.onTrainingChange();
         this.version++;
         if (this.status === 'running' && !this.running && !restart) this.status = this.seedDone.every(Boolean) ? 'done' : 'ready';
       }

@@ -1114,10 +1114,10 @@ describe('accessibility', () => {
     });
   }
 
-  /** Four runs, one step made, the inspector showing the batch. */
+  /** Four runs, one step made, the inspector showing the batch (from step 0: an earlier call's saved runs are forgotten). */
   async function fourRunsInspecting(page: Page): Promise<void> {
+    await deletePageStore(page, base);
     await page.goto(`${base}#${encode(preset('runs=grpo,ppo,rloo,sft&steps=40&evalEvery=10&r1.batch=64&r2.batch=64&r3.batch=64&r4.batch=64'))}`);
-    await page.reload();
     for (const id of ['r1', 'r2', 'r3', 'r4']) await ready(page, id);
     await page.getByRole('button', { name: 'Step', exact: true }).click();
     await waitFor(async () => (await stepOf(page, 'r1')) === 1, 30_000, 'one step');
