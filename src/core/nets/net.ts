@@ -123,7 +123,7 @@ export const prefixSharing = { enabled: true };
 
 /**
  * Whether teacher-forced passes compute only the positions a completion mask keeps (the MLP; see
- * MlpNet.positions). The same numbers either way (test/nets.test.ts); the bench and tests switch it.
+ * MlpNet.positions). The same numbers either way (test/live-positions.test.ts); the bench and tests switch it.
  */
 export const liveOnly = { enabled: true, /** positions skipped so far (for tests and the bench) */ skipped: 0 };
 
