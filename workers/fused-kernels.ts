@@ -225,14 +225,13 @@ export function installOwnKernels(): boolean {
     return outs;
   };
 
-  tf.registerKernel({ kernelName: BIAS_GELU_KERNELS.forward, backendName: 'wasm', kernelFunc: biasGeluForward as unknown as tf.KernelFunc });
-  tf.registerKernel({ kernelName: BIAS_GELU_KERNELS.backward, backendName: 'wasm', kernelFunc: biasGeluBackward as unknown as tf.KernelFunc });
-  tf.registerKernel({ kernelName: LAYER_NORM_KERNELS.forward, backendName: 'wasm', kernelFunc: layerNormForward as unknown as tf.KernelFunc });
-  tf.registerKernel({ kernelName: LAYER_NORM_KERNELS.backward, backendName: 'wasm', kernelFunc: layerNormBackward as unknown as tf.KernelFunc });
-  tf.registerKernel({ kernelName: ONE_HOT_KERNELS.forward, backendName: 'wasm', kernelFunc: rowsSum as unknown as tf.KernelFunc });
-  tf.registerKernel({ kernelName: ONE_HOT_KERNELS.backward, backendName: 'wasm', kernelFunc: rowsScatter as unknown as tf.KernelFunc });
-  tf.registerKernel({ kernelName: GRU_KERNELS.forward, backendName: 'wasm', kernelFunc: forward as unknown as tf.KernelFunc });
-  tf.registerKernel({ kernelName: GRU_KERNELS.backward, backendName: 'wasm', kernelFunc: backward as unknown as tf.KernelFunc });
+  const kernels: [string, unknown][] = [
+    [GRU_KERNELS.forward, forward], [GRU_KERNELS.backward, backward],
+    [ONE_HOT_KERNELS.forward, rowsSum], [ONE_HOT_KERNELS.backward, rowsScatter],
+    [LAYER_NORM_KERNELS.forward, layerNormForward], [LAYER_NORM_KERNELS.backward, layerNormBackward],
+    [BIAS_GELU_KERNELS.forward, biasGeluForward], [BIAS_GELU_KERNELS.backward, biasGeluBackward],
+  ];
+  for (const [kernelName, f] of kernels) tf.registerKernel({ kernelName, backendName: 'wasm', kernelFunc: f as tf.KernelFunc });
   installed = true;
   return true;
 }

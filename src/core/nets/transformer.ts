@@ -48,7 +48,6 @@ function layerNorm(x: tf.Tensor2D, g: tf.Variable, b: tf.Variable): tf.Tensor2D 
   return layerNormOp(x, g as unknown as tf.Tensor1D, b as unknown as tf.Tensor1D, LN_EPS);
 }
 
-
 export class TransformerNet implements SeqNet {
   readonly vars: tf.Variable[];
   readonly paramCount: number;
