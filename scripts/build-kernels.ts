@@ -18,9 +18,10 @@ export const KERNELS = ['kernels'];
 /** The flags: tfjs-wasm's memory imported, no runtime, no data, plain SIMD. */
 const FLAGS = ['-O3', '--runtime', 'stub', '--importMemory', '--enable', 'simd', '--use', 'abort=', '--noAssert'];
 
-export async function compileKernel(name: string): Promise<Uint8Array> {
+/** `extra`: more asc flags (the threads bench builds a variant that imports a shared memory). */
+export async function compileKernel(name: string, extra: string[] = []): Promise<Uint8Array> {
   let bytes: Uint8Array | null = null;
-  const { error, stderr } = await asc.main([join(root, 'workers/kernels/assembly', `${name}.ts`), ...FLAGS, '--outFile', `${name}.wasm`], {
+  const { error, stderr } = await asc.main([join(root, 'workers/kernels/assembly', `${name}.ts`), ...FLAGS, ...extra, '--outFile', `${name}.wasm`], {
     writeFile(file: string, contents: Uint8Array | string) {
       if (file.endsWith('.wasm')) bytes = contents as Uint8Array;
     },

@@ -17,6 +17,7 @@ import { BIAS_GELU_KERNELS, LAYER_NORM_KERNELS, ONE_HOT_KERNELS } from '../src/c
 import { WASM_BASE64 } from './kernels/kernels.wasm';
 
 export interface FusedModule {
+  gemm(a: number, rs: number, ks: number, w: number, out: number, M: number, K: number, N: number, acc: number): void;
   gruForward(xr: number, xz: number, xn: number, whr: number, whz: number, whn: number, bhn: number, h0: number,
     hs: number, R: number, Z: number, N: number, HN: number, B: number, H: number, L: number): void;
   gruBackward(dy: number, whr: number, whz: number, whn: number, h0: number, hs: number, R: number, Z: number, N: number, HN: number,
@@ -63,6 +64,15 @@ function float32(name: string, t: tf.TensorInfo, size?: number): void {
 }
 
 let fused: FusedModule | null = null;
+
+/**
+ * Use this instance of the module instead of one made from the committed bytes (before the kernels
+ * are installed). The threads bench passes one built for a shared memory whose matMuls split their
+ * rows over two threads.
+ */
+export function setFusedModule(m: FusedModule): void {
+  fused = m;
+}
 
 /**
  * The module, instantiated on tfjs-wasm's memory (after tf.setBackend('wasm')); null where the

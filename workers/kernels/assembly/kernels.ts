@@ -127,7 +127,7 @@ const PANEL_BYTES: i32 = 512 * 1024;
  * and taken up again from out for the next, so every output is still summed over k in order
  * 0..K-1 from 0 (the same bits as one pass; 2-3x faster when the operands outgrow the cache).
  */
-function gemm(a: usize, rs: i32, ks: i32, w: usize, out: usize, M: i32, K: i32, N: i32, acc: i32): void {
+export function gemm(a: usize, rs: i32, ks: i32, w: usize, out: usize, M: i32, K: i32, N: i32, acc: i32): void {
   const rowBytes = (N + (ks == 1 ? 0 : M)) << 2;
   const panel = acc ? K : max(16, PANEL_BYTES / max(rowBytes, 1));
   for (let k0 = 0; k0 < K; k0 += panel) {
