@@ -130,4 +130,16 @@ describe('transformer', () => {
     expect(t).toBeLessThan(m - 0.2);
     expect(loss(200)).toBeLessThan(0.75 * loss(50));
   }, 600_000);
+
+  it('is fragile: with seeds 4 and 6 the transformer stays below 0.1 all through its 800 distillation steps', async () => {
+    const cfg = presetWith('transformer', 'steps=800&evalEvery=100');
+    const best = [];
+    for (const seedIndex of [3, 5]) {
+      const rows = await runSession(cfg, 1, seedIndex);
+      expect(rows.at(-1)!.step).toBe(800);
+      best.push(Math.max(...rows.map(acc)));
+    }
+    console.log(`transformer seeds 4 and 6 (reduced): best held-out accuracy in 800 distillation steps ${best.map((b) => b.toFixed(3)).join(', ')}`);
+    for (const b of best) expect(b).toBeLessThan(0.1);
+  }, 600_000);
 });

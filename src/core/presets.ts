@@ -148,7 +148,7 @@ export const PRESETS: Preset[] = [
     id: 'transformer',
     title: 'The R1 recipe with a transformer policy',
     story:
-      'Both runs follow the R1 recipe on 2-digit addition: distil from the flawed teacher, then GRPO. The MLP (38k weights) reaches the teacher\'s ceiling (0.57) at step 350, after 7.7 s; the transformer (2 blocks, 2 heads, 26.5k weights) copies more slowly, so it distils for 800 steps instead of 300, and reaches the ceiling at step 850 (54 s) and 0.9 at step 1,850 (148 s) against the MLP\'s 1,500 (42 s; medians of 3 seeds, ending at 0.87 and 0.90): at this scale the MLP, which sees the whole prompt at once, is the quicker learner, and a transformer step costs 3.4 times the time.',
+      'Both runs follow the R1 recipe on 2-digit addition: distil from the flawed teacher, then GRPO. The MLP (38k weights) reaches the teacher\'s ceiling (0.57) at step 350, after 7.7 s; the transformer (2 blocks, 2 heads, 26.5k weights) copies more slowly, so it distils for 800 steps instead of 300, and reaches the ceiling at step 850 (54 s) and 0.9 at step 1,850 (148 s) against the MLP\'s 1,500 (42 s; medians of 3 seeds, ending at 0.87 and 0.90): at this scale the MLP, which sees the whole prompt at once, is the quicker learner, and a transformer step costs 3.4 times the time. It is also fragile: with seeds 4 and 6 the transformer stays below 0.1 all through its distillation, and GRPO lifts it only to 0.11.',
     config: {
       task: 'add', digits: 2, teacherAcc: 0.8, blindSpot: 'units-carry', steps: 2000, evalEvery: 50,
       runs: [{ ...R1_RUN }, { ...R1_RUN, net: 'transformer', distillSteps: TRANSFORMER_DISTIL }],
