@@ -46,7 +46,9 @@ export function shareModuleMemory(bytes: Uint8Array, maxPages = 65536): { bytes:
   if (!mem) throw new Error('the module defines no memory');
   const [count, q0] = leb(mem.body, 0);
   if (count !== 1) throw new Error(`the module defines ${count} memories`);
-  const [initial] = leb(mem.body, q0 + 1); // after the limits' flags byte
+  const flags = mem.body[q0];
+  if (flags > 1) throw new Error(`the module's memory is already shared or 64-bit (limits flags ${flags})`);
+  const [initial] = leb(mem.body, q0 + 1);
   if (initial > maxPages) throw new Error(`the module needs ${initial} pages, more than ${maxPages}`);
   const memory = new WebAssembly.Memory({ initial, maximum: maxPages, shared: true });
   // An import: module "env", name "memory", kind 2 (memory), limits 3 (shared, with a maximum).
