@@ -413,7 +413,8 @@ export function rowsSum(cols: usize, w: usize, out: usize, N: i32, S: i32, D: i3
       for (; j < D4; j += 4) vst(o, j, f32x4.add(vld(o, j), vld(row, j)));
       for (; j < D; j++) st(o, j, ld(o, j) + ld(row, j));
     }
-  }  return -1;
+  }
+  return -1;
 }
 
 /**
@@ -438,7 +439,8 @@ export function rowsScatter(cols: usize, dy: usize, dw: usize, N: i32, S: i32, D
       for (; j < D4; j += 4) vst(row, j, f32x4.add(vld(row, j), vld(g, j)));
       for (; j < D; j++) st(row, j, ld(row, j) + ld(g, j));
     }
-  }  return -1;
+  }
+  return -1;
 }
 
 @inline function hsum(v: v128): f32 {
