@@ -11,7 +11,11 @@ import { dirname, join } from 'node:path';
 
 let ready: Promise<string> | null = null;
 
-export function initBackend(): Promise<string> {
+/**
+ * Select the backend (once per process). `beforeKernels` runs after tfjs-wasm has started and before
+ * our kernels are installed (the threads bench hands in its own build of them there).
+ */
+export function initBackend(beforeKernels?: () => Promise<void>): Promise<string> {
   if (!ready) {
     ready = (async () => {
       const require = createRequire(import.meta.url);
@@ -21,6 +25,7 @@ export function initBackend(): Promise<string> {
       const ok = await tf.setBackend('wasm');
       if (!ok) throw new Error('tfjs wasm backend failed to initialise');
       await tf.ready();
+      if (beforeKernels) await beforeKernels();
       installWasmKernels();
       return tf.getBackend();
     })();

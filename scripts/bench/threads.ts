@@ -95,6 +95,12 @@ export function splitModule(mod: FusedModule, pool: Pool, on: { split: boolean }
   };
 }
 
+/** Our kernels built for a shared memory, and an instance of them on `memory`. */
+async function sharedKernels(memory: WebAssembly.Memory): Promise<{ bytes: Uint8Array; mod: FusedModule }> {
+  const bytes = await compileKernel('kernels', SHARED_FLAGS);
+  return { bytes, mod: new WebAssembly.Instance(new WebAssembly.Module(bytes as BufferSource), { env: { memory } }).exports as unknown as FusedModule };
+}
+
 /** [rows, k, cols, transposed A] of the nets' matMuls (the transposed ones: weight gradients over batch x positions). */
 const SHAPES: [number, number, number, boolean][] = [
   [256, 64, 64, false], [256, 64, 192, false], [256, 128, 128, false], [1024, 128, 128, false],
@@ -104,8 +110,7 @@ const SHAPES: [number, number, number, boolean][] = [
 
 async function kernelPart(f: Figures, rows: Row[]): Promise<void> {
   const memory = new WebAssembly.Memory({ initial: 2048, maximum: 65536, shared: true });
-  const bytes = await compileKernel('kernels', SHARED_FLAGS);
-  const mod = new WebAssembly.Instance(new WebAssembly.Module(bytes as BufferSource), { env: { memory } }).exports as unknown as FusedModule;
+  const { bytes, mod } = await sharedKernels(memory);
   const f32 = new Float32Array(memory.buffer);
   const MB = 1 << 20;
   for (let i = 0; i < 24 * MB / 4; i++) f32[i] = Math.sin(i * 0.37) * 0.5;
@@ -171,25 +176,19 @@ async function child(mode: string): Promise<void> {
       return orig(src, imports);
     };
   }
-  const { setWasmPaths } = await import('@tensorflow/tfjs-backend-wasm');
-  const { createRequire } = await import('node:module');
-  const { dirname, join } = await import('node:path');
-  setWasmPaths(join(dirname(createRequire(import.meta.url).resolve('@tensorflow/tfjs-backend-wasm/package.json')), 'dist') + '/');
-  tf.env().set('WASM_HAS_MULTITHREAD_SUPPORT', false);
-  if (!(await tf.setBackend('wasm'))) throw new Error('tfjs wasm backend failed to initialise');
   const fused = await import('../../workers/fused-kernels');
-  const { installWasmKernels, kernelPath } = await import('../../workers/wasm-kernels');
+  const { kernelPath } = await import('../../workers/wasm-kernels');
+  const { initBackend } = await import('../backend');
   let pool: Pool | null = null;
   const on = { split: false };
-  if (shared) {
+  await initBackend(async () => {
+    if (!shared) return;
     const mem = shared as WebAssembly.Memory;
-    const bytes = await compileKernel('kernels', SHARED_FLAGS);
-    const mod = new WebAssembly.Instance(new WebAssembly.Module(bytes as BufferSource), { env: { memory: mem } }).exports as unknown as FusedModule;
+    const { bytes, mod } = await sharedKernels(mem);
     const ctl = (tf.backend() as unknown as { wasm: { _malloc(n: number): number } }).wasm._malloc(64);
     pool = await startPool(bytes, mem, mod, ctl);
     fused.setFusedModule(splitModule(mod, pool, on));
-  }
-  installWasmKernels();
+  });
   const { Session } = await import('../../src/core/session');
   const { configOf } = await import('./common');
   const out: Record<string, unknown> = { kernels: kernelPath(), shared: (tf.backend() as unknown as { wasm: { HEAPU8: Uint8Array } }).wasm.HEAPU8.buffer instanceof SharedArrayBuffer };
@@ -220,7 +219,7 @@ async function child(mode: string): Promise<void> {
       out[`${id}.${threads}`] = { ms: median(ms[k]), metrics: JSON.stringify(metrics[k]) };
     });
   }
-  await pool?.close();
+  await (pool as Pool | null)?.close();
   process.stdout.write('\n@@' + JSON.stringify(out) + '\n');
 }
 
