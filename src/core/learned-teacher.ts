@@ -16,6 +16,7 @@ import { type SeqShape, completionMask, completionOutputs, oneHotTokens, sampleC
 import type { Rng } from './rng';
 import { TEACHER_PROB_FLOOR, type TeacherModel } from './teacher';
 import type { Problem, Task } from './tasks/task';
+import { exp } from './math/libm';
 
 function promptsOf(problems: Problem[], P: number): Int32Array {
   const x = new Int32Array(problems.length * P);
@@ -95,7 +96,7 @@ export class LearnedTeacher implements TeacherModel {
       for (let i = 0; i < n; i++) {
         let s = 0;
         for (let t = 0; t < T; t++) if (mask[i * T + t]) s += lp[i * T + t];
-        out[off + i] = Math.exp(s);
+        out[off + i] = exp(s);
       }
     }
     return out;

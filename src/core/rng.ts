@@ -4,8 +4,10 @@
  *
  * Generator: sfc32 (Chris Doty-Humphrey's Small Fast Counting generator, 128-bit state, as in
  * PractRand), seeded through splitmix32 so that nearby seeds give unrelated streams. It is
- * plain 32-bit integer arithmetic, so a seed gives the same stream in every JS engine.
+ * plain 32-bit integer arithmetic, so a seed gives the same stream in every JS engine (normals
+ * through math/libm's log, sin and cos, which are the same in every engine too).
  */
+import { cos, log, sin } from './math/libm';
 
 function splitmix32(a: number): () => number {
   return () => {
@@ -92,9 +94,9 @@ export class Rng {
     let u = 0;
     while (u === 0) u = this.next();
     const v = this.next();
-    const r = Math.sqrt(-2 * Math.log(u));
-    this.spareNormal = r * Math.sin(2 * Math.PI * v);
-    return r * Math.cos(2 * Math.PI * v);
+    const r = Math.sqrt(-2 * log(u));
+    this.spareNormal = r * sin(2 * Math.PI * v);
+    return r * cos(2 * Math.PI * v);
   }
 
   /** Index drawn from unnormalised non-negative weights `w[off .. off+n)`. */

@@ -15,6 +15,7 @@ import { createRloo } from './algos/rloo';
 import { StepAverager, type MetricRow } from './metrics';
 import { createNet, type NetSpec, type SeqNet } from './nets/net';
 import { type MoeSpec, newStats, type RoutingStats, routingFigures } from './nets/moe';
+import { exp } from './math/libm';
 import { type AttentionMaps, TransformerNet } from './nets/transformer';
 import * as tf from '@tensorflow/tfjs';
 import { completionOutputs, oneHotTokens, tokenLogProbs, type SeqShape } from './nets/policy';
@@ -565,8 +566,8 @@ export class Session {
         if (!b.rollout.mask[k]) break;
         toks.push({
           text: task.vocab[tokens[k]],
-          prob: Math.exp(b.rollout.logp[k]),
-          ratio: Math.exp(now[k] - b.rollout.logp[k]),
+          prob: exp(b.rollout.logp[k]),
+          ratio: exp(now[k] - b.rollout.logp[k]),
           advantage: b.perToken ? b.advantages[k] : undefined,
           part: parts ? (t < mark ? 'work' : t === mark ? 'mark' : 'answer') : undefined,
         });

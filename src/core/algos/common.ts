@@ -13,6 +13,7 @@ import type { Rng } from '../rng';
 import type { TeacherModel } from '../teacher';
 import type { Problem, Task, Verdict } from '../tasks/task';
 import { isWorkedTask, showsWork } from '../tasks/sum';
+import { pow } from '../math/libm';
 
 /** Cumulative cost of a run: what each method pays. */
 export interface Cost {
@@ -253,8 +254,8 @@ export class Adam {
     const scale = maxGradNorm > 0 ? Math.min(1, maxGradNorm / (norm + 1e-6)) : 1;
     this.t += 1;
     const { beta1: b1, beta2: b2, eps } = this;
-    const bc1 = 1 - b1 ** this.t;
-    const bc2 = 1 - b2 ** this.t;
+    const bc1 = 1 - pow(b1, this.t);
+    const bc2 = 1 - pow(b2, this.t);
     const m = this.m, v = this.v!;
     const out = new Float32Array(n);
     for (let i = 0; i < n; i++) {

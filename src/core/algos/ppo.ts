@@ -22,6 +22,7 @@ import { ppoPolicyLossTf, ppoValueLossTf } from '../math/tf-losses';
 import { completionOutputs, oneHotTokens, sampleCompletions, tokenLogProbs } from '../nets/policy';
 import type { SeqNet } from '../nets/net';
 import type { StepMetrics } from '../metrics';
+import { exp } from '../math/libm';
 
 /** Rows `idx` of a flat [n * w] array. */
 function rows<A extends Int32Array | Float32Array>(x: A, idx: number[], w: number): A {
@@ -129,7 +130,7 @@ export function createPpo(ctx: RunContext, ref: SeqNet | null): Algorithm {
 
       // 5. Diagnostics.
       let klSum = 0;
-      if (refLogp) for (let i = 0; i < n * T; i++) if (ro.mask[i]) { const d = refLogp[i] - oldLogp[i]; klSum += Math.exp(d) - d - 1; }
+      if (refLogp) for (let i = 0; i < n * T; i++) if (ro.mask[i]) { const d = refLogp[i] - oldLogp[i]; klSum += exp(d) - d - 1; }
       const metrics: StepMetrics = {
         reward: meanOf(rewards),
         reward_std: stdOf(rewards),

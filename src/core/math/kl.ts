@@ -8,11 +8,12 @@
  * (e^d >= 1 + d), unlike the plain log-ratio k1.
  */
 import { checkLength } from './masked';
+import { exp } from './libm';
 
 /** k3 of one token. */
 export function k3Token(logp: number, refLogp: number): number {
   const d = refLogp - logp;
-  return Math.exp(d) - d - 1;
+  return exp(d) - d - 1;
 }
 
 /** k3 per token, elementwise over any shape (padding is not masked here: mask when reducing). */

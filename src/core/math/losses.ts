@@ -9,6 +9,7 @@
  */
 import { k3Token } from './kl';
 import { checkLength, maskedMean, sequenceLengths } from './masked';
+import { exp } from './libm';
 
 /** How per-token terms become one number; see masked.ts for the three normalisers. */
 export type LossAgg = 'sequence' | 'constant' | 'token';
@@ -52,7 +53,7 @@ export interface GrpoLossResult extends ClipStats {
 
 /** One token's clipped surrogate min(rho A, clip(rho) A), its d/d logp, and the clip flags. */
 function clippedSurrogate(logp: number, oldLogp: number, A: number, o: ClipOpts) {
-  const rho = Math.exp(logp - oldLogp);
+  const rho = exp(logp - oldLogp);
   const clipped = Math.min(Math.max(rho, 1 - o.clipLow), 1 + o.clipHigh);
   const surr = Math.min(rho * A, clipped * A);
   const outside = rho - 1 > o.clipHigh || 1 - rho > o.clipLow;
@@ -99,7 +100,7 @@ export function grpoLoss(
       if (m === 0) continue;
       const s = clippedSurrogate(logp[k], oldLogp[k], adv[i], opts);
       const klTok = refLogp ? k3Token(logp[k], refLogp[k]) : 0;
-      const dKl = refLogp ? 1 - Math.exp(refLogp[k] - logp[k]) : 0; // d k3 / d logp
+      const dKl = refLogp ? 1 - exp(refLogp[k] - logp[k]) : 0; // d k3 / d logp
       loss -= w * m * (s.surr - beta * klTok);
       grad[k] = -w * m * (s.dSurr - beta * dKl);
       outside += m * +s.outside;

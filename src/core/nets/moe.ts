@@ -30,6 +30,7 @@
 import * as tf from '@tensorflow/tfjs';
 import type { Rng } from '../rng';
 import { matMulFast, normalVar, taping, uniformVar, uniqueName, zerosVar } from './layers';
+import { log } from '../math/libm';
 
 export interface MoeSpec {
   /** Routed experts (0: a dense layer, no mixture). */
@@ -185,9 +186,9 @@ export function routingFigures(stats: RoutingStats, topK: number): { load: numbe
   const slots = Math.max(1, stats.tokens * topK);
   const load = stats.load.map((c) => c / slots);
   const mean = stats.prob.map((s) => s / Math.max(1, stats.tokens));
-  const entropy = -mean.reduce((a, q) => a + (q > 0 ? q * Math.log(q) : 0), 0);
+  const entropy = -mean.reduce((a, q) => a + (q > 0 ? q * log(q) : 0), 0);
   const aux = E * load.reduce((a, f, e) => a + f * mean[e], 0);
-  return { load, entropy, maxEntropy: Math.log(E), aux };
+  return { load, entropy, maxEntropy: log(E), aux };
 }
 
 /** An empty accumulator for E experts. */

@@ -5,6 +5,7 @@
 import * as tf from '@tensorflow/tfjs';
 import type { Rng } from '../rng';
 import type { DecodeState, SeqNet } from './net';
+import { exp } from '../math/libm';
 
 export interface SeqShape {
   promptLen: number;
@@ -126,7 +127,7 @@ export async function sampleCompletions(
           let best = -Infinity;
           for (let v = 0; v < V; v++) if (lpv[i * V + v] > best) { best = lpv[i * V + v]; tok = v; }
         } else {
-          for (let v = 0; v < V; v++) probs[v] = Math.exp(lpv[i * V + v]);
+          for (let v = 0; v < V; v++) probs[v] = exp(lpv[i * V + v]);
           tok = rng.categorical(probs);
         }
         tokens[i * T + t] = tok;
