@@ -73,14 +73,16 @@ describe('no-signal', () => {
     dyn.runs = [dyn.runs[1]];
     const [ds] = await runAll(dyn, SEEDS);
     expect(median(ds.map((r) => last(r).reward!))).toBeGreaterThan(0);
-    expect(median(ds.map((r) => Math.max(...r.map(acc))))).toBeGreaterThan(0.02);
+    // The lesson's milestone (npm run bench: lesson.no_signal): 0.05, at step 300-350 at the full budget.
+    expect(median(ds.map((r) => Math.max(...r.map(acc))))).toBeGreaterThan(0.05);
   });
 });
 
 describe('distil-the-rl-model', () => {
   it("a half-width student distilled from the RL model ends above the scripted teacher's ceiling and below its own teacher", async () => {
     // The preset's r1 is the R1 run above (same settings, same seeds): its final policies teach r2.
-    const cfg = presetWith('distil-the-rl-model', `${BUDGET}&r2.steps=300`);
+    // r1.steps=0: the budget's steps, as r1-recipe's run (the preset stops r1 at 1,000).
+    const cfg = presetWith('distil-the-rl-model', `${BUDGET}&r1.steps=0&r2.steps=300`);
     expect(JSON.stringify({ ...cfg.runs[0], seeds: 1 })).toBe(JSON.stringify({ ...presetWith('r1-recipe', BUDGET).runs[0], seeds: 1 }));
     const students: MetricRow[][] = [];
     for (let s = 0; s < SEEDS; s++) students.push(await runSession(cfg, 1, s, { teacher: r1Policies[s] }));
