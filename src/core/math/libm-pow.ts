@@ -19,41 +19,7 @@
  * exact. No allocation per call: the words of a double are read through one shared buffer.
  */
 
-// One double seen as two 32-bit words. HI/LO are the indices of the high and low words
-// (little-endian platforms: HI = 1), found once at load.
-const f64 = new Float64Array(1);
-const u32 = new Uint32Array(f64.buffer);
-const i32 = new Int32Array(f64.buffer);
-f64[0] = 1;
-const HI = i32[1] === 0x3ff00000 ? 1 : 0;
-const LO = 1 - HI;
-
-/** High 32-bit word of x, signed. */
-function hi(x: number): number {
-  f64[0] = x;
-  return i32[HI];
-}
-
-/** The double with high word h and low word l. */
-function fromWords(h: number, l: number): number {
-  i32[HI] = h;
-  i32[LO] = l;
-  return f64[0];
-}
-
-/** x with its low word set to 0. */
-function clearLow(x: number): number {
-  f64[0] = x;
-  i32[LO] = 0;
-  return f64[0];
-}
-
-/** x with its high word replaced by h. */
-function setHigh(x: number, h: number): number {
-  f64[0] = x;
-  i32[HI] = h;
-  return f64[0];
-}
+import { clearLow, f64, fromWords, HI, hi, i32, LO, setHigh } from './libm-words';
 
 const DP_H1 = 5.84962487220764160156e-1; // 0x3FE2B803 40000000  log2(1.5) high
 const DP_L1 = 1.35003920212974897128e-8; // 0x3E4CFDEB 43CFD006  log2(1.5) low

@@ -17,34 +17,7 @@
  * NaN and +-Infinity give NaN.
  */
 
-// One double seen as two 32-bit words (little-endian: [1] is the high word, [0] the low word).
-const f64 = new Float64Array(1);
-const u32 = new Uint32Array(f64.buffer);
-const i32 = new Int32Array(f64.buffer);
-
-/** High 32-bit word of x, signed (sign bit, exponent, top 20 mantissa bits). */
-function hi(x: number): number {
-  f64[0] = x;
-  return i32[1];
-}
-
-/** Low 32-bit word of x, unsigned. */
-function lo(x: number): number {
-  f64[0] = x;
-  return u32[0];
-}
-
-/** The double whose high and low 32-bit words are `h` and `l`. */
-function fromWords(h: number, l: number): number {
-  i32[1] = h;
-  u32[0] = l >>> 0;
-  return f64[0];
-}
-
-/** 2^k for -1022 <= k <= 1023 (exact; fdlibm's scalbn(1, k)). */
-function twoTo(k: number): number {
-  return fromWords((0x3ff + k) << 20, 0);
-}
+import { fromWords, hi, lo, twoTo } from './libm-words';
 
 // ---------------------------------------------------------------------------------------------
 // Kernels on [-pi/4, pi/4]: x the head, y the tail of the reduced argument.

@@ -14,10 +14,7 @@
 export { pow } from './libm-pow';
 export { cos, sin } from './libm-trig';
 
-// One double seen as two 32-bit words (little-endian: [1] is the high word).
-const f64 = new Float64Array(1);
-const u32 = new Uint32Array(f64.buffer);
-const i32 = new Int32Array(f64.buffer);
+import { f64, HI, i32, LO, twoTo, u32 } from './libm-words';
 
 // exp: fdlibm e_exp.c (x = k ln2 + r, |r| <= 0.5 ln2; exp(r) from a degree-5 Remez polynomial).
 const O_THRESHOLD = 7.09782712893383973096e2;
@@ -33,23 +30,16 @@ const P4 = -1.65339022054652515390e-6;
 const P5 = 4.13813679705723846039e-8;
 const TWO_1023 = 8.98846567431158e307; // 2^1023
 
-/** 2^k as a double, for -1022 <= k + offset <= 1023 (built from its exponent bits). */
-function twoTo(k: number): number {
-  u32[0] = 0;
-  u32[1] = (0x3ff00000 + (k << 20)) >>> 0;
-  return f64[0];
-}
-
 export function exp(x: number): number {
   if (x === 1) return Math.E; // as V8's port has it (fdlibm alone: 2.7182818284590455)
   f64[0] = x;
-  let hx = u32[1];
+  let hx = u32[HI];
   const xsb = hx >>> 31;
   hx &= 0x7fffffff;
   if (hx >= 0x40862e42) {
     // |x| >= 709.78...
     if (hx >= 0x7ff00000) {
-      if (((hx & 0xfffff) | u32[0]) !== 0) return x + x; // NaN
+      if (((hx & 0xfffff) | u32[LO]) !== 0) return x + x; // NaN
       return xsb === 0 ? x : 0; // exp(+-inf) = inf, 0
     }
     if (x > O_THRESHOLD) return Infinity;
@@ -96,8 +86,8 @@ const LG7 = 1.479819860511658591e-1;
 
 export function log(x: number): number {
   f64[0] = x;
-  let hx = i32[1];
-  const lx = u32[0];
+  let hx = i32[HI];
+  const lx = u32[LO];
   let k = 0;
   if (hx < 0x00100000) {
     // x < 2^-1022
@@ -106,14 +96,14 @@ export function log(x: number): number {
     k -= 54;
     x *= TWO54; // subnormal: scale up
     f64[0] = x;
-    hx = i32[1];
+    hx = i32[HI];
   }
   if (hx >= 0x7ff00000) return x + x; // inf or NaN
   k += (hx >> 20) - 1023;
   hx &= 0x000fffff;
   const i = (hx + 0x95f64) & 0x100000;
   f64[0] = x;
-  i32[1] = hx | (i ^ 0x3ff00000); // normalise x or x/2
+  i32[HI] = hx | (i ^ 0x3ff00000); // normalise x or x/2
   x = f64[0];
   k += i >> 20;
   const f = x - 1;
