@@ -181,3 +181,51 @@ describe('a bias and gelu as one kernel each way', () => {
     tf.dispose([a, b, seed, ours.y, ops.y, ...ours.grads, ...ops.grads]);
   });
 });
+
+describe('causal multi-head attention as one kernel each way', () => {
+  // Head widths 4 (SIMD only), 5 (a scalar tail) and 3 (scalar only); 1-3 heads; rows of a group share a prompt.
+  it.each([
+    [8, 2, 2, 5],
+    [10, 2, 1, 4],
+    [9, 3, 2, 3],
+  ])("gives the tfjs ops' outputs, gradients and cached decoding (embed %i, heads %i, blocks %i, B %i)", (embed, heads, layers, B) => {
+    const net = createNet({ kind: 'transformer', vocab: 14, maxLen: 10, embed, hidden: 16, layers, window: 10, outDim: 14, heads }, new Rng(embed * 10 + heads));
+    const rng = new Rng(3);
+    // Weights far from the init's 0.02, so attention is far from uniform and every path matters.
+    for (const v of net.vars) v.assign(tf.tidy(() => tf.add(v, rand(rng, v.shape, 0.5))));
+    const prompts = groupedPrompts(rng, B, 1);
+    const comp = Int32Array.from({ length: B * 4 }, () => rng.int(14));
+    const oh = tf.tensor3d(oneHotTokens(comp, 14), [B, 4, 14]);
+    const w = tf.tensor2d(Float32Array.from({ length: B * 4 }, () => rng.next() * 2 - 1), [B, 4]);
+    const run = (on: boolean) =>
+      withTrait('attention', on, () => {
+        const { value, grads } = tf.variableGrads(() => tf.sum(tf.mul(tokenLogProbs(completionOutputs(net, prompts, comp, B, 6, 4), oh).logp, w)) as tf.Scalar, net.vars);
+        const out = { loss: value.dataSync()[0], g: net.vars.map((v) => grads[v.name]) };
+        value.dispose();
+        // Decoding: the prompt, then two tokens through the cache.
+        const first = net.begin(prompts, B, 6);
+        const second = net.next(first.state, comp.filter((_, i) => i % 4 === 0), 6);
+        const third = net.next(second.state, comp.filter((_, i) => i % 4 === 1), 7);
+        const decoded = [first.out, second.out, third.out];
+        tf.dispose([...first.state.kv!, ...second.state.kv!, ...third.state.kv!]);
+        return { ...out, decoded };
+      });
+    const ours = run(true), ops = run(false);
+    expect(Math.abs(ours.loss - ops.loss)).toBeLessThan(1e-4 * Math.max(1, Math.abs(ops.loss)));
+    let maxG = 0;
+    ours.g.forEach((g, i) => {
+      maxG = Math.max(maxG, ...Array.from(ops.g[i].dataSync(), Math.abs));
+      expect(maxDiff(g, ops.g[i]), net.vars[i].name).toBeLessThan(2e-5 * Math.max(1, maxG));
+    });
+    expect(maxG).toBeGreaterThan(1e-2); // not vacuous
+    ours.decoded.forEach((d, i) => expect(maxDiff(d, ops.decoded[i]), `decoding step ${i}`).toBeLessThan(1e-4));
+    tf.dispose([oh, w, ...ours.g, ...ops.g, ...ours.decoded, ...ops.decoded]);
+    net.dispose();
+  });
+
+  it('checks its shapes', () => {
+    const q = tf.zeros([6, 4]), k = tf.zeros([4, 4]);
+    expect(() => tf.engine().runKernel('PlaygroundAttention', { q, k, v: k }, { B: 2, H: 2, scale: 1 })).toThrow(/do not fit 2 rows of 2 heads/);
+    tf.dispose([q, k]);
+  });
+});

@@ -117,31 +117,29 @@ describe('low-precision', () => {
 });
 
 describe('transformer', () => {
-  it("distils more slowly than the MLP: at step 200 the MLP (the R1 run above) is near the teacher's ceiling, the transformer far below it, its distillation loss falling", async () => {
-    const cfg = presetWith('transformer', 'steps=200&evalEvery=50');
-    // Its r1 is the R1 run above: same settings, so the same first 200 steps.
+  it("distils more slowly than the MLP: at step 400 the MLP (the R1 run above) is past the teacher's ceiling, the transformer below it, its distillation loss falling", async () => {
+    const cfg = presetWith('transformer', 'steps=400&evalEvery=50');
+    // Its r1 is the R1 run above: same settings, so the same first 400 steps.
     expect(JSON.stringify({ ...cfg.runs[0], seeds: 1 })).toBe(JSON.stringify({ ...presetWith('r1-recipe').runs[0], seeds: 1 }));
+    expect(cfg.runs[1]).toMatchObject({ net: 'transformer', layers: 1, distillSteps: 500 });
+    expect(cfg.heads).toBe(4);
     cfg.runs = [cfg.runs[1]];
     const [tf] = await runAll(cfg, SEEDS);
     const at = (runs: MetricRow[][], step: number, f: (r: MetricRow) => number) => runs.map((r) => f(r.find((x) => x.step === step)!));
-    const m = median(at(r1, 200, acc));
-    const t = median(at(tf, 200, acc));
+    const m = median(at(r1, 400, acc));
+    const t = median(at(tf, 400, acc));
     const loss = (step: number) => median(at(tf, step, (r) => r['loss/policy']!));
-    console.log(`transformer (reduced): ceiling ${ceiling}; at step 200 MLP ${m.toFixed(3)}, transformer ${t.toFixed(3)} (${at(tf, 200, acc).join(', ')}); its loss ${loss(50).toFixed(3)} at step 50, ${loss(200).toFixed(3)} at 200`);
-    expect(m).toBeGreaterThan(ceiling - 0.03);
-    expect(t).toBeLessThan(m - 0.2);
-    expect(loss(200)).toBeLessThan(0.75 * loss(50));
+    console.log(`transformer (reduced): ceiling ${ceiling}; at step 400 MLP ${m.toFixed(3)}, transformer ${t.toFixed(3)} (${at(tf, 400, acc).join(', ')}); its loss ${loss(50).toFixed(3)} at step 50, ${loss(400).toFixed(3)} at 400`);
+    expect(m).toBeGreaterThanOrEqual(ceiling);
+    expect(t).toBeLessThan(ceiling - 0.05);
+    expect(loss(400)).toBeLessThan(0.75 * loss(50));
   }, 600_000);
 
-  it('is fragile: with seeds 4 and 6 the transformer stays below 0.1 all through its 800 distillation steps', async () => {
-    const cfg = presetWith('transformer', 'steps=800&evalEvery=100');
-    const best = [];
-    for (const seedIndex of [3, 5]) {
-      const rows = await runSession(cfg, 1, seedIndex);
-      expect(rows.at(-1)!.step).toBe(800);
-      best.push(Math.max(...rows.map(acc)));
-    }
-    console.log(`transformer seeds 4 and 6 (reduced): best held-out accuracy in 800 distillation steps ${best.map((b) => b.toFixed(3)).join(', ')}`);
-    for (const b of best) expect(b).toBeLessThan(0.1);
+  it('is less reliable: with seed 4 the transformer stays below 0.1 all through its 500 distillation steps', async () => {
+    const rows = await runSession(presetWith('transformer', 'steps=500&evalEvery=50'), 1, 3);
+    expect(rows.at(-1)!.step).toBe(500);
+    const best = Math.max(...rows.map(acc));
+    console.log(`transformer seed 4 (reduced): best held-out accuracy in 500 distillation steps ${best.toFixed(3)}`);
+    expect(best).toBeLessThan(0.1);
   }, 600_000);
 });

@@ -3,7 +3,9 @@
  * build:kernels`) and the tfjs kernels made of it: the GRU sequence's forward and backward passes,
  * each one call instead of ~15 (forward) and ~25 (backward) tfjs kernels per time step; the
  * MLP's and the transformer's one-hot first products as summed rows; layer normalisation (one
- * call forward, one backward, instead of ~10 and ~25); a bias add and gelu (the transformer's MLP); and what wasm-kernels.ts's replacements of
+ * call forward, one backward, instead of ~10 and ~25); a bias add and gelu (the transformer's MLP);
+ * causal multi-head attention (one call each way instead of ~10 and ~20: the heads' split and
+ * merge, scores, mask, softmax and both products); and what wasm-kernels.ts's replacements of
  * GatherV2, Sum and BatchMatMul call. Installed by wasm-kernels.ts's installWasmKernels
  * (the worker, scripts/backend.ts, the test setup); src/core/nets/ uses each where it is registered
  * and `backendTraits` says so, else its tfjs path.
@@ -13,7 +15,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { GRU_KERNELS } from '../src/core/nets/gru-bptt';
-import { BIAS_GELU_KERNELS, LAYER_NORM_KERNELS, ONE_HOT_KERNELS } from '../src/core/nets/layers';
+import { ATTENTION_KERNELS, BIAS_GELU_KERNELS, LAYER_NORM_KERNELS, ONE_HOT_KERNELS } from '../src/core/nets/layers';
 import { WASM_BASE64 } from './kernels/kernels.wasm';
 
 export interface FusedModule {
@@ -34,6 +36,9 @@ export interface FusedModule {
   layerNormBackward(dy: number, g: number, xhat: number, rstd: number, dx: number, dg: number, db: number, N: number, D: number): void;
   biasGeluForward(a: number, b: number, y: number, xs: number, ss: number, N: number, D: number): void;
   biasGeluBackward(dy: number, xs: number, ss: number, da: number, db: number, N: number, D: number): void;
+  attentionForward(q: number, k: number, v: number, o: number, P: number, B: number, H: number, Lq: number, Lk: number, dh: number, scale: number): void;
+  attentionBackward(dO: number, q: number, k: number, v: number, P: number, dq: number, dk: number, dv: number, scratch: number,
+    B: number, H: number, Lq: number, Lk: number, dh: number, scale: number): void;
 }
 
 interface WasmBackendLike {
@@ -97,7 +102,7 @@ export function heapOffset(backend: unknown, t: tf.TensorInfo): number {
 
 let installed = false;
 
-/** Register our kernels: the GRU's two, the one-hot product's two, layer norm's two, bias + gelu's two (idempotent). False if the backend is not tfjs-wasm. */
+/** Register our kernels: the GRU's two, the one-hot product's two, layer norm's two, bias + gelu's two, attention's two (idempotent). False if the backend is not tfjs-wasm. */
 export function installOwnKernels(): boolean {
   if (installed) return true;
   const mod = fusedModule();
@@ -235,11 +240,49 @@ export function installOwnKernels(): boolean {
     return outs;
   };
 
+  /** q [B*Lq, A], k and v [B*Lk, A] with A = H*dh: the shapes attentionForward/Backward read. */
+  const attentionShapes = (name: string, q: tf.TensorInfo, k: tf.TensorInfo, v: tf.TensorInfo, B: number, H: number) => {
+    const A = q.shape[q.shape.length - 1];
+    const Lq = q.shape.reduce((p, x) => p * x, 1) / A / B, Lk = k.shape.reduce((p, x) => p * x, 1) / A / B;
+    if (!Number.isInteger(Lq) || !Number.isInteger(Lk) || Lq > Lk || A % H !== 0) throw new Error(`${name}: q [${q.shape}], k [${k.shape}] do not fit ${B} rows of ${H} heads`);
+    float32(name, q, B * Lq * A);
+    for (const t of [k, v]) float32(name, t, B * Lk * A);
+    return { A, Lq, Lk, dh: A / H };
+  };
+
+  const attentionForward = ({ inputs, attrs, backend: be }: KernelArgs): tf.TensorInfo[] => {
+    const b = be as WasmBackendLike;
+    const { q, k, v } = inputs as Record<string, tf.TensorInfo>;
+    const { B, H, scale } = attrs as { B: number; H: number; scale: number };
+    const { A, Lq, Lk, dh } = attentionShapes(ATTENTION_KERNELS.forward, q, k, v, B, H);
+    const outs = [b.makeOutput([B * Lq, A], 'float32'), b.makeOutput([B, H, Lq, Lk], 'float32')];
+    if (B * Lq * A > 0) mod.attentionForward(ptr(q), ptr(k), ptr(v), ptr(outs[0]), ptr(outs[1]), B, H, Lq, Lk, dh, scale);
+    return outs;
+  };
+
+  const attentionBackward = ({ inputs, attrs, backend: be }: KernelArgs): tf.TensorInfo[] => {
+    const b = be as WasmBackendLike;
+    const { dy, q, k, v, P } = inputs as Record<string, tf.TensorInfo>;
+    const { B, H, scale } = attrs as { B: number; H: number; scale: number };
+    const { A, Lq, Lk, dh } = attentionShapes(ATTENTION_KERNELS.backward, q, k, v, B, H);
+    float32(ATTENTION_KERNELS.backward, dy, B * Lq * A);
+    float32(ATTENTION_KERNELS.backward, P, B * H * Lq * Lk);
+    const outs = [b.makeOutput(q.shape, 'float32'), b.makeOutput(k.shape, 'float32'), b.makeOutput(v.shape, 'float32')];
+    const scratch = b.makeOutput([Lk], 'float32');
+    if (B * Lq * A > 0) {
+      const [dq, dk, dv] = outs.map(ptr);
+      mod.attentionBackward(ptr(dy), ptr(q), ptr(k), ptr(v), ptr(P), dq, dk, dv, ptr(scratch), B, H, Lq, Lk, dh, scale);
+    }
+    b.disposeData(scratch.dataId);
+    return outs;
+  };
+
   const kernels: [string, unknown][] = [
     [GRU_KERNELS.forward, forward], [GRU_KERNELS.backward, backward],
     [ONE_HOT_KERNELS.forward, rowsSum], [ONE_HOT_KERNELS.backward, rowsScatter],
     [LAYER_NORM_KERNELS.forward, layerNormForward], [LAYER_NORM_KERNELS.backward, layerNormBackward],
     [BIAS_GELU_KERNELS.forward, biasGeluForward], [BIAS_GELU_KERNELS.backward, biasGeluBackward],
+    [ATTENTION_KERNELS.forward, attentionForward], [ATTENTION_KERNELS.backward, attentionBackward],
   ];
   for (const [kernelName, f] of kernels) tf.registerKernel({ kernelName, backendName: 'wasm', kernelFunc: f as tf.KernelFunc });
   installed = true;

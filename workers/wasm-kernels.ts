@@ -226,20 +226,15 @@ export function installWasmKernels(): void {
 }
 
 /**
- * Our own kernels (the fused GRU, BatchMatMul, the one-hot rows) on or off: off gives
- * tfjs's own kernels and ops for all of them (the bench's --stock-kernels, for before/after
- * figures in one invocation). The other replacements give the stock kernels' values and stay.
+ * Our own kernels (the fused GRU, BatchMatMul, the one-hot rows, the transformer's layer norm,
+ * bias + gelu and attention) on or off: off gives tfjs's own kernels and ops for all of them (the
+ * bench's --stock-kernels, for before/after figures in one invocation). The other replacements
+ * give the stock kernels' values and stay.
  */
 export function useOwnKernels(on: boolean): void {
   ourMatMul.enabled = on;
   const own = on && !!ours;
-  for (const k of ['transposedMatMul', 'gruSequence', 'oneHotRows'] as const) backendTraits[k] = own;
-  // Layer norm and bias + gelu stay on tfjs's ops: with them fused (right to float rounding, see
-  // test/kernels.test.ts) the transformer lesson no longer showed its story (3 seeds: the ceiling at
-  // step 1,200-1,600 instead of 850, 0.9 in one seed of three), while every other kernel here gives
-  // that lesson the stock path's numbers exactly. Switch them on by hand to measure them.
-  backendTraits.layerNorm = false;
-  backendTraits.biasGelu = false;
+  for (const k of ['transposedMatMul', 'gruSequence', 'oneHotRows', 'layerNorm', 'biasGelu', 'attention'] as const) backendTraits[k] = own;
 }
 
 /** Which kernels run: 'ours' (our wasm SIMD module) or 'stock' (tfjs's own; also where ours failed to load). */

@@ -194,27 +194,28 @@ describe('lessons at full budget', () => {
     expect(f[4]).toBeGreaterThan(v[4] + 0.1);
   });
 
-  it('transformer: the R1 recipe with a transformer reaches the ceiling and 0.9 later than the MLP', async () => {
+  it('transformer: the transformer reaches the ceiling later than the MLP and ends lower; seed 4 stays on its plateau', async () => {
     const mlp = await rowsOf('transformer', 0);
     const tf = await rowsOf('transformer', 1);
     const c = mlp[0][0]['teacher/ceiling']!;
     for (const [name, runs] of [['mlp', mlp], ['transformer', tf]] as const) report('transformer', name, runs, [['ceiling', (r) => acc(r) >= c], ['acc >= 0.9', (r) => acc(r) >= 0.9]]);
-    const toCeiling = (runs: MetricRow[][]) => milestone(runs, (r) => acc(r) >= c);
-    const to90 = (runs: MetricRow[][]) => milestone(runs, (r) => acc(r) >= 0.9);
-    expect(toCeiling(tf).step).toBeGreaterThan(2 * toCeiling(mlp).step);
-    expect(toCeiling(tf).seconds).toBeGreaterThan(4 * toCeiling(mlp).seconds);
-    expect(to90(tf).seconds).toBeGreaterThan(to90(mlp).seconds);
-    // Both pass 0.9 in the median seed, and the transformer still ends above the ceiling.
-    for (const runs of [mlp, tf]) expect(median(runs.map((r) => Math.max(...r.map(acc))))).toBeGreaterThanOrEqual(0.9);
-    expect(median(tf.map((r) => acc(last(r))))).toBeGreaterThan(c + 0.2);
-    // Seeds 4 and 6: below 0.1 through the distillation, and GRPO lifts them only to about 0.11.
-    for (const seedIndex of [3, 5]) {
-      const rows = await runSession(presetWith('transformer'), 1, seedIndex);
-      const distilled = rows.filter((r) => (r.step ?? Infinity) <= 800);
-      table.push(`transformer | seed ${seedIndex + 1} | | best ${fmt(Math.max(...distilled.map(acc)))} distilling, ${fmt(Math.max(...rows.map(acc)))} in all, ${fmt(acc(last(rows)))} at the end | |`);
-      expect(Math.max(...distilled.map(acc))).toBeLessThan(0.1);
-      expect(Math.max(...rows.map(acc))).toBeLessThan(0.15);
-    }
+    const toCeiling = (runs: MetricRow[][]) => milestone(runs, (r) => acc(r) >= c).step;
+    const to90 = (runs: MetricRow[][]) => milestone(runs, (r) => acc(r) >= 0.9).step;
+    const end = (runs: MetricRow[][]) => median(runs.map((r) => acc(last(r))));
+    // The story's figures (medians of 3 seeds; steps to within one eval point, accuracies to 0.03).
+    expect(Math.abs(toCeiling(mlp) - 350)).toBeLessThanOrEqual(50);
+    expect(Math.abs(to90(mlp) - 1500)).toBeLessThanOrEqual(50);
+    expect(Math.abs(end(mlp) - 0.9)).toBeLessThan(0.03);
+    expect(Math.abs(toCeiling(tf) - 700)).toBeLessThanOrEqual(50);
+    expect(Math.abs(end(tf) - 0.78)).toBeLessThan(0.03);
+    expect(tf.filter((r) => r.some((x) => acc(x) >= 0.9)).length).toBe(1);
+    expect(toCeiling(tf)).toBeGreaterThan(toCeiling(mlp));
+    // Seed 4: below 0.1 through its distillation, 0.51 at the end.
+    const rows = await runSession(presetWith('transformer'), 1, 3);
+    const distilled = rows.filter((r) => (r.step ?? Infinity) <= 500);
+    table.push(`transformer | seed 4 | | best ${fmt(Math.max(...distilled.map(acc)))} distilling, ${fmt(Math.max(...rows.map(acc)))} in all, ${fmt(acc(last(rows)))} at the end | |`);
+    expect(Math.max(...distilled.map(acc))).toBeLessThan(0.1);
+    expect(Math.abs(acc(last(rows)) - 0.51)).toBeLessThan(0.03);
   });
 
   it('moe-active-params: the mixture costs its active weights, not its total; routing collapses without the balance loss', async () => {

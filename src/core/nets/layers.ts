@@ -22,10 +22,10 @@ export function taping(): boolean {
  * - transposedMatMul: a matMul with a transposed operand costs no more than a plain one (our
  *   BatchMatMul; it gives the same bits as transposing first). tfjs-wasm's own ran ~20x slower
  *   with a transposed operand, so without ours the gradients below transpose first.
- * - gruSequence, oneHotRows, layerNorm, biasGelu: use our kernels for these (gru-bptt.ts and below)
+ * - gruSequence, oneHotRows, layerNorm, biasGelu, attention: use our kernels for these (gru-bptt.ts and below)
  *   where they are registered.
  */
-export const backendTraits = { transposedMatMul: false, gruSequence: false, oneHotRows: false, layerNorm: false, biasGelu: false };
+export const backendTraits = { transposedMatMul: false, gruSequence: false, oneHotRows: false, layerNorm: false, biasGelu: false, attention: false };
 
 /** Whether our kernels for `trait` run here: backendTraits has it on and the backend has them. */
 export function ownKernels(trait: keyof typeof backendTraits, kernels: { forward: string }): boolean {
@@ -64,6 +64,32 @@ export function biasGelu(a: tf.Tensor2D, b: tf.Tensor1D): tf.Tensor2D {
     return tf.mul(x, tf.sigmoid(tf.mul(x, 1.702))) as tf.Tensor2D;
   }
   return kernelOp(BIAS_GELU_KERNELS, { a, b }, {}, {}, (_, [, xs, ss]) => ({ xs, ss })) as tf.Tensor2D;
+}
+
+/** Causal multi-head attention's two kernels (registered by workers/fused-kernels.ts). */
+export const ATTENTION_KERNELS = { forward: 'PlaygroundAttention', backward: 'PlaygroundAttentionGrad' } as const;
+
+/** Whether attention() can run (the backend has the kernels and they are on). */
+export function fusedAttention(): boolean {
+  return ownKernels('attention', ATTENTION_KERNELS);
+}
+
+/**
+ * Causal multi-head attention as one kernel each way (only where fusedAttention()): q [B*Lq, A],
+ * k and v [B*Lk, A] (A = H heads of A/H columns; a decoding step's keys and values include the
+ * cache's, Lk >= Lq), P = softmax(scale q k^T) with each query seeing the keys up to its own
+ * position, out = P v [B*Lq, A]. `maps`, if given, gets P [B, H, Lq, Lk] (then freed). The tfjs
+ * ops in transformer.ts compute the same function (to float rounding: test/kernels.test.ts).
+ */
+export function attention(q: tf.Tensor2D, k: tf.Tensor2D, v: tf.Tensor2D, B: number, H: number, scale: number, maps?: (P: tf.Tensor4D) => void): tf.Tensor2D {
+  const attrs = { B, H, scale };
+  if (maps && !taping()) {
+    const [o, P] = tf.engine().runKernel(ATTENTION_KERNELS.forward, { q, k, v }, attrs) as unknown as [tf.Tensor2D, tf.Tensor4D];
+    maps(P);
+    P.dispose();
+    return o;
+  }
+  return kernelOp(ATTENTION_KERNELS, { q, k, v }, {}, attrs, (ins, [, P]) => ({ q: ins.q, k: ins.k, v: ins.v, P }), attrs) as tf.Tensor2D;
 }
 
 /** Kernels for a one-hot matrix times a weight matrix (registered by workers/fused-kernels.ts). */

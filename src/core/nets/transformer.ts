@@ -14,16 +14,20 @@
  *
  * Like the other nets it keeps to what tfjs-wasm does fast (DESIGN.md section 3): matMuls with
  * hand-written gradients (no transposed operands in the backward pass of the 2-D ones), gelu as
- * x sigmoid(1.702 x) (no Tanh or Erf kernel), and no gather under a gradient tape.
+ * x sigmoid(1.702 x) (no Tanh or Erf kernel), and no gather under a gradient tape. Where our
+ * WebAssembly kernels run (workers/fused-kernels.ts), layer norm, bias + gelu and the attention
+ * itself are one kernel each way (layers.ts); elsewhere the tfjs ops below compute the same function.
  */
 import * as tf from '@tensorflow/tfjs';
 import type { Rng } from '../rng';
-import { biasGelu, inputMatMul, layerNorm as layerNormOp, matMulFast, normalVar, oneHotMatMul, oneHotRows, taping, uniformVar, uniqueName, zerosVar } from './layers';
+import { attention, biasGelu, fusedAttention, inputMatMul, layerNorm as layerNormOp, matMulFast, normalVar, oneHotMatMul, oneHotRows, taping, uniformVar, uniqueName, zerosVar } from './layers';
 import type { DecodeState, NetSpec, SeqNet } from './net';
 import { MoeLayer } from './moe';
 import { headDim, transformerFlops } from './sizes';
 
 const asT = (v: tf.Variable) => v as unknown as tf.Tensor2D;
+/** One block's keys and values so far (the KV cache). */
+type Cache = { k: tf.Tensor; v: tf.Tensor };
 const LN_EPS = 1e-5;
 
 /** Per block, the attention weights of the last pass that asked for them: [heads, Lq, Lk] per layer, for row 0. */
@@ -153,27 +157,45 @@ export class TransformerNet implements SeqNet {
   }
 
   /**
-   * One block over the new positions h [B*Lq, E], attending to the cache's keys and values (when
-   * decoding) and the new positions' own (causally). Returns the new x and this block's K, V
-   * [B, H, Lk, dh] (cache + new), the next step's cache.
+   * One block over the new positions x [B*Lq, E], attending to the cache's keys and values (when
+   * decoding) and the new positions' own (causally). Returns the new x and this block's keys and
+   * values (cache + new), the next step's cache: [B, Lk, A] where our attention kernel runs
+   * (fusedAttention()), else [B, H, Lk, dh] for the tfjs ops. A cache keeps the path it began on.
    */
-  private block(l: number, x: tf.Tensor2D, B: number, Lq: number, cache: { k: tf.Tensor4D; v: tf.Tensor4D } | null): { x: tf.Tensor2D; k: tf.Tensor4D; v: tf.Tensor4D } {
+  private block(l: number, x: tf.Tensor2D, B: number, Lq: number, cache: Cache | null): { x: tf.Tensor2D; k: tf.Tensor; v: tf.Tensor } {
     const b = this.blocks[l];
+    const A = this.H * this.dh;
+    const scale = 1 / Math.sqrt(this.dh);
     const h = layerNorm(x, b.ln1g, b.ln1b);
-    const q = this.split(matMulFast(h, asT(b.wq)), B, Lq);
-    let k = this.split(matMulFast(h, asT(b.wk)), B, Lq);
-    let v = this.split(matMulFast(h, asT(b.wv)), B, Lq);
-    if (cache) {
-      k = tf.concat([cache.k, k], 2) as tf.Tensor4D;
-      v = tf.concat([cache.v, v], 2) as tf.Tensor4D;
+    let o: tf.Tensor2D;
+    let k: tf.Tensor;
+    let v: tf.Tensor;
+    if (cache ? cache.k.rank === 3 : fusedAttention()) {
+      k = tf.reshape(matMulFast(h, asT(b.wk)), [B, Lq, A]);
+      v = tf.reshape(matMulFast(h, asT(b.wv)), [B, Lq, A]);
+      if (cache) {
+        k = tf.concat([cache.k, k], 1);
+        v = tf.concat([cache.v, v], 1);
+      }
+      const Lk = k.shape[1]!;
+      const flat = (t: tf.Tensor) => tf.reshape(t, [B * Lk, A]) as tf.Tensor2D;
+      o = attention(matMulFast(h, asT(b.wq)), flat(k), flat(v), B, this.H, scale, this.record ? (P) => this.keepMaps(l, P, Lq, Lk) : undefined);
+    } else {
+      const q = this.split(matMulFast(h, asT(b.wq)), B, Lq);
+      k = this.split(matMulFast(h, asT(b.wk)), B, Lq);
+      v = this.split(matMulFast(h, asT(b.wv)), B, Lq);
+      if (cache) {
+        k = tf.concat([cache.k, k], 2);
+        v = tf.concat([cache.v, v], 2);
+      }
+      const Lk = k.shape[2]!;
+      let scores = tf.mul(tf.matMul(q, k as tf.Tensor4D, false, true), scale) as tf.Tensor4D; // [B, H, Lq, Lk]
+      // A pass over a whole sequence masks the future; one decoding step (Lq = 1) sees the whole cache.
+      if (Lq > 1) scores = tf.add(scores, this.mask(Lk)) as tf.Tensor4D;
+      const attn = tf.softmax(scores) as tf.Tensor4D;
+      if (this.record) this.keepMaps(l, attn, Lq, Lk);
+      o = tf.reshape(tf.transpose(tf.matMul(attn, v as tf.Tensor4D), [0, 2, 1, 3]), [B * Lq, A]) as tf.Tensor2D;
     }
-    const Lk = k.shape[2];
-    let scores = tf.mul(tf.matMul(q, k, false, true), 1 / Math.sqrt(this.dh)) as tf.Tensor4D; // [B, H, Lq, Lk]
-    // A pass over a whole sequence masks the future; one decoding step (Lq = 1) sees the whole cache.
-    if (Lq > 1) scores = tf.add(scores, this.mask(Lk)) as tf.Tensor4D;
-    const attn = tf.softmax(scores) as tf.Tensor4D;
-    if (this.record) this.keepMaps(l, attn, Lq, Lk);
-    const o = tf.reshape(tf.transpose(tf.matMul(attn, v), [0, 2, 1, 3]), [B * Lq, this.H * this.dh]) as tf.Tensor2D;
     let y = tf.add(x, tf.add(matMulFast(o, asT(b.wo)), b.bo)) as tf.Tensor2D;
     const n2 = layerNorm(y, b.ln2g, b.ln2b);
     if (b.mlp instanceof MoeLayer) y = tf.add(y, b.mlp.apply(n2)) as tf.Tensor2D;
@@ -199,9 +221,9 @@ export class TransformerNet implements SeqNet {
   }
 
   /** The whole stack over ids [B, L] from position pos0, with the caches it leaves. */
-  private run(ids: Int32Array, B: number, L: number, pos0: number, caches: { k: tf.Tensor4D; v: tf.Tensor4D }[] | null): { x: tf.Tensor2D; caches: { k: tf.Tensor4D; v: tf.Tensor4D }[] } {
+  private run(ids: Int32Array, B: number, L: number, pos0: number, caches: Cache[] | null): { x: tf.Tensor2D; caches: Cache[] } {
     let x = this.embed(ids, B, L, pos0);
-    const out: { k: tf.Tensor4D; v: tf.Tensor4D }[] = [];
+    const out: Cache[] = [];
     for (let l = 0; l < this.blocks.length; l++) {
       const r = this.block(l, x, B, L, caches ? caches[l] : null);
       x = r.x;
@@ -227,7 +249,7 @@ export class TransformerNet implements SeqNet {
   next(state: DecodeState, tokens: Int32Array, pos: number) {
     const B = tokens.length;
     const kv = state.kv!;
-    const caches = this.blocks.map((_, l) => ({ k: kv[2 * l] as tf.Tensor4D, v: kv[2 * l + 1] as tf.Tensor4D }));
+    const caches = this.blocks.map((_, l) => ({ k: kv[2 * l], v: kv[2 * l + 1] }));
     const { x, caches: next } = this.run(tokens, B, 1, pos, caches);
     return { state: { kv: next.flatMap((c) => [c.k, c.v]) }, out: this.head(x) };
   }

@@ -591,3 +591,99 @@ export function biasGeluBackward(dy: usize, xs: usize, ss: usize, da: usize, db:
     }
   }
 }
+
+/** q . k over dh floats from p and r: four lanes of partial products, then the lanes, then the tail. */
+@inline function dotRow(p: usize, r: usize, dh: i32): f32 {
+  const d4 = dh & ~3;
+  let v = f32x4.splat(0);
+  let d = 0;
+  for (; d < d4; d += 4) v = f32x4.add(v, f32x4.mul(vld(p, d), vld(r, d)));
+  let s = hsum(v);
+  for (; d < dh; d++) s += ld(p, d) * ld(r, d);
+  return s;
+}
+
+/** out[0..dh) (+)= c x[0..dh). */
+@inline function axpyRow(out: usize, c: f32, x: usize, dh: i32): void {
+  const d4 = dh & ~3;
+  const cv = f32x4.splat(c);
+  let d = 0;
+  for (; d < d4; d += 4) vst(out, d, f32x4.add(vld(out, d), f32x4.mul(cv, vld(x, d))));
+  for (; d < dh; d++) st(out, d, ld(out, d) + c * ld(x, d));
+}
+
+/**
+ * Causal multi-head attention: q [B*Lq, A], k and v [B*Lk, A] (rows batch-major, A = H*dh, head h
+ * in columns h*dh..), query i at position Lk - Lq + i sees keys 0..Lk - Lq + i (a whole sequence:
+ * Lq = Lk; one decoding step over a cache: Lq = 1). For each batch row and head:
+ * P = softmax(scale q k^T) with the future masked out, o = P v. Writes o [B*Lq, A] and P [B, H, Lq, Lk]
+ * (0 where masked), which the backward pass and the inspector's maps use.
+ */
+export function attentionForward(q: usize, k: usize, v: usize, o: usize, P: usize, B: i32, H: i32, Lq: i32, Lk: i32, dh: i32, scale: f32): void {
+  const A = H * dh;
+  const off = Lk - Lq;
+  for (let b = 0; b < B; b++) {
+    for (let h = 0; h < H; h++) {
+      for (let i = 0; i < Lq; i++) {
+        const qi = q + (<usize>((b * Lq + i) * A + h * dh) << 2);
+        const oi = o + (<usize>((b * Lq + i) * A + h * dh) << 2);
+        const pr = P + (<usize>(((b * H + h) * Lq + i) * Lk) << 2);
+        const n = i + off + 1;
+        let m = -Infinity as f32;
+        for (let j = 0; j < n; j++) {
+          const s = dotRow(qi, k + (<usize>((b * Lk + j) * A + h * dh) << 2), dh) * scale;
+          st(pr, j, s);
+          if (s > m) m = s;
+        }
+        let sum: f32 = 0;
+        for (let j = 0; j < n; j++) {
+          const e = sexp(ld(pr, j) - m);
+          st(pr, j, e);
+          sum += e;
+        }
+        for (let j = 0; j < n; j++) st(pr, j, ld(pr, j) / sum);
+        for (let j = n; j < Lk; j++) st(pr, j, 0);
+        for (let d = 0; d < dh; d++) st(oi, d, 0);
+        for (let j = 0; j < n; j++) axpyRow(oi, ld(pr, j), v + (<usize>((b * Lk + j) * A + h * dh) << 2), dh);
+      }
+    }
+  }
+}
+
+/**
+ * Its backward pass, from dO [B*Lq, A] and the forward's P: per batch row, head and query i,
+ * dP_ij = dO_i . v_j, dS_ij = P_ij (dP_ij - sum_j P_ij dP_ij) scale, dq_i = sum_j dS_ij k_j,
+ * dk_j += dS_ij q_i, dv_j += P_ij dO_i (queries in order). scratch holds Lk floats.
+ */
+export function attentionBackward(dO: usize, q: usize, k: usize, v: usize, P: usize, dq: usize, dk: usize, dv: usize, scratch: usize,
+  B: i32, H: i32, Lq: i32, Lk: i32, dh: i32, scale: f32): void {
+  const A = H * dh;
+  const off = Lk - Lq;
+  memory.fill(dk, 0, <usize>(B * Lk * A) << 2);
+  memory.fill(dv, 0, <usize>(B * Lk * A) << 2);
+  for (let b = 0; b < B; b++) {
+    for (let h = 0; h < H; h++) {
+      for (let i = 0; i < Lq; i++) {
+        const row = <usize>((b * Lq + i) * A + h * dh) << 2;
+        const qi = q + row, doi = dO + row, dqi = dq + row;
+        const pr = P + (<usize>(((b * H + h) * Lq + i) * Lk) << 2);
+        const n = i + off + 1;
+        let t: f32 = 0;
+        for (let j = 0; j < n; j++) {
+          const dp = dotRow(doi, v + (<usize>((b * Lk + j) * A + h * dh) << 2), dh);
+          st(scratch, j, dp);
+          t += ld(pr, j) * dp;
+        }
+        for (let d = 0; d < dh; d++) st(dqi, d, 0);
+        for (let j = 0; j < n; j++) {
+          const p = ld(pr, j);
+          const ds = p * (ld(scratch, j) - t) * scale;
+          const kj = <usize>((b * Lk + j) * A + h * dh) << 2;
+          axpyRow(dqi, ds, k + kj, dh);
+          axpyRow(dk + kj, ds, qi, dh);
+          axpyRow(dv + kj, p, doi, dh);
+        }
+      }
+    }
+  }
+}
