@@ -30,6 +30,23 @@ function maxDiff(a: tf.Tensor, b: tf.Tensor): number {
   return m;
 }
 
+/**
+ * A loss on B completions of 4 tokens after prompts of 6 (groups of G rows share one): the
+ * log-probs of random tokens, weighted by random signs, summed. `dispose` frees its constants.
+ */
+function weightedLogProbs(rng: Rng, B: number, G: number) {
+  const prompts = groupedPrompts(rng, B, G);
+  const comp = Int32Array.from({ length: B * 4 }, () => rng.int(14));
+  const oh = tf.tensor3d(oneHotTokens(comp, 14), [B, 4, 14]);
+  const w = tf.tensor2d(Float32Array.from({ length: B * 4 }, () => rng.next() * 2 - 1), [B, 4]);
+  return {
+    prompts,
+    comp,
+    loss: (net: ReturnType<typeof createNet>) => tf.sum(tf.mul(tokenLogProbs(completionOutputs(net, prompts, comp, B, 6, 4), oh).logp, w)) as tf.Scalar,
+    dispose: () => tf.dispose([oh, w]),
+  };
+}
+
 describe('fused GRU kernels', () => {
   it('are registered on the wasm backend', () => {
     expect(tf.getBackend()).toBe('wasm');
@@ -100,14 +117,11 @@ describe('the MLP\'s one-hot first layer as summed rows (oneHotMatMul)', () => {
     ['a window shorter than the sequence', 6, 1, 3],
   ])('gives the dense product\'s outputs and gradients to the bit: %s', (_, B, G, window) => {
     const net = createNet({ kind: 'mlp', vocab: 14, maxLen: 10, embed: 8, hidden: 16, layers: 2, window, outDim: 14 }, new Rng(1));
-    const rng = new Rng(2);
-    const prompts = groupedPrompts(rng, B, G);
-    const comp = Int32Array.from({ length: B * 4 }, () => rng.int(14));
-    const oh = tf.tensor3d(oneHotTokens(comp, 14), [B, 4, 14]);
-    const w = tf.tensor2d(Float32Array.from({ length: B * 4 }, () => rng.next() * 2 - 1), [B, 4]);
+    const data = weightedLogProbs(new Rng(2), B, G);
+    const { prompts, comp } = data;
     const run = (rows: boolean) =>
       withTrait('oneHotRows', rows, () => {
-        const { value, grads } = tf.variableGrads(() => tf.sum(tf.mul(tokenLogProbs(completionOutputs(net, prompts, comp, B, 6, 4), oh).logp, w)) as tf.Scalar, net.vars);
+        const { value, grads } = tf.variableGrads(() => data.loss(net), net.vars);
         const sampled = tf.tidy(() => Array.from(completionOutputs(net, prompts, comp, B, 6, 4).dataSync()));
         const out = { loss: value.dataSync()[0], g: net.vars.map((v) => Array.from(grads[v.name].dataSync())), sampled };
         tf.dispose([value, ...Object.values(grads)]);
@@ -120,7 +134,7 @@ describe('the MLP\'s one-hot first layer as summed rows (oneHotMatMul)', () => {
     expect(rows.sampled).toEqual(dense.sampled);
     rows.g.forEach((g, i) => expect(g, net.vars[i].name).toEqual(dense.g[i]));
     expect(Math.max(...rows.g[0].map(Math.abs))).toBeGreaterThan(1e-3); // the first layer's gradient is not vacuous
-    tf.dispose([oh, w]);
+    data.dispose();
     net.dispose();
   });
 
@@ -193,13 +207,11 @@ describe('causal multi-head attention as one kernel each way', () => {
     const rng = new Rng(3);
     // Weights far from the init's 0.02, so attention is far from uniform and every path matters.
     for (const v of net.vars) v.assign(tf.tidy(() => tf.add(v, rand(rng, v.shape, 0.5))));
-    const prompts = groupedPrompts(rng, B, 1);
-    const comp = Int32Array.from({ length: B * 4 }, () => rng.int(14));
-    const oh = tf.tensor3d(oneHotTokens(comp, 14), [B, 4, 14]);
-    const w = tf.tensor2d(Float32Array.from({ length: B * 4 }, () => rng.next() * 2 - 1), [B, 4]);
+    const data = weightedLogProbs(rng, B, 1);
+    const { prompts, comp } = data;
     const run = (on: boolean) =>
       withTrait('attention', on, () => {
-        const { value, grads } = tf.variableGrads(() => tf.sum(tf.mul(tokenLogProbs(completionOutputs(net, prompts, comp, B, 6, 4), oh).logp, w)) as tf.Scalar, net.vars);
+        const { value, grads } = tf.variableGrads(() => data.loss(net), net.vars);
         const out = { loss: value.dataSync()[0], g: net.vars.map((v) => grads[v.name]) };
         value.dispose();
         // Decoding: the prompt, then two tokens through the cache.
@@ -219,7 +231,8 @@ describe('causal multi-head attention as one kernel each way', () => {
     });
     expect(maxG).toBeGreaterThan(1e-2); // not vacuous
     ours.decoded.forEach((d, i) => expect(maxDiff(d, ops.decoded[i]), `decoding step ${i}`).toBeLessThan(1e-4));
-    tf.dispose([oh, w, ...ours.g, ...ops.g, ...ours.decoded, ...ops.decoded]);
+    data.dispose();
+    tf.dispose([...ours.g, ...ops.g, ...ours.decoded, ...ops.decoded]);
     net.dispose();
   });
 

@@ -78,8 +78,9 @@ export function fusedAttention(): boolean {
  * Causal multi-head attention as one kernel each way (only where fusedAttention()): q [B*Lq, A],
  * k and v [B*Lk, A] (A = H heads of A/H columns; a decoding step's keys and values include the
  * cache's, Lk >= Lq), P = softmax(scale q k^T) with each query seeing the keys up to its own
- * position, out = P v [B*Lq, A]. `maps`, if given, gets P [B, H, Lq, Lk] (then freed). The tfjs
- * ops in transformer.ts compute the same function (to float rounding: test/kernels.test.ts).
+ * position, out = P v [B*Lq, A]. `maps`, if given, gets P [B, H, Lq, Lk] outside a gradient tape
+ * (the inspector; then freed). The tfjs ops in transformer.ts compute the same function (to float
+ * rounding: test/kernels.test.ts).
  */
 export function attention(q: tf.Tensor2D, k: tf.Tensor2D, v: tf.Tensor2D, B: number, H: number, scale: number, maps?: (P: tf.Tensor4D) => void): tf.Tensor2D {
   const attrs = { B, H, scale };
