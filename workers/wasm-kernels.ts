@@ -234,7 +234,7 @@ export function installWasmKernels(): void {
 export function useOwnKernels(on: boolean): void {
   ourMatMul.enabled = on;
   const own = on && !!ours;
-  for (const k of ['transposedMatMul', 'gruSequence', 'oneHotRows', 'layerNorm', 'biasGelu', 'attention'] as const) backendTraits[k] = own;
+  for (const k of Object.keys(backendTraits) as (keyof typeof backendTraits)[]) backendTraits[k] = own;
 }
 
 /** Which kernels run: 'ours' (our wasm SIMD module) or 'stock' (tfjs's own; also where ours failed to load). */
