@@ -99,6 +99,11 @@ export class BoundedHistory {
     return this.pending ? [...this.points, this.pending] : [...this.points];
   }
 
+  /** Eval rows merged into the newest point (1 when empty). */
+  get newestWeight(): number {
+    return (this.pending ?? this.points[this.points.length - 1])?.n ?? 1;
+  }
+
   get length(): number {
     return this.points.length + (this.pending ? 1 : 0);
   }

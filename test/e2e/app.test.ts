@@ -435,13 +435,22 @@ describe('the data flywheel in Chromium', () => {
     await doneOf(page, 'r1');
     await doneOf(page, 'r2');
     const gens = page.locator('[data-section="generations"]');
-    await expect.poll(() => gens.locator('path[data-series="r1"]').first().getAttribute('data-n')).toBe('3');
+    const genN = () => gens.locator('path[data-series="r1"]').first().getAttribute('data-n', { timeout: 1000 }).catch(() => null);
+    // Below the fold, the generations plots kept what they drew when they appeared (nothing yet):
+    // plots off screen are not redrawn while runs train. Printing, or scrolling to them, catches up.
+    expect(await genN()).not.toBe('3');
+    await page.evaluate(() => window.dispatchEvent(new Event('beforeprint')));
+    await expect.poll(genN).toBe('3');
+    await page.evaluate(() => window.dispatchEvent(new Event('afterprint')));
+    await gens.scrollIntoViewIfNeeded();
+    await expect.poll(genN).toBe('3');
     expect(await page.locator('[data-plot="held-out-accuracy-greedy"] [data-mark*="gen 2"]').count()).toBe(1);
     expect(await page.locator('[data-plot="held-out-accuracy-greedy"] [data-mark="r1 → grpo"]').count()).toBe(3);
     const pair = page.locator('[data-section="contamination"]');
     expect(await pair.locator('path[data-series]').count()).toBe(4);
     expect(await pair.textContent()).toContain('r2 sft (leak 0.5): fresh');
     // The plots followed to the end (an error in a keyed block would have frozen them).
+    await page.locator('[data-plot="held-out-accuracy-greedy"]').scrollIntoViewIfNeeded();
     await expect.poll(() => page.locator('[data-plot="held-out-accuracy-greedy"] path[data-series="r1"]').getAttribute('data-n')).toBe('7');
     expect((page as unknown as { errors: string[] }).errors).toEqual([]);
     await page.close();
@@ -512,7 +521,8 @@ describe('imported runs in Chromium', () => {
     expect(await list.nth(2).textContent()).toContain('2 seeds');
     expect(await alertText(page)).toContain('summary.csv left out: the run files beside it carry the curves it summarises');
     // The TRL log's kl joins the diagnostics; its frac_reward_zero_std is matched against r1's.
-    expect(await page.locator('[data-plot="kl-to-reference"] path[data-series="i2"]').getAttribute('data-n')).toBe('20');
+    await page.locator('[data-plot="kl-to-reference"]').scrollIntoViewIfNeeded();
+    await expect.poll(() => page.locator('[data-plot="kl-to-reference"] path[data-series="i2"]').getAttribute('data-n')).toBe('20');
     await page.getByLabel('Imported run', { exact: true }).selectOption('i2');
     await page.getByLabel('Imported metric').selectOption('frac_reward_zero_std');
     const matched = page.locator('[data-match] figure');
@@ -562,8 +572,9 @@ describe('architecture levers in Chromium', () => {
     await page.getByRole('button', { name: 'Play' }).click();
     await card(page, 'r1').and(page.locator('[data-status="done"]')).waitFor({ timeout: 120_000 });
     const moe = page.locator('[data-section="moe"]');
+    await moe.scrollIntoViewIfNeeded();
     await expect.poll(() => moe.locator('[data-plot="r1-expert-load"] path[data-series]').count()).toBe(4);
-    expect(await moe.locator('[data-plot="routing-entropy-nats"] path[data-series="r1"]').getAttribute('data-n')).toBe('3');
+    await expect.poll(() => moe.locator('[data-plot="routing-entropy-nats"] path[data-series="r1"]').getAttribute('data-n')).toBe('3');
     const precision = page.locator('[data-section="precision"]');
     expect(await precision.locator('path[data-series]').count()).toBe(3); // fp32, int8, ternary
     expect(await precision.textContent()).toMatch(/int8 \([\d.]+ KB\)/);
