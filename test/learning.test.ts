@@ -5,6 +5,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { describe, expect, it } from 'vitest';
+import type { MetricRow } from '../src/core/metrics';
 import { Session } from '../src/core/session';
 import { configOf, runSession, withoutTime } from './helpers';
 
@@ -58,6 +59,32 @@ describe('metrics', () => {
     for (const k of ['loss/value', 'explained_variance', 'teacher/accuracy', 'teacher/ceiling', 'eval/accuracy/units-carry']) expect(rows[2], k).toHaveProperty(k);
     expect(rows[1]).not.toHaveProperty('reward'); // distillation samples no rewards
     expect(rows[2]['teacher/ceiling']).toBeGreaterThan(rows[2]['teacher/accuracy']!);
+  });
+});
+
+describe('PPO with one epoch of one minibatch', () => {
+  it("takes the critic's rollout-time values from its update's forward pass: the same numbers as a pass of their own, one critic forward fewer", async () => {
+    const { criticPassReuse } = await import('../src/core/algos/ppo');
+    for (const net of ['mlp', 'gru']) {
+      const config = configOf(`task=sort&sortLen=3&blindSpot=none&r1.reward=partial&steps=6&evalEvery=2&runs=ppo&r1.batch=32&net=${net}`);
+      const reused = withoutTime(await runSession(config));
+      criticPassReuse.enabled = false;
+      let separate: MetricRow[];
+      try {
+        separate = withoutTime(await runSession(config));
+      } finally {
+        criticPassReuse.enabled = true;
+      }
+      const flops = (rows: MetricRow[]) => rows.map((r) => r['cost/flops']);
+      const rest = (rows: MetricRow[]) => rows.map(({ 'cost/flops': _, ...r }) => r);
+      expect(rest(reused), net).toEqual(rest(separate));
+      expect(reused.at(-1)!['explained_variance'], net).toBeTypeOf('number');
+      // Each step saves one critic forward over the batch's positions: the same amount every step.
+      const saved = flops(separate).map((f, i) => f! - flops(reused)[i]!);
+      expect(saved[0]).toBe(0);
+      expect(saved[1]).toBeGreaterThan(0);
+      expect(saved[3]).toBe(3 * saved[1]);
+    }
   });
 });
 

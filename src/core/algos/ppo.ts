@@ -9,8 +9,9 @@
  *   2. rewards: the verifier's score on the last token (+ an optional per-token KL penalty
  *      -klCoef * (log pi_old - log pi_ref), InstructGPT);
  *   3. pi_old's log-probs (kept from sampling) and the critic's values at rollout time; GAE
- *      advantages and returns; optional whitening;
- *   4. epochs x minibatches of: the clipped policy loss + vfCoef x the clipped value loss;
+ *      advantages and returns; optional whitening (one epoch of one minibatch: the values come
+ *      from the critic update's own forward pass, not a pass of their own);
+ *   4. epochs x minibatches of: vfCoef x the clipped value loss and the clipped policy loss;
  *      actor and critic have separate variables and optimisers;
  *   5. diagnostics: clip fractions, explained variance of the rollout-time values.
  */
@@ -23,6 +24,12 @@ import { completionOutputs, oneHotTokens, sampleCompletions, tokenLogProbs } fro
 import type { SeqNet } from '../nets/net';
 import type { StepMetrics } from '../metrics';
 import { exp } from '../math/libm';
+
+/**
+ * One epoch of one minibatch takes the critic's rollout-time values from its update's forward pass
+ * (the same numbers as a pass of their own; test/learning.test.ts turns this off to compare).
+ */
+export const criticPassReuse = { enabled: true };
 
 /** Rows `idx` of a flat [n * w] array. */
 function rows<A extends Int32Array | Float32Array>(x: A, idx: number[], w: number): A {
@@ -60,30 +67,44 @@ export function createPpo(ctx: RunContext, ref: SeqNet | null): Algorithm {
       // pi_old's log-probs are the sampling-time ones (the same policy, the same function: decoding
       // equals teacher forcing, test/nets.test.ts), so no extra policy pass is needed for them.
       const oldLogp = ro.logp;
-      const [oldValues, refLogp] = await (async () => {
+      let refLogp: Float32Array | null = null;
+      if (ref && run.klCoef > 0) {
         const oh = tf.tensor3d(oneHotAll, [n, T, V]);
-        const ts = tf.tidy(() => {
-          const out = [tf.mul(valuesOf(prompts, ro.tokens, n, ro.mask), tf.tensor2d(ro.mask, [n, T]))];
-          if (ref && run.klCoef > 0) out.push(logpOf(ref, prompts, ro.tokens, oh, n, ro.mask).logp);
-          return out;
-        });
+        const t = tf.tidy(() => logpOf(ref, prompts, ro.tokens, oh, n, ro.mask).logp);
         oh.dispose();
-        const data = await Promise.all(ts.map((t) => t.data() as Promise<Float32Array>));
-        tf.dispose(ts);
-        return [data[0], data[1] ?? null] as const;
-      })();
-      addFlops(ctx.cost, critic, n * L, false);
-      if (refLogp) addFlops(ctx.cost, ref!, n * L, false);
+        refLogp = (await t.data()) as Float32Array;
+        t.dispose();
+        addFlops(ctx.cost, ref, n * L, false);
+      }
 
-      // 3. Per-token rewards, GAE with the rollout-time values, whitening.
+      // 3. Per-token rewards; GAE with the critic's rollout-time values, whitening. With one epoch
+      // of one minibatch those values are the ones its update's forward pass computes (the critic
+      // has not changed since the rollout), so they come from there and cost no pass of their own;
+      // otherwise a pass before the updates computes them.
       const tokRewards = ppoTokenRewards(rewards, ro.mask, n, T, { oldLogp, refLogp: refLogp ?? undefined, klCoef: refLogp ? run.klCoef : 0 });
-      const { advantages, returns } = gae(tokRewards, oldValues, ro.mask, n, T, run.gamma, run.gaeLambda);
-      const adv = run.whiten ? whiten(advantages, ro.mask) : advantages;
-      ctx.record({ problems, rollout: ro, rewards, advantages: adv, perToken: true, groupSize: 1 });
+      let oldValues: Float32Array | null = null;
+      let returnsAll: ArrayLike<number> = [];
+      let returns32 = new Float32Array(0);
+      let adv32 = new Float32Array(0);
+      const fromValues = (values: Float32Array) => {
+        oldValues = values;
+        const { advantages, returns } = gae(tokRewards, values, ro.mask, n, T, run.gamma, run.gaeLambda);
+        const adv = run.whiten ? whiten(advantages, ro.mask) : advantages;
+        ctx.record({ problems, rollout: ro, rewards, advantages: adv, perToken: true, groupSize: 1 });
+        // float32 copies, made once
+        adv32 = Float32Array.from(adv);
+        returnsAll = returns;
+        returns32 = Float32Array.from(returns);
+      };
+      const single = criticPassReuse.enabled && run.epochs === 1 && run.minibatches === 1;
+      if (!single) {
+        const t = tf.tidy(() => tf.mul(valuesOf(prompts, ro.tokens, n, ro.mask), tf.tensor2d(ro.mask, [n, T])));
+        fromValues((await t.data()) as Float32Array);
+        t.dispose();
+        addFlops(ctx.cost, critic, n * L, false);
+      }
 
-      // 4. Epochs x minibatches of clipped policy and value updates (float32 copies made once).
-      const adv32 = Float32Array.from(adv);
-      const returns32 = Float32Array.from(returns);
+      // 4. Epochs x minibatches of clipped value and policy updates.
       const mbSize = Math.max(1, Math.floor(n / run.minibatches));
       const acc: Record<string, number[]> = { pg: [], vf: [], gn: [], ent: [], lo: [], hi: [], kl: [] };
       for (let epoch = 0; epoch < run.epochs; epoch++) {
@@ -94,25 +115,25 @@ export function createPpo(ctx: RunContext, ref: SeqNet | null): Algorithm {
           const pr = rows(prompts, idx, P);
           const tok = rows(ro.tokens, idx, T);
           const mbMask = rows(ro.mask, idx, T);
-          const t = {
-            oh: tf.tensor3d(rows(oneHotAll, idx, T * V), [m, T, V]),
-            mask: tf.tensor2d(mbMask, [m, T]),
-            old: tf.tensor2d(rows(oldLogp, idx, T), [m, T]),
-            adv: tf.tensor2d(rows(adv32, idx, T), [m, T]),
-            oldV: tf.tensor2d(rows(oldValues, idx, T), [m, T]),
-            ret: tf.tensor2d(rows(returns32, idx, T), [m, T]),
-          };
+          const mask = tf.tensor2d(mbMask, [m, T]);
           try {
-            const a = await optimiserStep(actorOpt, policy.vars, run.maxGradNorm, () => {
-              const { logp, entropy } = logpOf(policy, pr, tok, t.oh, m, mbMask);
-              const l = ppoPolicyLossTf(logp, t.old, t.adv, t.mask, { clipLow: run.clipLow, clipHigh: run.clipHigh });
-              const ent = tf.div(tf.sum(tf.mul(entropy, t.mask)), tf.sum(t.mask)) as tf.Scalar;
-              return { loss: l.loss, extras: [ent, l.clipLowFrac, l.clipHighFrac] };
-            });
+            // The critic first: the two nets' updates are independent (the advantages are fixed).
             const c = await optimiserStep(criticOpt, critic.vars, run.maxGradNorm, () => {
-              const values = tf.mul(valuesOf(pr, tok, m, mbMask), t.mask);
-              const l = ppoValueLossTf(values as tf.Tensor2D, t.oldV, t.ret, t.mask, { clipVf: run.vfClip });
+              const values = tf.mul(valuesOf(pr, tok, m, mbMask), mask) as tf.Tensor2D;
+              if (!oldValues) fromValues(Float32Array.from(values.dataSync()));
+              const oldV = tf.tensor2d(rows(oldValues!, idx, T), [m, T]);
+              const ret = tf.tensor2d(rows(returns32, idx, T), [m, T]);
+              const l = ppoValueLossTf(values, oldV, ret, mask, { clipVf: run.vfClip });
               return { loss: tf.mul(l.loss, run.vfCoef) as tf.Scalar, extras: [l.loss] };
+            });
+            const a = await optimiserStep(actorOpt, policy.vars, run.maxGradNorm, () => {
+              const oh = tf.tensor3d(rows(oneHotAll, idx, T * V), [m, T, V]);
+              const { logp, entropy } = logpOf(policy, pr, tok, oh, m, mbMask);
+              const old = tf.tensor2d(rows(oldLogp, idx, T), [m, T]);
+              const adv = tf.tensor2d(rows(adv32, idx, T), [m, T]);
+              const l = ppoPolicyLossTf(logp, old, adv, mask, { clipLow: run.clipLow, clipHigh: run.clipHigh });
+              const ent = tf.div(tf.sum(tf.mul(entropy, mask)), tf.sum(mask)) as tf.Scalar;
+              return { loss: l.loss, extras: [ent, l.clipLowFrac, l.clipHighFrac] };
             });
             addFlops(ctx.cost, policy, m * L, true);
             addFlops(ctx.cost, critic, m * L, true);
@@ -123,10 +144,11 @@ export function createPpo(ctx: RunContext, ref: SeqNet | null): Algorithm {
             acc.hi.push(a.extras[2]);
             acc.vf.push(c.extras[0]);
           } finally {
-            tf.dispose(Object.values(t));
+            mask.dispose();
           }
         }
       }
+      const values0: Float32Array = oldValues!;
 
       // 5. Diagnostics.
       let klSum = 0;
@@ -139,7 +161,7 @@ export function createPpo(ctx: RunContext, ref: SeqNet | null): Algorithm {
         'clip_ratio/high_mean': meanOf(acc.hi),
         'loss/policy': meanOf(acc.pg),
         'loss/value': meanOf(acc.vf),
-        explained_variance: explainedVariance(oldValues, returns, ro.mask),
+        explained_variance: explainedVariance(values0, returnsAll, ro.mask),
         grad_norm: meanOf(acc.gn),
         ...completionStats(task, ro, correct),
       };
