@@ -44,8 +44,8 @@ export interface Persist {
  * second and redrew every plot at each run's eval point (40-70 ms of script, as much again of
  * paint): frame p95 33 ms. A run that is not training shows everything at once.
  */
-export const UI_TICK_MS = 250;
-export const PLOT_EVERY_MS = 750;
+const UI_TICK_MS = 250;
+const PLOT_EVERY_MS = 750;
 
 interface Publisher {
   /** Show what has come in (the plots too if `plots`); true if nothing is left to show. */

@@ -1,7 +1,8 @@
 /**
- * Which plots are on screen. While runs train, a plot off screen keeps what it drew and catches
- * up when it comes within 64 px of the viewport, or when the page is printed: four
- * runs on two cores redrawing fifteen plots, most of them below the fold, dropped frames.
+ * What is on screen. While runs train, a plot off screen keeps what it drew and catches up when
+ * it comes within 64 px of the viewport, or when the page is printed (four runs on two cores
+ * redrawing every plot, most of them below the fold, dropped frames); the inspector off screen
+ * does not fetch batches.
  */
 import { flushSync } from 'svelte';
 
