@@ -1,8 +1,8 @@
 /**
- * What is on screen. While runs train, a plot off screen keeps what it drew and catches up when
- * it comes within 64 px of the viewport, or when the page is printed (four runs on two cores
- * redrawing every plot, most of them below the fold, dropped frames); the inspector off screen
- * does not fetch batches.
+ * What is on screen. A plot off screen keeps what it drew and catches up when it comes within
+ * 64 px of the viewport, or when the page is printed (four runs on two cores redrawing every plot,
+ * most of them below the fold, dropped frames); the inspector off screen fetches no batches while
+ * runs train.
  */
 import { flushSync } from 'svelte';
 
