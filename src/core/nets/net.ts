@@ -132,6 +132,24 @@ function worthSharing(g: PrefixGroups, B: number): boolean {
   return prefixSharing.enabled && g.U * 2 <= B;
 }
 
+/**
+ * Where a recurrent net's rows share a prefix worth computing once: the first `len` tokens if at
+ * most half the rows are distinct there; otherwise the shorter prefix s that saves the most
+ * row-steps, s x (B - U), if at most half the rows are distinct there and that saves at least an
+ * eighth of the len x B row-steps up to len (an extra pass and a copy cost something); else null.
+ */
+export function sharedPrefix(ids: Int32Array, B: number, stride: number, len: number): { s: number; g: PrefixGroups } | null {
+  if (!prefixSharing.enabled) return null;
+  const whole = prefixGroups(ids, B, stride, len);
+  if (worthSharing(whole, B)) return { s: len, g: whole };
+  let best: { s: number; g: PrefixGroups } | null = null;
+  for (let s = len - 1; s >= 1; s--) {
+    const g = prefixGroups(ids, B, stride, s);
+    if (worthSharing(g, B) && s * (B - g.U) >= (len * B) / 8 && (!best || s * (B - g.U) > best.s * (B - best.g.U))) best = { s, g };
+  }
+  return best;
+}
+
 /** Rows of ids [B, stride] grouped by their first `len` tokens: U distinct prefixes. */
 export interface PrefixGroups {
   U: number;
@@ -319,21 +337,26 @@ class GruNet implements SeqNet {
 
   /**
    * States after positions from..L-1 of ids [B, L], time-major [(L-from)*B, H]. Rows whose first
-   * from+1 tokens agree (GRPO's G samples of one prompt) share the state there: it is computed once
-   * per distinct prefix and copied to each row (the copy's gradient sums the rows' gradients).
+   * s tokens agree share the state there: it is computed once per distinct prefix and copied to
+   * each row (the copy's gradient sums the rows' gradients). s is from+1 where that pays (GRPO's G
+   * samples of one prompt), else the longest shorter prefix that does (a batch of distinct
+   * prompts: 'aa+' has at most 100 values where a batch holds 256 rows): sharedPrefix.
    */
   private states(C: tf.Tensor2D[], ids: Int32Array, B: number, L: number, from: number): tf.Tensor2D {
     const H = this.spec.hidden;
-    const g = prefixGroups(ids, B, L, from + 1);
     const all = Int32Array.from({ length: B }, (_, b) => b);
-    if (!worthSharing(g, B)) {
+    const shared = sharedPrefix(ids, B, L, from + 1);
+    if (!shared) {
       const hs = this.sequence(C, ids, all, L, 0, L, 0, tf.zeros([B, H]));
       return from === 0 ? hs : (tf.slice(hs, [from * B, 0], [(L - from) * B, H]) as tf.Tensor2D);
     }
-    const pre = this.sequence(C, ids, g.first, L, 0, from + 1, 0, tf.zeros([g.U, H]));
-    const hB = expandRows(tf.slice(pre, [from * g.U, 0], [g.U, H]) as tf.Tensor2D, g);
-    if (L === from + 1) return hB;
-    return tf.concat([hB, this.sequence(C, ids, all, L, from + 1, L - from - 1, from + 1, hB)], 0) as tf.Tensor2D;
+    const { s, g } = shared;
+    const pre = this.sequence(C, ids, g.first, L, 0, s, 0, tf.zeros([g.U, H]));
+    const hB = expandRows(tf.slice(pre, [(s - 1) * g.U, 0], [g.U, H]) as tf.Tensor2D, g);
+    if (L === s) return hB;
+    const rest = this.sequence(C, ids, all, L, s, L - s, s, hB); // positions s..L-1
+    if (s === from + 1) return tf.concat([hB, rest], 0) as tf.Tensor2D;
+    return tf.slice(rest, [(from - s) * B, 0], [(L - from) * B, H]) as tf.Tensor2D;
   }
 
   private head(f: tf.Tensor2D): tf.Tensor2D {
