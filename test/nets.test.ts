@@ -14,6 +14,25 @@ import { groupedPrompts } from './helpers';
 const spec = (kind: 'gru' | 'mlp' | 'transformer'): NetSpec => ({ kind, vocab: 14, maxLen: 10, embed: 8, hidden: 16, layers: 2, window: 10, outDim: 14, heads: 2 });
 const shape = { promptLen: 6, maxNew: 4, vocab: 14, eos: 12, pad: 13 };
 
+/** The weighted sum of completion log-probs (prompts of 6, completions of 4) and its gradient per weight. */
+function lossAndGrads(net: ReturnType<typeof createNet>, prompts: Int32Array, comp: Int32Array, oh: tf.Tensor3D, w: tf.Tensor2D, B: number) {
+  const { value, grads } = tf.variableGrads(() => tf.sum(tf.mul(tokenLogProbs(completionOutputs(net, prompts, comp, B, 6, 4), oh).logp, w)) as tf.Scalar, net.vars);
+  const out = { loss: value.dataSync()[0], g: net.vars.map((v) => Array.from(grads[v.name].dataSync())) };
+  tf.dispose([value, ...Object.values(grads)]);
+  return out;
+}
+
+/** The largest gradient entry of a, and the largest difference between a's and b's. */
+function gradGap(a: { g: number[][] }, b: { g: number[][] }): { maxAbs: number; maxDiff: number } {
+  let maxAbs = 0;
+  let maxDiff = 0;
+  a.g.forEach((ga, i) => ga.forEach((x, j) => {
+    maxAbs = Math.max(maxAbs, Math.abs(x));
+    maxDiff = Math.max(maxDiff, Math.abs(x - b.g[i][j]));
+  }));
+  return { maxAbs, maxDiff };
+}
+
 describe('GRU', () => {
   // Distinct prompts; and groups of rows that share a prompt, whose prefix state is computed once.
   it.each([
@@ -28,20 +47,12 @@ describe('GRU', () => {
     const w = tf.tensor2d(Float32Array.from({ length: B * 4 }, () => rng.next() * 2 - 1), [B, 4]);
     const grads = (fused: boolean) => {
       net.fusedBptt = fused;
-      const { value, grads } = tf.variableGrads(() => tf.sum(tf.mul(tokenLogProbs(completionOutputs(net, prompts, comp, B, 6, 4), oh).logp, w)) as tf.Scalar, net.vars);
-      const out = { loss: value.dataSync()[0], g: net.vars.map((v) => Array.from(grads[v.name].dataSync())) };
-      tf.dispose([value, ...Object.values(grads)]);
-      return out;
+      return lossAndGrads(net, prompts, comp, oh, w, B);
     };
     const a = grads(false);
     const b = grads(true);
     expect(b.loss).toBeCloseTo(a.loss, 4);
-    let maxAbs = 0;
-    let maxDiff = 0;
-    a.g.forEach((ga, i) => ga.forEach((x, j) => {
-      maxAbs = Math.max(maxAbs, Math.abs(x));
-      maxDiff = Math.max(maxDiff, Math.abs(x - b.g[i][j]));
-    }));
+    const { maxAbs, maxDiff } = gradGap(a, b);
     expect(maxAbs).toBeGreaterThan(1e-2); // the check is not vacuous
     expect(maxDiff).toBeLessThan(1e-4 * Math.max(1, maxAbs));
     tf.dispose([oh, w]);
@@ -124,10 +135,7 @@ describe('GRU partial prefix sharing', () => {
     const run = (sharing: boolean) => {
       prefixSharing.enabled = sharing;
       try {
-        const { value, grads } = tf.variableGrads(() => tf.sum(tf.mul(tokenLogProbs(completionOutputs(net, prompts, comp, B, 6, 4), oh).logp, w)) as tf.Scalar, net.vars);
-        const out = { loss: value.dataSync()[0], g: net.vars.map((v) => Array.from(grads[v.name].dataSync())) };
-        tf.dispose([value, ...Object.values(grads)]);
-        return out;
+        return lossAndGrads(net, prompts, comp, oh, w, B);
       } finally {
         prefixSharing.enabled = true;
       }
@@ -135,12 +143,7 @@ describe('GRU partial prefix sharing', () => {
     const shared = run(true);
     const plain = run(false);
     expect(shared.loss).toBeCloseTo(plain.loss, 5);
-    let maxAbs = 0;
-    let maxDiff = 0;
-    plain.g.forEach((ga, i) => ga.forEach((x, j) => {
-      maxAbs = Math.max(maxAbs, Math.abs(x));
-      maxDiff = Math.max(maxDiff, Math.abs(x - shared.g[i][j]));
-    }));
+    const { maxAbs, maxDiff } = gradGap(plain, shared);
     expect(maxAbs).toBeGreaterThan(1e-2);
     expect(maxDiff).toBeLessThan(1e-5 * Math.max(1, maxAbs));
     tf.dispose([oh, w]);
