@@ -82,24 +82,17 @@ export function createPpo(ctx: RunContext, ref: SeqNet | null): Algorithm {
       // has not changed since the rollout), so they come from there and cost no pass of their own;
       // otherwise a pass before the updates computes them.
       const tokRewards = ppoTokenRewards(rewards, ro.mask, n, T, { oldLogp, refLogp: refLogp ?? undefined, klCoef: refLogp ? run.klCoef : 0 });
-      let oldValues: Float32Array | null = null;
-      let returnsAll: ArrayLike<number> = [];
-      let returns32 = new Float32Array(0);
-      let adv32 = new Float32Array(0);
-      const fromValues = (values: Float32Array) => {
-        oldValues = values;
+      /** The rollout-time values and what GAE makes of them (advantages and returns as float32 copies, made once). */
+      const targetsOf = (values: Float32Array) => {
         const { advantages, returns } = gae(tokRewards, values, ro.mask, n, T, run.gamma, run.gaeLambda);
         const adv = run.whiten ? whiten(advantages, ro.mask) : advantages;
         ctx.record({ problems, rollout: ro, rewards, advantages: adv, perToken: true, groupSize: 1 });
-        // float32 copies, made once
-        adv32 = Float32Array.from(adv);
-        returnsAll = returns;
-        returns32 = Float32Array.from(returns);
+        return { values, returns, adv32: Float32Array.from(adv), returns32: Float32Array.from(returns) };
       };
-      const single = criticPassReuse.enabled && run.epochs === 1 && run.minibatches === 1;
-      if (!single) {
+      let targets: ReturnType<typeof targetsOf> | null = null;
+      if (!(criticPassReuse.enabled && run.epochs === 1 && run.minibatches === 1)) {
         const t = tf.tidy(() => tf.mul(valuesOf(prompts, ro.tokens, n, ro.mask), tf.tensor2d(ro.mask, [n, T])));
-        fromValues((await t.data()) as Float32Array);
+        targets = targetsOf((await t.data()) as Float32Array);
         t.dispose();
         addFlops(ctx.cost, critic, n * L, false);
       }
@@ -120,9 +113,9 @@ export function createPpo(ctx: RunContext, ref: SeqNet | null): Algorithm {
             // The critic first: the two nets' updates are independent (the advantages are fixed).
             const c = await optimiserStep(criticOpt, critic.vars, run.maxGradNorm, () => {
               const values = tf.mul(valuesOf(pr, tok, m, mbMask), mask) as tf.Tensor2D;
-              if (!oldValues) fromValues(Float32Array.from(values.dataSync()));
-              const oldV = tf.tensor2d(rows(oldValues!, idx, T), [m, T]);
-              const ret = tf.tensor2d(rows(returns32, idx, T), [m, T]);
+              targets ??= targetsOf(Float32Array.from(values.dataSync()));
+              const oldV = tf.tensor2d(rows(targets.values, idx, T), [m, T]);
+              const ret = tf.tensor2d(rows(targets.returns32, idx, T), [m, T]);
               const l = ppoValueLossTf(values, oldV, ret, mask, { clipVf: run.vfClip });
               return { loss: tf.mul(l.loss, run.vfCoef) as tf.Scalar, extras: [l.loss] };
             });
@@ -130,7 +123,7 @@ export function createPpo(ctx: RunContext, ref: SeqNet | null): Algorithm {
               const oh = tf.tensor3d(rows(oneHotAll, idx, T * V), [m, T, V]);
               const { logp, entropy } = logpOf(policy, pr, tok, oh, m, mbMask);
               const old = tf.tensor2d(rows(oldLogp, idx, T), [m, T]);
-              const adv = tf.tensor2d(rows(adv32, idx, T), [m, T]);
+              const adv = tf.tensor2d(rows(targets!.adv32, idx, T), [m, T]);
               const l = ppoPolicyLossTf(logp, old, adv, mask, { clipLow: run.clipLow, clipHigh: run.clipHigh });
               const ent = tf.div(tf.sum(tf.mul(entropy, mask)), tf.sum(mask)) as tf.Scalar;
               return { loss: l.loss, extras: [ent, l.clipLowFrac, l.clipHighFrac] };
@@ -148,7 +141,7 @@ export function createPpo(ctx: RunContext, ref: SeqNet | null): Algorithm {
           }
         }
       }
-      const values0: Float32Array = oldValues!;
+      const { values: oldValues, returns } = targets!;
 
       // 5. Diagnostics.
       let klSum = 0;
@@ -161,7 +154,7 @@ export function createPpo(ctx: RunContext, ref: SeqNet | null): Algorithm {
         'clip_ratio/high_mean': meanOf(acc.hi),
         'loss/policy': meanOf(acc.pg),
         'loss/value': meanOf(acc.vf),
-        explained_variance: explainedVariance(values0, returnsAll, ro.mask),
+        explained_variance: explainedVariance(oldValues, returns, ro.mask),
         grad_norm: meanOf(acc.gn),
         ...completionStats(task, ro, correct),
       };

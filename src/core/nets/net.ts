@@ -139,12 +139,13 @@ function worthSharing(g: PrefixGroups, B: number): boolean {
  * eighth of the len x B row-steps up to len (an extra pass and a copy cost something); else null.
  */
 export function sharedPrefix(ids: Int32Array, B: number, stride: number, len: number): { s: number; g: PrefixGroups } | null {
-  if (!prefixSharing.enabled) return null;
-  const whole = prefixGroups(ids, B, stride, len);
+  if (!prefixSharing.enabled || len < 1) return null;
+  const levels = prefixLevels(ids, B, stride, len);
+  const whole = levels[len - 1];
   if (worthSharing(whole, B)) return { s: len, g: whole };
   let best: { s: number; g: PrefixGroups } | null = null;
   for (let s = len - 1; s >= 1; s--) {
-    const g = prefixGroups(ids, B, stride, s);
+    const g = levels[s - 1];
     if (worthSharing(g, B) && s * (B - g.U) >= (len * B) / 8 && (!best || s * (B - g.U) > best.s * (B - best.g.U))) best = { s, g };
   }
   return best;
@@ -159,21 +160,37 @@ export interface PrefixGroups {
   of: Int32Array;
 }
 
-export function prefixGroups(ids: Int32Array, B: number, stride: number, len: number): PrefixGroups {
-  const seen = new Map<string, number>();
-  const first: number[] = [];
-  const of = new Int32Array(B);
-  for (let b = 0; b < B; b++) {
-    const key = ids.subarray(b * stride, b * stride + len).join(',');
-    let u = seen.get(key);
-    if (u === undefined) {
-      u = first.length;
-      seen.set(key, u);
-      first.push(b);
+/**
+ * Rows of ids [B, stride] grouped by their first s tokens, for s = 1..len (entry s - 1), groups
+ * numbered in the order of their first rows. Two rows share s tokens when they share s - 1 and the
+ * s-th, so each level refines the one before: B x len map lookups in all.
+ */
+function prefixLevels(ids: Int32Array, B: number, stride: number, len: number): PrefixGroups[] {
+  const levels: PrefixGroups[] = [];
+  let prev = new Int32Array(B); // every row shares the empty prefix
+  for (let s = 1; s <= len; s++) {
+    const seen = new Map<number, number>();
+    const first: number[] = [];
+    const of = new Int32Array(B);
+    for (let b = 0; b < B; b++) {
+      const key = prev[b] * 0x100000 + ids[b * stride + s - 1]; // token ids are small non-negative integers
+      let u = seen.get(key);
+      if (u === undefined) {
+        u = first.length;
+        seen.set(key, u);
+        first.push(b);
+      }
+      of[b] = u;
     }
-    of[b] = u;
+    levels.push({ U: first.length, first: Int32Array.from(first), of });
+    prev = of;
   }
-  return { U: first.length, first: Int32Array.from(first), of };
+  return levels;
+}
+
+export function prefixGroups(ids: Int32Array, B: number, stride: number, len: number): PrefixGroups {
+  if (len < 1) return { U: B > 0 ? 1 : 0, first: new Int32Array(B > 0 ? 1 : 0), of: new Int32Array(B) };
+  return prefixLevels(ids, B, stride, len)[len - 1];
 }
 
 /** Row g.of[b] of x [U, D] for each row b: [B, D]; the gradient sums each group's rows. */
