@@ -1,7 +1,8 @@
 /**
  * The fused GRU kernels (workers/fused-kernels.ts, our WebAssembly SIMD module) against the tfjs
- * path of src/core/nets/gru-bptt.ts: the same states and the same gradients to float tolerance,
- * at shapes that hit every code path (rows and columns not multiples of the SIMD blocks, one step).
+ * path of src/core/nets/gru-bptt.ts: the same states and the same gradients (input matrices and
+ * biases, recurrent weights, start state) to float tolerance, at shapes that hit every code path
+ * (rows and columns not multiples of the SIMD blocks, one step, a zero start state).
  * And the committed module is what its source compiles to.
  */
 import { describe, expect, it } from 'vitest';
@@ -53,49 +54,90 @@ describe('fused GRU kernels', () => {
     expect(gruPath()).toBe('kernel');
   });
 
-  for (const [B, H, L] of [[8, 64, 5], [7, 13, 3], [5, 6, 1], [256, 64, 4], [3, 4, 2], [1, 9, 6]]) {
-    it(`give the tfjs path's states and gradients (B ${B}, H ${H}, L ${L})`, () => {
-      const rng = new Rng(B * 1000 + H * 10 + L);
-      const k = 1 / Math.sqrt(H);
-      const inputs = [
-        rand(rng, [L * B, H], 2), rand(rng, [L * B, H], 2), rand(rng, [L * B, H], 2),
-        rand(rng, [H, H], k), rand(rng, [H, H], k), rand(rng, [H, H], k), rand(rng, [H], k), rand(rng, [B, H], 0.5),
-      ];
+  /**
+   * A sequence's inputs and weights at random: V tokens, positions pos0..pos0+L-1 of maxLen; h0
+   * random, or null (zeros). `args` are the differentiated tensors in gruSequence's order.
+   */
+  function gruCase(seed: number, B: number, H: number, L: number, zeroH0 = false) {
+    const rng = new Rng(seed);
+    const V = 5, pos0 = rng.int(3), maxLen = pos0 + L + rng.int(3);
+    const k = 1 / Math.sqrt(H);
+    const C = [0, 1, 2].map(() => rand(rng, [V + maxLen, H], 1)) as tf.Tensor2D[];
+    const bx = [0, 1, 2].map(() => rand(rng, [H], k)) as tf.Tensor1D[];
+    const tok = Int32Array.from({ length: L * B }, () => rng.int(V));
+    const wh = [0, 1, 2].map(() => rand(rng, [H, H], k)) as tf.Tensor2D[];
+    const bhn = rand(rng, [H], k) as tf.Tensor1D;
+    const h0 = zeroH0 ? null : (rand(rng, [B, H], 0.5) as tf.Tensor2D);
+    const args: tf.Tensor[] = [...C, ...bx, ...wh, bhn, ...(h0 ? [h0] : [])];
+    const run = (t: tf.Tensor[]) =>
+      gruSequence({ C: t.slice(0, 3) as tf.Tensor2D[], bx: t.slice(3, 6) as tf.Tensor1D[], tok, pos0, V }, t[6] as tf.Tensor2D, t[7] as tf.Tensor2D, t[8] as tf.Tensor2D, t[9] as tf.Tensor1D, (t[10] ?? null) as tf.Tensor2D | null, B);
+    return { args, run, rng };
+  }
+  const GRAD_NAMES = ['Cr', 'Cz', 'Cn', 'bxr', 'bxz', 'bxn', 'whr', 'whz', 'whn', 'bhn', 'h0'];
+
+  for (const [B, H, L, zero] of [[8, 64, 5, 0], [7, 13, 3, 0], [5, 6, 1, 0], [256, 64, 4, 0], [3, 4, 2, 0], [1, 9, 6, 0], [8, 64, 5, 1], [5, 6, 1, 1], [7, 13, 3, 1]]) {
+    it(`give the tfjs path's states and gradients (B ${B}, H ${H}, L ${L}${zero ? ', zero start' : ''})`, () => {
+      const { args, run, rng } = gruCase(B * 1000 + H * 10 + L + zero, B, H, L, zero === 1);
       const seed = rand(rng, [L * B, H]); // a loss sum(hs * seed): every state gets a gradient
-      const f = (...xs: tf.Tensor[]) => tf.sum(tf.mul(gruSequence(...(xs as [tf.Tensor2D, tf.Tensor2D, tf.Tensor2D, tf.Tensor2D, tf.Tensor2D, tf.Tensor2D, tf.Tensor1D, tf.Tensor2D]), B), seed));
-      const { kernel, tfjs } = both(() => ({
-        hs: gruSequence(...(inputs as [tf.Tensor2D, tf.Tensor2D, tf.Tensor2D, tf.Tensor2D, tf.Tensor2D, tf.Tensor2D, tf.Tensor1D, tf.Tensor2D]), B),
-        grads: tf.grads(f)(inputs),
-      }));
+      const f = (...xs: tf.Tensor[]) => tf.sum(tf.mul(run(xs), seed));
+      const { kernel, tfjs } = both(() => ({ hs: run(args), grads: tf.grads(f)(args) }));
       expect(maxDiff(kernel.hs, tfjs.hs)).toBeLessThan(2e-6);
-      const names = ['xr', 'xz', 'xn', 'whr', 'whz', 'whn', 'bhn', 'h0'];
+      expect(kernel.grads.length).toBe(zero ? 10 : 11);
       kernel.grads.forEach((g, i) => {
         const scale = Math.max(1, ...Array.from(tfjs.grads[i].dataSync(), Math.abs));
-        expect(maxDiff(g, tfjs.grads[i]) / scale, names[i]).toBeLessThan(1e-5);
+        expect(maxDiff(g, tfjs.grads[i]) / scale, GRAD_NAMES[i]).toBeLessThan(1e-5);
         expect(g.shape).toEqual(tfjs.grads[i].shape);
       });
-      tf.dispose([...inputs, seed, kernel.hs, tfjs.hs, ...kernel.grads, ...tfjs.grads]);
+      tf.dispose([...args, seed, kernel.hs, tfjs.hs, ...kernel.grads, ...tfjs.grads]);
     });
   }
 
+  it('give a zero start state the same states and weight gradients as explicit zeros', () => {
+    const B = 6, H = 8, L = 3;
+    const { args, run, rng } = gruCase(11, B, H, L, true);
+    const seed = rand(rng, [L * B, H]);
+    const zeros = tf.zeros([B, H]);
+    const withZeros = [...args, zeros];
+    const loss = (xs: tf.Tensor[]) => tf.sum(tf.mul(run(xs), seed));
+    const a = { hs: run(args), grads: tf.grads((...xs: tf.Tensor[]) => loss(xs))(args) };
+    const b = { hs: run(withZeros), grads: tf.grads((...xs: tf.Tensor[]) => loss(xs))(withZeros) };
+    expect(Array.from(a.hs.dataSync())).toEqual(Array.from(b.hs.dataSync()));
+    a.grads.forEach((g, i) => expect(Array.from(g.dataSync()), GRAD_NAMES[i]).toEqual(Array.from(b.grads[i].dataSync())));
+    tf.dispose([...withZeros, seed, a.hs, b.hs, ...a.grads, ...b.grads]);
+  });
+
+  it('refuse token ids outside the vocabulary and positions past the input matrices', () => {
+    const B = 2, H = 4;
+    const C = [0, 1, 2].map(() => tf.zeros([5 + 3, H])) as tf.Tensor2D[];
+    const bx = [0, 1, 2].map(() => tf.zeros([H])) as tf.Tensor1D[];
+    const w = tf.zeros([H, H]) as tf.Tensor2D;
+    const b = tf.zeros([H]) as tf.Tensor1D;
+    const seq = (tok: number[], pos0: number) => () => gruSequence({ C, bx, tok: Int32Array.from(tok), pos0, V: 5 }, w, w, w, b, null, B);
+    expect(seq([0, 5], 0)).toThrow(/token id 5 is not in \[0, 4\]/);
+    expect(seq([0, -1], 0)).toThrow(/token id -1/);
+    expect(seq([0, 1, 2, 3], 2)).toThrow(/do not fit/);
+    expect(seq([0, 1, 2, 3], 1)).not.toThrow();
+    tf.dispose([...C, ...bx, w, b]);
+  });
+
   it('are deterministic: the same inputs give the same bits', () => {
-    const rng = new Rng(3);
-    const xs = [rand(rng, [40, 16]), rand(rng, [40, 16]), rand(rng, [40, 16]), rand(rng, [16, 16], 0.25), rand(rng, [16, 16], 0.25), rand(rng, [16, 16], 0.25), rand(rng, [16], 0.25), rand(rng, [8, 16])] as [tf.Tensor2D, tf.Tensor2D, tf.Tensor2D, tf.Tensor2D, tf.Tensor2D, tf.Tensor2D, tf.Tensor1D, tf.Tensor2D];
-    const a = gruSequence(...xs, 8).dataSync();
-    const b = gruSequence(...xs, 8).dataSync();
+    const { args, run } = gruCase(3, 8, 16, 5);
+    const a = run(args).dataSync();
+    const b = run(args).dataSync();
     expect(Array.from(a)).toEqual(Array.from(b));
+    tf.dispose(args);
   });
 
   it('leak no tensors', () => {
-    const rng = new Rng(4);
-    const xs = [rand(rng, [12, 8]), rand(rng, [12, 8]), rand(rng, [12, 8]), rand(rng, [8, 8]), rand(rng, [8, 8]), rand(rng, [8, 8]), rand(rng, [8]), rand(rng, [4, 8])];
-    const buffers = () => tf.engine().backend.numDataIds();
-    const before = buffers();
-    const f = (...v: tf.Tensor[]) => tf.sum(gruSequence(...(v as [tf.Tensor2D, tf.Tensor2D, tf.Tensor2D, tf.Tensor2D, tf.Tensor2D, tf.Tensor2D, tf.Tensor1D, tf.Tensor2D]), 4));
-    tf.tidy(() => { tf.grads(f)(xs); });
-    tf.tidy(() => { gruSequence(...(xs as [tf.Tensor2D, tf.Tensor2D, tf.Tensor2D, tf.Tensor2D, tf.Tensor2D, tf.Tensor2D, tf.Tensor1D, tf.Tensor2D]), 4); });
-    expect(buffers()).toBe(before); // the dropped outputs too
-    tf.dispose(xs);
+    for (const zero of [false, true]) {
+      const { args, run } = gruCase(4, 4, 8, 3, zero);
+      const buffers = () => tf.engine().backend.numDataIds();
+      const before = buffers();
+      tf.tidy(() => { tf.grads((...v: tf.Tensor[]) => tf.sum(run(v)))(args); });
+      tf.tidy(() => { run(args); });
+      expect(buffers()).toBe(before); // the dropped outputs too
+      tf.dispose(args);
+    }
   });
 });
 

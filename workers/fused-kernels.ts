@@ -1,7 +1,8 @@
 /**
  * Our own WebAssembly SIMD module (workers/kernels/assembly/kernels.ts, compiled by `npm run
- * build:kernels`) and the tfjs kernels made of it: the GRU sequence's forward and backward passes,
- * each one call instead of ~15 (forward) and ~25 (backward) tfjs kernels per time step; the
+ * build:kernels`) and the tfjs kernels made of it: the GRU sequence's forward and backward passes
+ * with their input projections, each one call instead of ~15 (forward) and ~25 (backward) tfjs
+ * kernels per time step and ~20 for the projections; the
  * MLP's and the transformer's one-hot first products as summed rows; layer normalisation (one
  * call forward, one backward, instead of ~10 and ~25); a bias add and gelu (the transformer's MLP);
  * causal multi-head attention (one call each way instead of ~10 and ~20: the heads' split and
@@ -20,11 +21,12 @@ import { WASM_BASE64 } from './kernels/kernels.wasm';
 
 export interface FusedModule {
   gemm(a: number, rs: number, ks: number, w: number, out: number, M: number, K: number, N: number, acc: number): void;
-  gruForward(xr: number, xz: number, xn: number, whr: number, whz: number, whn: number, bhn: number, h0: number,
+  gruForward(cr: number, cz: number, cn: number, bxr: number, bxz: number, bxn: number, tok: number, posRow: number,
+    whr: number, whz: number, whn: number, bhn: number, h0: number,
     hs: number, R: number, Z: number, N: number, HN: number, B: number, H: number, L: number): void;
   gruBackward(dy: number, whr: number, whz: number, whn: number, h0: number, hs: number, R: number, Z: number, N: number, HN: number,
-    dar: number, daz: number, dan: number, dwhr: number, dwhz: number, dwhn: number, dbhn: number, dh0: number, scratch: number,
-    B: number, H: number, L: number): void;
+    tok: number, posRow: number, dcr: number, dcz: number, dcn: number, dbxr: number, dbxz: number, dbxn: number,
+    dwhr: number, dwhz: number, dwhn: number, dbhn: number, dh0: number, scratch: number, B: number, H: number, L: number, K: number): void;
   gatherRows(x: number, idx: number, out: number, n: number, rowBytes: number, dim: number): number;
   sumMiddle(x: number, out: number, outer: number, mid: number, inner: number): void;
   matmul(a: number, w: number, out: number, M: number, K: number, N: number, acc: number): void;
@@ -110,43 +112,63 @@ export function installOwnKernels(): boolean {
   const backend = tf.backend();
   const ptr = (t: tf.TensorInfo) => heapOffset(backend, t);
 
+  /**
+   * The GRU's shapes, checked: C_g [K, H], tok [L*B] int32 with every id in [0, V), positions
+   * pos0..pos0+L-1 within C's K - V position rows. Returns the position rows' first row.
+   */
+  const gruShapes = (name: string, b: WasmBackendLike, tok: tf.TensorInfo, B: number, V: number, pos0: number, K: number, H: number) => {
+    if (tok.dtype !== 'int32') throw new Error(`${name}: ${tok.dtype} token ids, int32 expected`);
+    const L = tok.shape[0] / B;
+    if (!Number.isInteger(L) || V + pos0 + L > K) throw new Error(`${name}: ${tok.shape[0]} token ids do not fit ${B} rows at positions from ${pos0} in ${K - V}`);
+    const ids = b.typedArrayFromHeap(tok);
+    for (let i = 0; i < ids.length; i++) if (!(ids[i] >= 0 && ids[i] < V)) throw new Error(`${name}: token id ${ids[i]} is not in [0, ${V - 1}]`);
+    return { L, posRow: V + pos0, BH: B * H };
+  };
+
+  type GruAttrs = { B: number; V: number; pos0: number; zeroH0: boolean };
+
   const forward = ({ inputs, attrs, backend: be }: KernelArgs): tf.TensorInfo[] => {
     const b = be as WasmBackendLike;
-    const { xr, xz, xn, whr, whz, whn, bhn, h0 } = inputs as Record<string, tf.TensorInfo>;
-    const B = (attrs as { B: number }).B;
-    const H = whr.shape[0];
-    const L = xr.shape[0] / B;
-    for (const t of [xr, xz, xn]) float32(GRU_KERNELS.forward, t, L * B * H);
+    const { cr, cz, cn, bxr, bxz, bxn, whr, whz, whn, bhn, h0, tok } = inputs as Record<string, tf.TensorInfo>;
+    const { B, V, pos0 } = attrs as unknown as GruAttrs;
+    const [K, H] = cr.shape;
+    const { L, posRow, BH } = gruShapes(GRU_KERNELS.forward, b, tok, B, V, pos0, K, H);
+    for (const t of [cr, cz, cn]) float32(GRU_KERNELS.forward, t, K * H);
+    for (const t of [bxr, bxz, bxn, bhn]) float32(GRU_KERNELS.forward, t, H);
     for (const t of [whr, whz, whn]) float32(GRU_KERNELS.forward, t, H * H);
-    float32(GRU_KERNELS.forward, bhn, H);
-    float32(GRU_KERNELS.forward, h0, B * H);
+    float32(GRU_KERNELS.forward, h0, BH);
     const outs = [0, 1, 2, 3, 4].map(() => b.makeOutput([L * B, H], 'float32'));
-    if (L * B * H > 0) {
+    if (L * BH > 0) {
       const [hs, R, Z, N, HN] = outs.map(ptr);
-      mod.gruForward(ptr(xr), ptr(xz), ptr(xn), ptr(whr), ptr(whz), ptr(whn), ptr(bhn), ptr(h0), hs, R, Z, N, HN, B, H, L);
+      mod.gruForward(ptr(cr), ptr(cz), ptr(cn), ptr(bxr), ptr(bxz), ptr(bxn), ptr(tok), posRow,
+        ptr(whr), ptr(whz), ptr(whn), ptr(bhn), ptr(h0), hs, R, Z, N, HN, B, H, L);
     }
     return outs;
   };
 
+  /** Outputs in the order of the forward's differentiated inputs: dC_g, dbx_g, dW_g, dbhn, then dh0 unless zeroH0. */
   const backward = ({ inputs, attrs, backend: be }: KernelArgs): tf.TensorInfo[] => {
     const b = be as WasmBackendLike;
-    const { dy, whr, whz, whn, h0, hs, R, Z, N, HN } = inputs as Record<string, tf.TensorInfo>;
-    const B = (attrs as { B: number }).B;
+    const { dy, whr, whz, whn, h0, hs, R, Z, N, HN, tok } = inputs as Record<string, tf.TensorInfo>;
+    const { B, V, pos0, zeroH0, K } = attrs as unknown as GruAttrs & { K: number };
     const H = whr.shape[0];
-    const L = dy.shape[0] / B;
-    for (const t of [dy, hs, R, Z, N, HN]) float32(GRU_KERNELS.backward, t, L * B * H);
+    const { L, posRow, BH } = gruShapes(GRU_KERNELS.backward, b, tok, B, V, pos0, K, H);
+    for (const t of [dy, hs, R, Z, N, HN]) float32(GRU_KERNELS.backward, t, L * BH);
     for (const t of [whr, whz, whn]) float32(GRU_KERNELS.backward, t, H * H);
-    float32(GRU_KERNELS.backward, h0, B * H);
+    float32(GRU_KERNELS.backward, h0, BH);
     const outs = [
-      b.makeOutput([L * B, H], 'float32'), b.makeOutput([L * B, H], 'float32'), b.makeOutput([L * B, H], 'float32'),
-      b.makeOutput([H, H], 'float32'), b.makeOutput([H, H], 'float32'), b.makeOutput([H, H], 'float32'),
-      b.makeOutput([H], 'float32'), b.makeOutput([B, H], 'float32'),
+      ...[0, 1, 2].map(() => b.makeOutput([K, H], 'float32')),
+      ...[0, 1, 2].map(() => b.makeOutput([H], 'float32')),
+      ...[0, 1, 2].map(() => b.makeOutput([H, H], 'float32')),
+      b.makeOutput([H], 'float32'),
+      ...(zeroH0 ? [] : [b.makeOutput([B, H], 'float32')]),
     ];
-    const scratch = b.makeOutput([L * B * H + 3 * H * H], 'float32');
-    if (L * B * H > 0) {
-      const [dar, daz, dan, dwhr, dwhz, dwhn, dbhn, dh0] = outs.map(ptr);
+    const scratch = b.makeOutput([4 * L * BH + 3 * H * H + BH], 'float32');
+    if (L * BH > 0) {
+      const [dcr, dcz, dcn, dbxr, dbxz, dbxn, dwhr, dwhz, dwhn, dbhn, dh0] = outs.map(ptr);
+      // dh0 = 0 (no such output): the module skips what only h0's gradient needs.
       mod.gruBackward(ptr(dy), ptr(whr), ptr(whz), ptr(whn), ptr(h0), ptr(hs), ptr(R), ptr(Z), ptr(N), ptr(HN),
-        dar, daz, dan, dwhr, dwhz, dwhn, dbhn, dh0, ptr(scratch), B, H, L);
+        ptr(tok), posRow, dcr, dcz, dcn, dbxr, dbxz, dbxn, dwhr, dwhz, dwhn, dbhn, zeroH0 ? 0 : dh0, ptr(scratch), B, H, L, K);
     }
     b.disposeData(scratch.dataId);
     return outs;

@@ -17,6 +17,7 @@ import type { Rng } from './rng';
 import { TEACHER_PROB_FLOOR, type TeacherModel } from './teacher';
 import type { Problem, Task } from './tasks/task';
 import { exp } from './math/libm';
+import { readFloats } from './nets/layers';
 
 function promptsOf(problems: Problem[], P: number): Int32Array {
   const x = new Int32Array(problems.length * P);
@@ -67,7 +68,7 @@ export class LearnedTeacher implements TeacherModel {
       const logits = completionOutputs(this.net, promptsOf(problems, P), tokens, n, P, T); // [n, T, V]
       return tf.softmax(this.temperature === 1 ? logits : tf.div(logits, this.temperature));
     });
-    const probs = (await probsT.data()) as Float32Array;
+    const probs = readFloats(probsT);
     probsT.dispose();
     const out = new Float32Array(n * T * V);
     for (let r = 0; r < n * T; r++) {
@@ -91,7 +92,7 @@ export class LearnedTeacher implements TeacherModel {
         const oh = tf.tensor3d(oneHotTokens(tokens, V), [n, T, V]);
         return tokenLogProbs(completionOutputs(this.net, promptsOf(chunk, P), tokens, n, P, T), oh, this.temperature).logp;
       });
-      const lp = (await lpT.data()) as Float32Array;
+      const lp = readFloats(lpT);
       lpT.dispose();
       for (let i = 0; i < n; i++) {
         let s = 0;

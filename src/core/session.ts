@@ -28,6 +28,7 @@ import { evaluatePolicy, greedyAccuracy } from './evaluate';
 import { LearnedTeacher } from './learned-teacher';
 import { type Policy, policyMismatch, refName } from './policy-file';
 import { netFromPolicy, policyOf } from './nets/from-policy';
+import { readFloats } from './nets/layers';
 
 
 export { taskOf };
@@ -551,7 +552,7 @@ export class Session {
     const tokens = b.rollout.tokens.subarray(0, n * T);
     const oh = tf.tensor3d(oneHotTokens(tokens, V), [n, T, V]);
     const lpT = tf.tidy(() => tokenLogProbs(completionOutputs(this.policy, prompts, tokens, n, P, T), oh, this.run.temperature).logp);
-    const now = (await lpT.data()) as Float32Array;
+    const now = readFloats(lpT);
     tf.dispose([oh, lpT]);
     const rows: InspectRow[] = [];
     const task = this.task;

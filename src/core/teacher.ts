@@ -67,7 +67,8 @@ export class Teacher implements TeacherModel {
   readonly accuracy: number;
   /** The blind spot in force, or null. */
   readonly blindSpot: BlindSpot | null;
-  private cache = new Map<string, TeacherAnswer[]>();
+  /** Each problem's answer distribution, and its probabilities as one array (for sampling). */
+  private cache = new Map<string, { answers: TeacherAnswer[]; weights: number[] }>();
 
   constructor(readonly task: Task, opts: TeacherOptions) {
     this.accuracy = Math.min(1, Math.max(0, Number.isFinite(opts.accuracy) ? opts.accuracy : 0));
@@ -76,8 +77,8 @@ export class Teacher implements TeacherModel {
 
   async sampleBatch(rng: Rng, problems: Problem[]): Promise<Int32Array> {
     const T = this.task.maxNew;
-    const toks = new Int32Array(problems.length * T);
-    problems.forEach((p, i) => toks.set(this.sample(rng, p), i * T));
+    const toks = new Int32Array(problems.length * T).fill(this.task.pad);
+    problems.forEach((p, i) => this.sampleInto(rng, p, toks, i * T));
     return toks;
   }
 
@@ -122,12 +123,18 @@ export class Teacher implements TeacherModel {
 
   /** One teacher completion: answer tokens, eos, then pads up to `task.maxNew`. */
   sample(rng: Rng, p: Problem): number[] {
-    const d = this.dist(p);
-    const a = d[rng.categorical(d.map((x) => x.prob))];
-    const out = new Array<number>(this.task.maxNew).fill(this.task.pad);
-    a.tokens.forEach((t, i) => (out[i] = t));
-    out[a.tokens.length] = this.task.eos;
-    return out;
+    const out = new Int32Array(this.task.maxNew).fill(this.task.pad);
+    this.sampleInto(rng, p, out, 0);
+    return Array.from(out);
+  }
+
+  /** sample() written into out[at..] (which holds pads): no arrays made per completion. */
+  private sampleInto(rng: Rng, p: Problem, out: Int32Array, at: number): void {
+    const { answers, weights } = this.entry(p);
+    const a = answers[rng.categorical(weights)];
+    const n = Math.min(a.tokens.length, this.task.maxNew);
+    for (let j = 0; j < n; j++) out[at + j] = a.tokens[j];
+    if (n < this.task.maxNew) out[at + n] = this.task.eos;
   }
 
   /**
@@ -198,25 +205,34 @@ export class Teacher implements TeacherModel {
   }
 
   private dist(p: Problem): TeacherAnswer[] {
+    return this.entry(p).answers;
+  }
+
+  private entry(p: Problem): { answers: TeacherAnswer[]; weights: number[] } {
     const hit = this.cache.get(p.key);
     if (hit) return hit;
-    let d: TeacherAnswer[];
+    // Built for every new problem a run draws (thousands in its first steps): plain loops.
+    const d: TeacherAnswer[] = [];
     if (this.onBlindSpot(p)) {
-      d = [{ tokens: this.blindSpot!.wrongAnswer(p), prob: 1 }];
+      d.push({ tokens: this.blindSpot!.wrongAnswer(p), prob: 1 });
     } else {
       const misses = this.task.nearMisses(p);
-      d = [{ tokens: p.target.slice(), prob: this.accuracy }];
+      const all: TeacherAnswer[] = [{ tokens: p.target.slice(), prob: this.accuracy }];
       for (const m of misses) {
         const prob = (1 - this.accuracy) / misses.length;
-        const same = d.find((a) => sameTokens(a.tokens, m));
+        let same: TeacherAnswer | null = null;
+        for (const a of all) if (sameTokens(a.tokens, m)) same = same ?? a;
         if (same) same.prob += prob;
-        else d.push({ tokens: m.slice(), prob });
+        else all.push({ tokens: m.slice(), prob });
       }
-      d = d.filter((a) => a.prob > 0);
+      for (const a of all) if (a.prob > 0) d.push(a);
     }
     if (this.cache.size >= CACHE_LIMIT) this.cache.clear();
-    this.cache.set(p.key, d);
-    return d;
+    const weights: number[] = [];
+    for (const a of d) weights.push(a.prob);
+    const e = { answers: d, weights };
+    this.cache.set(p.key, e);
+    return e;
   }
 
   /** Next-token distribution after completion[0..k) into out[off .. off+V). */

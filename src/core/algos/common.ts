@@ -14,6 +14,7 @@ import type { TeacherModel } from '../teacher';
 import type { Problem, Task, Verdict } from '../tasks/task';
 import { isWorkedTask, showsWork } from '../tasks/sum';
 import { pow } from '../math/libm';
+import { readFloats } from '../nets/layers';
 
 /** Cumulative cost of a run: what each method pays. */
 export interface Cost {
@@ -313,7 +314,7 @@ export async function optimiserStep(
   });
   tf.dispose(extras);
   clearAux();
-  const vals = (await packed.data()) as Float32Array;
+  const vals = readFloats(packed);
   packed.dispose();
   const k = 1 + extras.length;
   const size = vars.reduce((s, v) => s + v.size, 0);

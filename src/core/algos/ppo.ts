@@ -24,6 +24,7 @@ import { completionOutputs, oneHotTokens, sampleCompletions, tokenLogProbs } fro
 import type { SeqNet } from '../nets/net';
 import type { StepMetrics } from '../metrics';
 import { exp } from '../math/libm';
+import { readFloats } from '../nets/layers';
 
 /**
  * One epoch of one minibatch takes the critic's rollout-time values from its update's forward pass
@@ -72,7 +73,7 @@ export function createPpo(ctx: RunContext, ref: SeqNet | null): Algorithm {
         const oh = tf.tensor3d(oneHotAll, [n, T, V]);
         const t = tf.tidy(() => logpOf(ref, prompts, ro.tokens, oh, n, ro.mask).logp);
         oh.dispose();
-        refLogp = (await t.data()) as Float32Array;
+        refLogp = readFloats(t);
         t.dispose();
         addFlops(ctx.cost, ref, n * L, false);
       }
@@ -92,7 +93,7 @@ export function createPpo(ctx: RunContext, ref: SeqNet | null): Algorithm {
       let targets: ReturnType<typeof targetsOf> | null = null;
       if (!(criticPassReuse.enabled && run.epochs === 1 && run.minibatches === 1)) {
         const t = tf.tidy(() => tf.mul(valuesOf(prompts, ro.tokens, n, ro.mask), tf.tensor2d(ro.mask, [n, T])));
-        targets = targetsOf((await t.data()) as Float32Array);
+        targets = targetsOf(readFloats(t));
         t.dispose();
         addFlops(ctx.cost, critic, n * L, false);
       }

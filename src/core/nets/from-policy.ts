@@ -4,12 +4,13 @@ import { type Policy, type PolicyOrigin, POLICY_FORMAT, POLICY_VERSION, policyTa
 import { Rng } from '../rng';
 import type { Task } from '../tasks/task';
 import { type SeqNet, createNet } from './net';
+import { readFloats } from './layers';
 
 /** A net's weights (one read back, batched) as a Policy. */
 export async function policyOf(net: SeqNet, task: Task, origin: PolicyOrigin): Promise<Policy> {
   const layout = weightLayout(net.spec);
   const flat = tf.tidy(() => tf.concat(net.vars.map((v) => tf.reshape(v, [-1]))));
-  const all = (await flat.data()) as Float32Array;
+  const all = readFloats(flat);
   flat.dispose();
   let off = 0;
   const weights = net.vars.map((v, i) => {

@@ -11,13 +11,13 @@
  *   h' = n + z * (h - n)
  */
 import * as tf from '@tensorflow/tfjs';
-import { kernelOp, ownKernels } from './layers';
+import { kernelOp, ownKernels, taping } from './layers';
 
 /**
- * The whole sequence's forward and backward passes as one kernel each, where the backend has them:
- * workers/fused-kernels.ts registers them on tfjs-wasm (our own WebAssembly SIMD module). Without
- * them, or with `backendTraits.gruSequence` false, the tfjs ops below compute the same function (to
- * float rounding; test/kernels.test.ts compares the two).
+ * The whole sequence's forward and backward passes, input projections included, as one kernel
+ * each where the backend has them: workers/fused-kernels.ts registers them on tfjs-wasm (our own
+ * WebAssembly SIMD module). Without them, or with `backendTraits.gruSequence` false, the tfjs ops
+ * below compute the same function (to float rounding; test/kernels.test.ts compares the two).
  */
 export const GRU_KERNELS = { forward: 'PlaygroundGruForward', backward: 'PlaygroundGruBackward' } as const;
 
@@ -26,30 +26,103 @@ export function gruPath(): 'kernel' | 'tfjs' {
   return ownKernels('gruSequence', GRU_KERNELS) ? 'kernel' : 'tfjs';
 }
 
-function gruSequenceKernel(
-  xr: tf.Tensor2D, xz: tf.Tensor2D, xn: tf.Tensor2D,
-  whr: tf.Tensor2D, whz: tf.Tensor2D, whn: tf.Tensor2D, bhn: tf.Tensor1D,
-  h0: tf.Tensor2D, B: number,
-): tf.Tensor2D {
-  // The forward kernel returns [hs, R, Z, N, HN]; the backward one [dxr, dxz, dxn, dwhr, dwhz, dwhn, dbhn, dh0].
-  return kernelOp(GRU_KERNELS, { xr, xz, xn, whr, whz, whn, bhn, h0 }, {}, { B }, (ins, [hs, R, Z, N, HN]) => ({
-    whr: ins.whr, whz: ins.whz, whn: ins.whn, h0: ins.h0, hs, R, Z, N, HN,
-  }), { B }) as tf.Tensor2D;
+/**
+ * A sequence's inputs: at step t, row b, the one-hot row (token tok[t*B+b], position pos0+t),
+ * whose product with an input matrix is the sum of two of its rows (plus the gate's bias).
+ */
+export interface GruInputs {
+  /** The folded input matrices of the gates r, z, n, [V + maxLen, H]: V token rows, then one row per position. */
+  C: tf.Tensor2D[];
+  /** The gates' input biases [H] (b_ir + b_hr, b_iz + b_hz, b_in). */
+  bx: tf.Tensor1D[];
+  /** Token ids [L*B], time-major (rows t*B .. t*B+B-1 are step t). */
+  tok: Int32Array;
+  /** The absolute position of step 0. */
+  pos0: number;
+  /** Vocabulary size: C's first position row. */
+  V: number;
+}
+
+function gruSequenceKernel(x: GruInputs, whr: tf.Tensor2D, whz: tf.Tensor2D, whn: tf.Tensor2D, bhn: tf.Tensor1D, h0: tf.Tensor2D | null, B: number): tf.Tensor2D {
+  const [cr, cz, cn] = x.C, [bxr, bxz, bxn] = x.bx;
+  const { V, pos0 } = x;
+  const zeroH0 = h0 === null;
+  const h = h0 ?? (tf.zeros([B, whr.shape[0]]) as tf.Tensor2D);
+  const tok = tf.tensor1d(x.tok, 'int32');
+  // A zero start state is a constant: no gradient, and the kernels skip what only it would need.
+  const inputs: Record<string, tf.Tensor> = { cr, cz, cn, bxr, bxz, bxn, whr, whz, whn, bhn };
+  const constants: Record<string, tf.Tensor> = { tok };
+  (zeroH0 ? constants : inputs).h0 = h;
+  // The forward kernel returns [hs, R, Z, N, HN]; the backward one the inputs' gradients, in their order.
+  return kernelOp(GRU_KERNELS, inputs, constants, { B, V, pos0 }, (ins, [hs, R, Z, N, HN]) => ({
+    whr: ins.whr, whz: ins.whz, whn: ins.whn, h0: ins.h0, hs, R, Z, N, HN, tok: ins.tok,
+  }), { B, V, pos0, zeroH0, K: cr.shape[0] }) as tf.Tensor2D;
 }
 
 /**
- * xr, xz, xn: input projections, time-major [L*B, H] (rows t*B .. t*B+B-1 are step t);
- * whr, whz, whn [H, H]; bhn [H]; h0 [B, H] (the state before step 1; it gets a gradient too, so a
- * sequence can continue from another's state). Returns all states h_1..h_L time-major [L*B, H].
+ * The GRU's inputs for L steps of B rows as tfjs ops: x_g = C_g[tok] + C_g[position] + bx_g, time-
+ * major [L*B, H] each. C_g's gradient (tfjs-wasm registers none for gather): token rows
+ * X_tok^T dy with X_tok^T [V, N] built in JS (no transpose kernel); position rows are sums of dy
+ * over each position's block of rows.
  */
-export function gruSequence(
+function projections(x: GruInputs, B: number): tf.Tensor2D[] {
+  const { tok: tokIds, pos0, V } = x;
+  const N = tokIds.length, count = N / B;
+  const maxLen = x.C[0].shape[0] - V;
+  const tok = tf.tensor1d(tokIds, 'int32');
+  const pos = tf.tensor1d(Int32Array.from({ length: N }, (_, r) => V + pos0 + Math.floor(r / B)), 'int32');
+  const gathered = (c: tf.Tensor2D) => tf.add(tf.gather(c, tok), tf.gather(c, pos)) as tf.Tensor2D;
+  let xT: tf.Tensor2D | null = null;
+  const times = (c: tf.Tensor2D): tf.Tensor2D => {
+    if (!taping()) return gathered(c);
+    if (!xT) {
+      const oh = new Float32Array(V * N);
+      for (let r = 0; r < N; r++) oh[tokIds[r] * N + r] = 1;
+      xT = tf.tensor2d(oh, [V, N]);
+    }
+    const xTc = xT;
+    const op = tf.customGrad(((cIn: tf.Tensor2D, save: tf.GradSaveFunc) => {
+      save([xTc]);
+      return {
+        value: gathered(cIn),
+        gradFunc: (dy: tf.Tensor | tf.Tensor[], saved: tf.Tensor[]) => {
+          const g = dy as tf.Tensor2D;
+          const D = g.shape[1];
+          const parts: tf.Tensor2D[] = [tf.matMul(saved[0] as tf.Tensor2D, g)]; // token rows [V, D]
+          if (pos0 > 0) parts.push(tf.zeros([pos0, D]));
+          parts.push(tf.sum(tf.reshape(g, [count, B, D]), 1) as tf.Tensor2D); // positions pos0.. [count, D]
+          if (maxLen - pos0 - count > 0) parts.push(tf.zeros([maxLen - pos0 - count, D]));
+          return [tf.concat(parts, 0)];
+        },
+      };
+      // eslint-disable-next-line @typescript-eslint/no-explicit-any
+    }) as any) as unknown as (c: tf.Tensor2D) => tf.Tensor2D;
+    return op(c);
+  };
+  return x.C.map((c, g) => tf.add(times(c), x.bx[g]) as tf.Tensor2D);
+}
+
+/**
+ * whr, whz, whn [H, H]; bhn [H]; h0 [B, H], the state before step 1, or null for zeros (then it
+ * gets no gradient; otherwise it does, so a sequence can continue from another's state). Returns
+ * all states h_1..h_L time-major [L*B, H].
+ */
+export function gruSequence(x: GruInputs, whr: tf.Tensor2D, whz: tf.Tensor2D, whn: tf.Tensor2D, bhn: tf.Tensor1D, h0: tf.Tensor2D | null, B: number): tf.Tensor2D {
+  const H = whr.shape[0];
+  const L = x.tok.length / B;
+  if (L * B * H > 0 && gruPath() === 'kernel') return gruSequenceKernel(x, whr, whz, whn, bhn, h0, B);
+  const [xr, xz, xn] = projections(x, B);
+  return gruRecurrence(xr, xz, xn, whr, whz, whn, bhn, h0 ?? (tf.zeros([B, H]) as tf.Tensor2D), B);
+}
+
+/** The recurrence as tfjs ops with a hand-written backward pass, from the projections xr, xz, xn [L*B, H]. */
+function gruRecurrence(
   xr: tf.Tensor2D, xz: tf.Tensor2D, xn: tf.Tensor2D,
   whr: tf.Tensor2D, whz: tf.Tensor2D, whn: tf.Tensor2D, bhn: tf.Tensor1D,
   h0: tf.Tensor2D, B: number,
 ): tf.Tensor2D {
   const H = whr.shape[0];
   const L = xr.shape[0] / B;
-  if (L * B * H > 0 && gruPath() === 'kernel') return gruSequenceKernel(xr, xz, xn, whr, whz, whn, bhn, h0, B);
   const op = tf.customGrad(((xr: tf.Tensor2D, xz: tf.Tensor2D, xn: tf.Tensor2D, whr: tf.Tensor2D, whz: tf.Tensor2D, whn: tf.Tensor2D, bhn: tf.Tensor1D, h0: tf.Tensor2D, save: tf.GradSaveFunc) => {
     const rs: tf.Tensor2D[] = [], zs: tf.Tensor2D[] = [], ns: tf.Tensor2D[] = [], hns: tf.Tensor2D[] = [], hprev: tf.Tensor2D[] = [];
     let h = h0;

@@ -11,6 +11,17 @@
 import * as tf from '@tensorflow/tfjs';
 import type { Rng } from '../rng';
 
+/**
+ * A float32 tensor's values, read synchronously. Our backends keep tensors in CPU memory
+ * (tfjs-wasm's heap, or the cpu backend's arrays), so a read is the same copy either way, but
+ * tfjs's async `await t.data()` measured 0.5-0.7 ms per call inside a training step against
+ * 0.02-0.03 ms for dataSync() (the same 160 KB read of a GRU step's gradients and weights):
+ * ~10% of a GRU SFT step and ~7% of a GRPO step.
+ */
+export function readFloats(t: tf.Tensor): Float32Array {
+  return t.dataSync() as Float32Array;
+}
+
 /** Whether a gradient tape is recording (inside tf.grad / tf.variableGrads). */
 export function taping(): boolean {
   return (tf.engine().state as unknown as { gradientDepth: number }).gradientDepth > 0;

@@ -210,55 +210,6 @@ function firstRows(ids: Int32Array, stride: number, len: number, g: PrefixGroups
   return out;
 }
 
-/**
- * The GRU's inputs for `count` consecutive positions pos0.. of R rows, time-major (N = count*R
- * rows, position pos0+j in rows j*R..j*R+R-1): each a one-hot of width V + maxLen with two ones,
- * the token's column and the position's. Times a matrix c [V + maxLen, D] that is the sum of two
- * gathered rows of c: exactly what the matMul gives, at a fraction of its cost. The gradient of c
- * (tfjs-wasm registers none for gather): token rows X_tok^T dy with X_tok^T [V, N] built in JS (no
- * transpose kernel, and V = 14 rows where the whole one-hot has V + maxLen); position rows are
- * sums of dy over each position's block of rows.
- */
-class TokenPositionInputs {
-  private readonly tok: tf.Tensor1D;
-  private readonly pos: tf.Tensor1D;
-  private xT: tf.Tensor2D | null = null;
-
-  constructor(private readonly tokIds: Int32Array, private readonly R: number, private readonly count: number, private readonly pos0: number, private readonly V: number, private readonly maxLen: number) {
-    this.tok = tf.tensor1d(tokIds, 'int32');
-    this.pos = tf.tensor1d(Int32Array.from({ length: count * R }, (_, r) => V + pos0 + Math.floor(r / R)), 'int32');
-  }
-
-  times(c: tf.Tensor2D): tf.Tensor2D {
-    if (!taping()) return tf.add(tf.gather(c, this.tok), tf.gather(c, this.pos)) as tf.Tensor2D;
-    const { R, count, pos0, V, maxLen } = this;
-    const N = count * R;
-    if (!this.xT) {
-      const x = new Float32Array(V * N);
-      for (let r = 0; r < N; r++) x[this.tokIds[r] * N + r] = 1;
-      this.xT = tf.tensor2d(x, [V, N]);
-    }
-    const xT = this.xT;
-    const op = tf.customGrad(((cIn: tf.Tensor2D, save: tf.GradSaveFunc) => {
-      save([xT]);
-      return {
-        value: tf.add(tf.gather(cIn, this.tok), tf.gather(cIn, this.pos)) as tf.Tensor2D,
-        gradFunc: (dy: tf.Tensor | tf.Tensor[], saved: tf.Tensor[]) => {
-          const g = dy as tf.Tensor2D;
-          const D = g.shape[1];
-          const parts: tf.Tensor2D[] = [tf.matMul(saved[0] as tf.Tensor2D, g)]; // token rows [V, D]
-          if (pos0 > 0) parts.push(tf.zeros([pos0, D]));
-          parts.push(tf.sum(tf.reshape(g, [count, R, D]), 1) as tf.Tensor2D); // positions pos0.. [count, D]
-          if (maxLen - pos0 - count > 0) parts.push(tf.zeros([maxLen - pos0 - count, D]));
-          return [tf.concat(parts, 0)];
-        },
-      };
-      // eslint-disable-next-line @typescript-eslint/no-explicit-any
-    }) as any) as unknown as (c: tf.Tensor2D) => tf.Tensor2D;
-    return op(c);
-  }
-}
-
 class GruNet implements SeqNet {
   readonly vars: tf.Variable[];
   readonly paramCount: number;
@@ -332,24 +283,17 @@ class GruNet implements SeqNet {
   }
 
   /**
-   * The three gates' input projections (with their biases), time-major [count*R, H] each, for
-   * rows `rows` of ids [., stride], columns col0..col0+count-1, at positions pos0... The one-hot
-   * (token, position) input times C_g is a sum of two rows of C_g: gathered, not multiplied.
+   * GRU states after each of `count` positions for the given rows of ids [., stride] (columns
+   * col0..col0+count-1, at positions pos0..), continuing from h0 [R, H] (null: zeros): [count*R, H],
+   * time-major. The one-hot (token, position) inputs times C_g are sums of two rows of C_g: the
+   * projections are part of the sequence's op (gru-bptt.ts).
    */
-  private project(C: tf.Tensor2D[], ids: Int32Array, rows: Int32Array, stride: number, col0: number, count: number, pos0: number): tf.Tensor2D[] {
-    const { vocab: V, maxLen } = this.spec;
+  private sequence(C: tf.Tensor2D[], ids: Int32Array, rows: Int32Array, stride: number, col0: number, count: number, pos0: number, h0: tf.Tensor2D | null): tf.Tensor2D {
     const R = rows.length;
-    const N = count * R;
-    const tok = new Int32Array(N);
+    const tok = new Int32Array(count * R);
     for (let j = 0; j < count; j++) for (let i = 0; i < R; i++) tok[j * R + i] = ids[rows[i] * stride + col0 + j];
-    const oh = new TokenPositionInputs(tok, R, count, pos0, V, maxLen);
-    return C.map((c, g) => tf.add(oh.times(c), this.bx[g]) as tf.Tensor2D);
-  }
-
-  /** GRU states after each of `count` positions for the given rows, continuing from h0 [R, H]: [count*R, H]. */
-  private sequence(C: tf.Tensor2D[], ids: Int32Array, rows: Int32Array, stride: number, col0: number, count: number, pos0: number, h0: tf.Tensor2D): tf.Tensor2D {
-    const [xr, xz, xn] = this.project(C, ids, rows, stride, col0, count, pos0);
-    return gruSequence(xr, xz, xn, asT(this.wh[0]), asT(this.wh[1]), asT(this.wh[2]), this.bhn as unknown as tf.Tensor1D, h0, rows.length);
+    const bx = this.bx as unknown as tf.Tensor1D[];
+    return gruSequence({ C, bx, tok, pos0, V: this.spec.vocab }, asT(this.wh[0]), asT(this.wh[1]), asT(this.wh[2]), this.bhn as unknown as tf.Tensor1D, h0, R);
   }
 
   /**
@@ -364,11 +308,11 @@ class GruNet implements SeqNet {
     const all = Int32Array.from({ length: B }, (_, b) => b);
     const shared = sharedPrefix(ids, B, L, from + 1);
     if (!shared) {
-      const hs = this.sequence(C, ids, all, L, 0, L, 0, tf.zeros([B, H]));
+      const hs = this.sequence(C, ids, all, L, 0, L, 0, null);
       return from === 0 ? hs : (tf.slice(hs, [from * B, 0], [(L - from) * B, H]) as tf.Tensor2D);
     }
     const { s, g } = shared;
-    const pre = this.sequence(C, ids, g.first, L, 0, s, 0, tf.zeros([g.U, H]));
+    const pre = this.sequence(C, ids, g.first, L, 0, s, 0, null);
     const hB = expandRows(tf.slice(pre, [(s - 1) * g.U, 0], [g.U, H]) as tf.Tensor2D, g);
     if (L === s) return hB;
     const rest = this.sequence(C, ids, all, L, s, L - s, s, hB); // positions s..L-1

@@ -6,6 +6,7 @@ import * as tf from '@tensorflow/tfjs';
 import type { Rng } from '../rng';
 import type { DecodeState, SeqNet } from './net';
 import { exp } from '../math/libm';
+import { readFloats } from './layers';
 
 export interface SeqShape {
   promptLen: number;
@@ -114,7 +115,7 @@ export async function sampleCompletions(
       state.h?.dispose();
       if (state.kv) tf.dispose(state.kv);
       state = next;
-      const lpv = (await lpT.data()) as Float32Array; // [n * V]
+      const lpv = readFloats(lpT); // [n * V]
       lpT.dispose();
       let allDone = true;
       for (let i = 0; i < n; i++) {

@@ -68,12 +68,22 @@ export function renderTokens(vocab: readonly string[], pad: number, tokens: Arra
 
 /** Decimal digits of a non-negative integer, most significant first, no leading zeros. */
 export function digitsOf(n: number): number[] {
-  return String(n).split('').map(Number);
+  if (!(Number.isSafeInteger(n) && n >= 0)) return String(n).split('').map(Number);
+  const out: number[] = [];
+  do {
+    out.push(n % 10);
+    n = Math.floor(n / 10);
+  } while (n > 0);
+  return out.reverse();
 }
 
-/** `n` as exactly `width` digits, zero-padded on the left. */
+/** `n` as exactly `width` digits, zero-padded on the left (all its digits if it has more). */
 export function paddedDigits(n: number, width: number): number[] {
-  return String(n).padStart(width, '0').split('').map(Number);
+  const d = digitsOf(n);
+  if (d.length >= width) return d;
+  const out = new Array<number>(width - d.length).fill(0);
+  for (const x of d) out.push(x);
+  return out;
 }
 
 /**
@@ -139,15 +149,30 @@ export function codeSplit(space: number, nHeld: number, label: string): CodeSpli
   };
 }
 
+/** Training problems kept built (frozen, by code) before the cache is cleared. */
+const PROBLEM_CACHE_LIMIT = 50_000;
+
 /**
  * A task's `sample`, `heldOut` and `fresh` over an integer coding of its problems: training draws
- * never hit the fixed codes; the fixed problems are built once, frozen, and shared.
+ * never hit the fixed codes; the fixed problems are built once, frozen, and shared. Training
+ * problems are frozen and shared too, built once per code (a batch of 2-digit additions draws
+ * from 9,000 codes: building each anew cost ~1 us, a third of a millisecond per batch of 256).
  */
 export function codedProblems(split: CodeSplit, fromCode: (c: number) => Problem): Pick<Task, 'sample' | 'heldOut' | 'fresh'> {
   const heldOut = split.held.map((c) => frozen(fromCode(c)));
   const fresh = split.fresh.map((c) => frozen(fromCode(c)));
+  const built = new Map<number, Problem>();
+  const train = (c: number): Problem => {
+    let p = built.get(c);
+    if (!p) {
+      if (built.size >= PROBLEM_CACHE_LIMIT) built.clear();
+      p = frozen(fromCode(c));
+      built.set(c, p);
+    }
+    return p;
+  };
   return {
-    sample: (rng, n) => Array.from({ length: n }, () => fromCode(split.drawTrain(rng))),
+    sample: (rng, n) => Array.from({ length: n }, () => train(split.drawTrain(rng))),
     heldOut: () => heldOut.slice(),
     fresh: () => fresh.slice(),
   };
@@ -192,15 +217,25 @@ export function createAddition({ digits }: AdditionOptions): AdditionTask {
   const maxSum = 2 * (base - 1);
 
   function operands(p: Problem): [number, number] {
-    const num = (from: number) => p.prompt.slice(from, from + digits).reduce((x, d) => 10 * x + d, 0);
-    return [num(0), num(digits + 1)];
+    let a = 0, b = 0;
+    for (let i = 0; i < digits; i++) {
+      a = 10 * a + p.prompt[i];
+      b = 10 * b + p.prompt[digits + 1 + i];
+    }
+    return [a, b];
   }
 
   function problem(a: number, b: number): Problem {
     const unitsCarry = (a % 10) + (b % 10) >= 10;
     const newDigit = a + b >= base;
+    // "aa+bb=", both operands zero-padded (built digit by digit: this runs for every training draw)
+    const prompt = new Array<number>(2 * digits + 2);
+    for (let i = digits - 1, x = a; i >= 0; i--, x = Math.floor(x / 10)) prompt[i] = x % 10;
+    prompt[digits] = PLUS;
+    for (let i = 2 * digits, x = b; i > digits; i--, x = Math.floor(x / 10)) prompt[i] = x % 10;
+    prompt[2 * digits + 1] = EQ;
     return {
-      prompt: [...paddedDigits(a, digits), PLUS, ...paddedDigits(b, digits), EQ],
+      prompt,
       target: digitsOf(a + b),
       subsets: [unitsCarry ? 'units-carry' : 'no-units-carry', newDigit ? 'new-digit' : 'no-new-digit'],
       key: `${a}+${b}`,

@@ -56,7 +56,7 @@ export interface Task {
   subsets: string[];
   /** Blind spots the teacher can be given on this task. */
   blindSpots: BlindSpot[];
-  /** Draw n training problems (never from the held-out set). */
+  /** Draw n training problems (never from the held-out set); they may be frozen and shared, as the held-out ones are. */
   sample(rng: Rng, n: number): Problem[];
   /**
    * The fixed held-out set (the benchmark): same for every seed, never trained on unless a run

@@ -1,9 +1,9 @@
-// AssemblyScript: a whole GRU sequence (forward and its backpropagation through time) as two
-// WebAssembly SIMD kernels, in place of the ~15 tfjs kernels per step forward and ~25 backward
-// that src/core/nets/gru-bptt.ts launches otherwise. Compiled by scripts/build-kernels.ts into
-// workers/kernels/gru.wasm.ts; the module imports tfjs-wasm's own memory, so every pointer below
-// is a byte offset of a tensor in tfjs's heap (no copies). It has no data and no heap of its own:
-// it writes only to the outputs it is given.
+// AssemblyScript: a whole GRU sequence (its input projections, forward and its backpropagation
+// through time) as two WebAssembly SIMD kernels, in place of the ~15 tfjs kernels per step forward
+// and ~25 backward, plus ~20 for the projections, that src/core/nets/gru-bptt.ts launches
+// otherwise. Compiled by scripts/build-kernels.ts into workers/kernels/kernels.wasm.ts; the module
+// imports tfjs-wasm's own memory, so every pointer below is a byte offset of a tensor in tfjs's
+// heap (no copies). It has no data and no heap of its own: it writes only to the outputs it is given.
 //
 // Plain 128-bit SIMD (no relaxed ops, no fused multiply-add): the same bits on every engine, so a
 // link gives the same numbers in the browser and in Node. Every sum runs in a fixed order.
@@ -231,41 +231,65 @@ export function transpose(x: usize, out: usize, R: i32, C: i32): void {
   for (let i = 0; i < R; i++) for (let j = 0; j < C; j++) st(out, j * R + i, ld(x, i * C + j));
 }
 
+/** Whether the n floats at p are all zero (of either sign). */
+function allZero(p: usize, n: i32): bool {
+  for (let i = 0; i < n; i++) if (ld(p, i) != 0) return false;
+  return true;
+}
+
 /**
- * Forward over L steps of B rows. xr, xz, xn [L*B, H] time-major; whr, whz, whn [H, H]; bhn [H];
- * h0 [B, H]. Writes hs [L*B, H] (the states after each step) and what the backward pass needs:
- * R, Z, N (the gates) and HN (h Whn + bhn), each [L*B, H].
+ * Forward over L steps of B rows. Step t's input projections are one-hot (token, position) rows
+ * times the folded input matrices, so each is two rows of C_g plus the bias, summed in this order:
+ * x_g = (C_g[tok] + C_g[posRow + t]) + bx_g for g = r, z, n, with C_g [K, H], bx_g [H] and tok
+ * [L*B] (int32 row ids below posRow, time-major). whr, whz, whn [H, H]; bhn [H]; h0 [B, H]. Writes
+ * hs [L*B, H] (the states after each step) and what the backward pass needs: R, Z, N (the gates)
+ * and HN (h Whn + bhn), each [L*B, H]. Where h0 is all zeros its products are zeros and are skipped
+ * (the same values).
  */
-export function gruForward(xr: usize, xz: usize, xn: usize, whr: usize, whz: usize, whn: usize, bhn: usize, h0: usize,
+export function gruForward(cr: usize, cz: usize, cn: usize, bxr: usize, bxz: usize, bxn: usize, tok: usize, posRow: i32,
+  whr: usize, whz: usize, whn: usize, bhn: usize, h0: usize,
   hs: usize, R: usize, Z: usize, N: usize, HN: usize, B: i32, H: i32, L: i32): void {
   const BH = B * H;
   const H4 = H & ~3;
+  const fromZero = allZero(h0, BH);
   for (let t = 0; t < L; t++) {
     const o = <usize>(t * BH) << 2;
     const hp = t == 0 ? h0 : hs + o - (<usize>BH << 2);
     const r = R + o, z = Z + o, hn = HN + o, n = N + o, h = hs + o;
-    const ar = xr + o, az = xz + o, an = xn + o;
-    matmul(hp, whr, r, B, H, H, 0);
-    matmul(hp, whz, z, B, H, H, 0);
-    matmul(hp, whn, hn, B, H, H, 0);
+    if (t == 0 && fromZero) {
+      memory.fill(r, 0, <usize>BH << 2);
+      memory.fill(z, 0, <usize>BH << 2);
+      memory.fill(hn, 0, <usize>BH << 2);
+    } else {
+      matmul(hp, whr, r, B, H, H, 0);
+      matmul(hp, whz, z, B, H, H, 0);
+      matmul(hp, whn, hn, B, H, H, 0);
+    }
+    const pr = <usize>((posRow + t) * H) << 2; // the position's row, in bytes
+    const qr = cr + pr, qz = cz + pr, qn = cn + pr;
     for (let b = 0; b < B; b++) {
       const row = b * H;
+      const tr = <usize>(load<i32>(tok + (<usize>(t * B + b) << 2)) * H) << 2; // the token's row
+      const ar = cr + tr, az = cz + tr, an = cn + tr;
       let c = 0;
       for (; c < H4; c += 4) {
         const e = row + c;
-        const rv = vsig(f32x4.add(vld(ar, e), vld(r, e)));
-        const zv = vsig(f32x4.add(vld(az, e), vld(z, e)));
+        const xr = f32x4.add(f32x4.add(vld(ar, c), vld(qr, c)), vld(bxr, c));
+        const xz = f32x4.add(f32x4.add(vld(az, c), vld(qz, c)), vld(bxz, c));
+        const xn = f32x4.add(f32x4.add(vld(an, c), vld(qn, c)), vld(bxn, c));
+        const rv = vsig(f32x4.add(xr, vld(r, e)));
+        const zv = vsig(f32x4.add(xz, vld(z, e)));
         const hnv = f32x4.add(vld(hn, e), vld(bhn, c));
-        const nv = vtanh(f32x4.add(vld(an, e), f32x4.mul(rv, hnv)));
+        const nv = vtanh(f32x4.add(xn, f32x4.mul(rv, hnv)));
         vst(r, e, rv); vst(z, e, zv); vst(hn, e, hnv); vst(n, e, nv);
         vst(h, e, f32x4.add(nv, f32x4.mul(zv, f32x4.sub(vld(hp, e), nv))));
       }
       for (; c < H; c++) {
         const e = row + c;
-        const rv = ssig(ld(ar, e) + ld(r, e));
-        const zv = ssig(ld(az, e) + ld(z, e));
+        const rv = ssig((ld(ar, c) + ld(qr, c)) + ld(bxr, c) + ld(r, e));
+        const zv = ssig((ld(az, c) + ld(qz, c)) + ld(bxz, c) + ld(z, e));
         const hnv = ld(hn, e) + ld(bhn, c);
-        const nv = stanh(ld(an, e) + rv * hnv);
+        const nv = stanh((ld(an, c) + ld(qn, c)) + ld(bxn, c) + rv * hnv);
         st(r, e, rv); st(z, e, zv); st(hn, e, hnv); st(n, e, nv);
         st(h, e, nv + zv * (ld(hp, e) - nv));
       }
@@ -274,21 +298,45 @@ export function gruForward(xr: usize, xz: usize, xn: usize, whr: usize, whz: usi
 }
 
 /**
- * Backward through the whole sequence, given dy = dLoss/dhs [L*B, H] and the forward's saves.
- * Writes dar, daz, dan (gradients of xr, xz, xn) [L*B, H]; dwhr, dwhz, dwhn [H, H]; dbhn [H];
- * dh0 [B, H] (it also carries the running dLoss/dh between steps). scratch: [L*B*H + 3*H*H]
- * (dLoss/dhn per step, then the three transposed recurrent matrices).
+ * The input matrices' and biases' gradients from the projections' gradients da [L*B, H]: dc [K, H]
+ * gets each row of da added into its token's row and its position's row (rows in order from 0),
+ * dbx [H] the sum of all of da's rows (in order from 0); every other row of dc is 0.
+ */
+function embedGrad(da: usize, tok: usize, posRow: i32, dc: usize, dbx: usize, B: i32, H: i32, L: i32, K: i32): void {
+  memory.fill(dc, 0, <usize>(K * H) << 2);
+  memory.fill(dbx, 0, <usize>H << 2);
+  const rows = L * B;
+  for (let m = 0; m < rows; m++) {
+    const g = da + (<usize>(m * H) << 2);
+    addInto(dc + (<usize>(load<i32>(tok + (<usize>m << 2)) * H) << 2), g, H);
+    addInto(dbx, g, H);
+  }
+  for (let t = 0; t < L; t++) {
+    const pr = dc + (<usize>((posRow + t) * H) << 2);
+    for (let b = 0; b < B; b++) addInto(pr, da + (<usize>((t * B + b) * H) << 2), H);
+  }
+}
+
+/**
+ * Backward through the whole sequence, given dy = dLoss/dhs [L*B, H], the forward's inputs and
+ * saves. Writes dcr, dcz, dcn [K, H] and dbxr, dbxz, dbxn [H] (the input matrices' and biases'
+ * gradients); dwhr, dwhz, dwhn [H, H]; dbhn [H]; and, where dh0 is not 0, dh0 [B, H]. With
+ * dh0 = 0 (h0 all zeros and no gradient wanted) the products that only feed h0's gradient, or
+ * multiply its zeros, are skipped. scratch: [4*L*B*H + 3*H*H + B*H] (the projections' gradients
+ * and dLoss/dhn per step, the three transposed recurrent matrices, the running dLoss/dh).
  */
 export function gruBackward(dy: usize, whr: usize, whz: usize, whn: usize, h0: usize, hs: usize, R: usize, Z: usize, N: usize, HN: usize,
-  dar: usize, daz: usize, dan: usize, dwhr: usize, dwhz: usize, dwhn: usize, dbhn: usize, dh0: usize, scratch: usize,
-  B: i32, H: i32, L: i32): void {
+  tok: usize, posRow: i32, dcr: usize, dcz: usize, dcn: usize, dbxr: usize, dbxz: usize, dbxn: usize,
+  dwhr: usize, dwhz: usize, dwhn: usize, dbhn: usize, dh0: usize, scratch: usize, B: i32, H: i32, L: i32, K: i32): void {
   const BH = B * H;
   const H4 = H & ~3;
-  const dhnAll = scratch;
-  const wT = scratch + (<usize>(L * BH) << 2);
+  const LBH = <usize>(L * BH) << 2;
+  const dar = scratch, daz = scratch + LBH, dan = scratch + 2 * LBH, dhnAll = scratch + 3 * LBH;
+  const wT = scratch + 4 * LBH;
   const HH = <usize>(H * H) << 2;
+  const noH0 = dh0 == 0;
+  const dh = noH0 ? wT + 3 * HH : dh0;
   transpose(whr, wT, H, H); transpose(whz, wT + HH, H, H); transpose(whn, wT + 2 * HH, H, H);
-  const dh = dh0;
   const one = f32x4.splat(1.0);
   for (let t = L - 1; t >= 0; t--) {
     const o = <usize>(t * BH) << 2;
@@ -326,6 +374,7 @@ export function gruBackward(dy: usize, whr: usize, whz: usize, whn: usize, h0: u
         st(dh, e, d * zv);
       }
     }
+    if (t == 0 && noH0) break;
     // dh_{t-1} = d * z + dar Whr^T + daz Whz^T + dhn Whn^T
     matmul(dr, wT, dh, B, H, H, 1);
     matmul(dz, wT + HH, dh, B, H, H, 1);
@@ -334,17 +383,28 @@ export function gruBackward(dy: usize, whr: usize, whz: usize, whn: usize, h0: u
   // dW = HP^T dA, HP = [h0; h_1 .. h_{L-1}] (the state before each step).
   const rest = (L - 1) * B;
   const BHb = <usize>BH << 2;
-  matmulTA(h0, dar, dwhr, B, H, H, 0);
-  matmulTA(h0, daz, dwhz, B, H, H, 0);
-  matmulTA(h0, dhnAll, dwhn, B, H, H, 0);
-  if (rest > 0) {
-    // The rest into wT's room (free now), in panels, then added: the same bits as accumulating.
-    matmulTA(hs, dar + BHb, wT, rest, H, H, 0);
-    matmulTA(hs, daz + BHb, wT + HH, rest, H, H, 0);
-    matmulTA(hs, dhnAll + BHb, wT + 2 * HH, rest, H, H, 0);
-    addInto(dwhr, wT, H * H);
-    addInto(dwhz, wT + HH, H * H);
-    addInto(dwhn, wT + 2 * HH, H * H);
+  const skipH0 = noH0 && allZero(h0, BH);
+  if (skipH0) {
+    if (rest > 0) {
+      matmulTA(hs, dar + BHb, dwhr, rest, H, H, 0);
+      matmulTA(hs, daz + BHb, dwhz, rest, H, H, 0);
+      matmulTA(hs, dhnAll + BHb, dwhn, rest, H, H, 0);
+    } else {
+      memory.fill(dwhr, 0, HH); memory.fill(dwhz, 0, HH); memory.fill(dwhn, 0, HH);
+    }
+  } else {
+    matmulTA(h0, dar, dwhr, B, H, H, 0);
+    matmulTA(h0, daz, dwhz, B, H, H, 0);
+    matmulTA(h0, dhnAll, dwhn, B, H, H, 0);
+    if (rest > 0) {
+      // The rest into wT's room (free now), in panels, then added: the same bits as accumulating.
+      matmulTA(hs, dar + BHb, wT, rest, H, H, 0);
+      matmulTA(hs, daz + BHb, wT + HH, rest, H, H, 0);
+      matmulTA(hs, dhnAll + BHb, wT + 2 * HH, rest, H, H, 0);
+      addInto(dwhr, wT, H * H);
+      addInto(dwhz, wT + HH, H * H);
+      addInto(dwhn, wT + 2 * HH, H * H);
+    }
   }
   // dbhn: column sums of dhn over all rows, in row order.
   for (let c = 0; c < H; c++) st(dbhn, c, 0);
@@ -354,6 +414,9 @@ export function gruBackward(dy: usize, whr: usize, whz: usize, whn: usize, h0: u
     for (; c < H4; c += 4) vst(dbhn, c, f32x4.add(vld(dbhn, c), vld(dhnAll, m * H + c)));
     for (; c < H; c++) st(dbhn, c, ld(dbhn, c) + ld(dhnAll, m * H + c));
   }
+  embedGrad(dar, tok, posRow, dcr, dbxr, B, H, L, K);
+  embedGrad(daz, tok, posRow, dcz, dbxz, B, H, L, K);
+  embedGrad(dan, tok, posRow, dcn, dbxn, B, H, L, K);
 }
 
 /**
