@@ -12,6 +12,7 @@ import { Rng } from '../src/core/rng';
 import { groupedPrompts, withTrait } from './helpers';
 import { ONE_HOT_KERNELS, biasGelu, layerNorm, oneHotMatMul, oneHotRows } from '../src/core/nets/layers';
 import { createNet } from '../src/core/nets/net';
+import { Adam } from '../src/core/algos/common';
 import { completionOutputs, oneHotTokens, tokenLogProbs } from '../src/core/nets/policy';
 
 function rand(rng: Rng, shape: number[], scale = 1): tf.Tensor {
@@ -282,5 +283,82 @@ describe('causal multi-head attention as one kernel each way', () => {
     const q = tf.zeros([6, 4]), k = tf.zeros([4, 4]);
     expect(() => tf.engine().runKernel('PlaygroundAttention', { q, k, v: k }, { B: 2, H: 2, scale: 1 })).toThrow(/do not fit 2 rows of 2 heads/);
     tf.dispose([q, k]);
+  });
+});
+
+describe("Adam on our kernels (the gradients' norm and each tensor's step)", () => {
+  /** Three variables of awkward sizes, the same weights for each optimiser. */
+  function vars(seed: number): tf.Variable[] {
+    const rng = new Rng(seed);
+    return [[7, 5], [13], [3, 4, 2]].map((shape) => tf.variable(rand(rng, shape)));
+  }
+  const flat = (vs: tf.Tensor[]) => Float32Array.from(vs.flatMap((v) => Array.from(v.dataSync())));
+
+  for (const clip of [0, 0.5]) {
+    it(`gives the JS Adam's weights, moments and norms to the bit (clip ${clip})`, () => {
+      expect(Adam.kernels()).toBe(true);
+      const a = vars(1), b = vars(1);
+      const js = new Adam(0.01), ours = new Adam(0.01);
+      const rng = new Rng(2);
+      for (let step = 0; step < 6; step++) {
+        const grads = a.map((v) => rand(rng, v.shape, step === 3 ? 40 : 1)); // step 3: large enough to clip
+        const nJs = js.apply(a, flat(a), flat(grads), clip);
+        const nOurs = ours.applyKernels(b, grads, clip);
+        expect(nOurs).toBe(nJs);
+        expect(Array.from(flat(b))).toEqual(Array.from(flat(a)));
+        tf.dispose(grads);
+      }
+      const [sJs, sOurs] = [js.state(), ours.state()];
+      expect(sOurs.t).toBe(6);
+      expect(Array.from(sOurs.m!)).toEqual(Array.from(sJs.m!));
+      expect(Array.from(sOurs.v!)).toEqual(Array.from(sJs.v!));
+      tf.dispose([...a, ...b]);
+      js.dispose();
+      ours.dispose();
+    });
+  }
+
+  it('continues from a saved state on either path, and leaves everything as it was on a non-finite gradient', () => {
+    const a = vars(3), b = vars(3);
+    const js = new Adam(0.02), ours = new Adam(0.02);
+    const rng = new Rng(4);
+    const grads = () => a.map((v) => rand(rng, v.shape));
+    for (let step = 0; step < 3; step++) {
+      const g = grads();
+      js.apply(a, flat(a), flat(g), 1);
+      tf.dispose(g);
+    }
+    b.forEach((v, i) => v.assign(a[i]));
+    ours.load(js.state()); // a JS state, continued on the kernels
+    const g = grads();
+    js.apply(a, flat(a), flat(g), 1);
+    ours.applyKernels(b, g, 1);
+    expect(Array.from(flat(b))).toEqual(Array.from(flat(a)));
+    const before = flat(b);
+    const bad = g.map((t, i) => (i === 1 ? tf.fill(t.shape, NaN) : t.clone()));
+    expect(Number.isNaN(ours.applyKernels(b, bad, 1))).toBe(true);
+    expect(Array.from(flat(b))).toEqual(Array.from(before));
+    expect(ours.state().t).toBe(4);
+    const back = new Adam(0.02);
+    back.load(ours.state()); // the kernels' state, continued in JS
+    const g2 = grads();
+    back.apply(b, flat(b), flat(g2), 1);
+    js.apply(a, flat(a), flat(g2), 1);
+    expect(Array.from(flat(b))).toEqual(Array.from(flat(a)));
+    tf.dispose([...a, ...b, ...g, ...bad, ...g2]);
+    [js, ours, back].forEach((o) => o.dispose());
+  });
+
+  it('leak no tensors', () => {
+    const v = vars(5);
+    const opt = new Adam(0.01);
+    const g = v.map((x) => tf.onesLike(x));
+    opt.applyKernels(v, g, 0); // the state tensor is made
+    const before = tf.memory().numTensors;
+    for (let i = 0; i < 3; i++) opt.applyKernels(v, g, 0);
+    expect(tf.memory().numTensors).toBe(before);
+    opt.dispose();
+    expect(tf.memory().numTensors).toBe(before - 1);
+    tf.dispose([...v, ...g]);
   });
 });

@@ -16,7 +16,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { GRU_KERNELS } from '../src/core/nets/gru-bptt';
-import { ATTENTION_KERNELS, BIAS_GELU_KERNELS, LAYER_NORM_KERNELS, ONE_HOT_KERNELS } from '../src/core/nets/layers';
+import { ADAM_KERNELS, ATTENTION_KERNELS, BIAS_GELU_KERNELS, LAYER_NORM_KERNELS, ONE_HOT_KERNELS } from '../src/core/nets/layers';
 import { WASM_BASE64 } from './kernels/kernels.wasm';
 
 export interface FusedModule {
@@ -41,6 +41,9 @@ export interface FusedModule {
   attentionForward(q: number, k: number, v: number, o: number, P: number, B: number, H: number, Lq: number, Lk: number, dh: number, scale: number): void;
   attentionBackward(dO: number, q: number, k: number, v: number, P: number, dq: number, dk: number, dv: number, scratch: number,
     B: number, H: number, Lq: number, Lk: number, dh: number, scale: number): void;
+  sumSquares(g: number, n: number, acc: number): number;
+  adamUpdate(w: number, g: number, m: number, v: number, out: number, n: number,
+    scale: number, lr: number, b1: number, b2: number, eps: number, bc1: number, bc2: number): void;
 }
 
 interface WasmBackendLike {
@@ -104,7 +107,7 @@ export function heapOffset(backend: unknown, t: tf.TensorInfo): number {
 
 let installed = false;
 
-/** Register our kernels: the GRU's two, the one-hot product's two, layer norm's two, bias + gelu's two, attention's two (idempotent). False if the backend is not tfjs-wasm. */
+/** Register our kernels: the GRU's two, the one-hot product's two, layer norm's two, bias + gelu's two, attention's two, Adam's two (idempotent). False if the backend is not tfjs-wasm. */
 export function installOwnKernels(): boolean {
   if (installed) return true;
   const mod = fusedModule();
@@ -299,7 +302,46 @@ export function installOwnKernels(): boolean {
     return outs;
   };
 
+  /** The sum of squares of every input (g0, g1, ... in order) as one f64: an int32 [2] tensor holding its bits. */
+  const sumSquares = ({ inputs, backend: be }: KernelArgs): tf.TensorInfo => {
+    const b = be as WasmBackendLike;
+    let acc = 0;
+    for (let i = 0; `g${i}` in inputs; i++) {
+      const g = (inputs as Record<string, tf.TensorInfo>)[`g${i}`];
+      float32(ADAM_KERNELS.sumSquares, g);
+      const n = g.shape.reduce((p, q) => p * q, 1);
+      if (n > 0) acc = mod.sumSquares(ptr(g), n, acc);
+    }
+    const out = b.makeOutput([2], 'int32');
+    (b.typedArrayFromHeap(out) as Int32Array).set(new Int32Array(new Float64Array([acc]).buffer));
+    return out;
+  };
+
+  /**
+   * One Adam step of one weight tensor w with gradient g: returns the new weights. The moments are
+   * f64 in the optimiser's state tensor mv (int32 words: all of m, then all of v), this tensor's at
+   * word `offset` of each half; they are updated in place (mv is the optimiser's own, never shared).
+   */
+  const adam = ({ inputs, attrs, backend: be }: KernelArgs): tf.TensorInfo => {
+    const b = be as WasmBackendLike;
+    const { w, g, mv } = inputs as Record<string, tf.TensorInfo>;
+    const { offset, scale, lr, b1, b2, eps, bc1, bc2 } = attrs as unknown as Record<string, number>;
+    const n = w.shape.reduce((p, q) => p * q, 1);
+    float32(ADAM_KERNELS.update, g, n);
+    float32(ADAM_KERNELS.update, w, n);
+    if (mv.dtype !== 'int32') throw new Error(`${ADAM_KERNELS.update}: a ${mv.dtype} state, int32 words expected`);
+    const half = mv.shape.reduce((p, q) => p * q, 1) / 2; // words of m, then of v
+    if (!(Number.isInteger(offset) && offset >= 0 && offset % 2 === 0 && offset + 2 * n <= half)) throw new Error(`${ADAM_KERNELS.update}: moments at word ${offset} for ${n} weights do not fit a state of ${half / 2}`);
+    const out = b.makeOutput(w.shape, 'float32');
+    if (n > 0) {
+      const m = ptr(mv) + offset * 4;
+      mod.adamUpdate(ptr(w), ptr(g), m, m + half * 4, ptr(out), n, scale, lr, b1, b2, eps, bc1, bc2);
+    }
+    return out;
+  };
+
   const kernels: [string, unknown][] = [
+    [ADAM_KERNELS.sumSquares, sumSquares], [ADAM_KERNELS.update, adam],
     [GRU_KERNELS.forward, forward], [GRU_KERNELS.backward, backward],
     [ONE_HOT_KERNELS.forward, rowsSum], [ONE_HOT_KERNELS.backward, rowsScatter],
     [LAYER_NORM_KERNELS.forward, layerNormForward], [LAYER_NORM_KERNELS.backward, layerNormBackward],

@@ -33,10 +33,17 @@ export function taping(): boolean {
  * - transposedMatMul: a matMul with a transposed operand costs no more than a plain one (our
  *   BatchMatMul; it gives the same bits as transposing first). tfjs-wasm's own ran ~20x slower
  *   with a transposed operand, so without ours the gradients below transpose first.
- * - gruSequence, oneHotRows, layerNorm, biasGelu, attention: use our kernels for these (gru-bptt.ts and below)
- *   where they are registered.
+ * - gruSequence, oneHotRows, layerNorm, biasGelu, attention, adam: use our kernels for these (gru-bptt.ts,
+ *   below, and algos/common.ts's Adam) where they are registered.
  */
-export const backendTraits = { transposedMatMul: false, gruSequence: false, oneHotRows: false, layerNorm: false, biasGelu: false, attention: false };
+export const backendTraits = { transposedMatMul: false, gruSequence: false, oneHotRows: false, layerNorm: false, biasGelu: false, attention: false, adam: false };
+
+/**
+ * Adam's two kernels (registered by workers/fused-kernels.ts): the gradients' sum of squares, and
+ * one weight tensor's step (its moments kept in the optimiser's own state tensor). They give the
+ * JS Adam's numbers to the bit (the same f64 operations in the same order).
+ */
+export const ADAM_KERNELS = { sumSquares: 'PlaygroundSumSquares', update: 'PlaygroundAdam' } as const;
 
 /** Whether our kernels for `trait` run here: backendTraits has it on and the backend has them. */
 export function ownKernels(trait: keyof typeof backendTraits, kernels: { forward: string }): boolean {

@@ -750,3 +750,33 @@ export function attentionBackward(dO: usize, q: usize, k: usize, v: usize, P: us
     }
   }
 }
+
+/**
+ * The optimiser's gradient norm: acc + the sum of squares of n floats at g, in order, in f64 (the
+ * same operations, in the same order, as the JS loop of src/core/algos/common.ts's Adam).
+ */
+export function sumSquares(g: usize, n: i32, acc: f64): f64 {
+  for (let i = 0; i < n; i++) {
+    const x = <f64>load<f32>(g + (<usize>i << 2));
+    acc += x * x;
+  }
+  return acc;
+}
+
+/**
+ * One Adam step for n weights (Kingma & Ba, bias-corrected), the JS Adam's arithmetic to the bit:
+ * the gradient g scaled by `scale` (clipping), moments m and v (f64, updated in place), and the new
+ * weights w - lr (m / bc1) / (sqrt(v / bc2) + eps) rounded to f32 into out.
+ */
+export function adamUpdate(w: usize, g: usize, m: usize, v: usize, out: usize, n: i32,
+  scale: f64, lr: f64, b1: f64, b2: f64, eps: f64, bc1: f64, bc2: f64): void {
+  for (let i = 0; i < n; i++) {
+    const gi = <f64>load<f32>(g + (<usize>i << 2)) * scale;
+    const mp = m + (<usize>i << 3), vp = v + (<usize>i << 3);
+    const mi = b1 * load<f64>(mp) + (1 - b1) * gi;
+    const vi = b2 * load<f64>(vp) + (1 - b2) * gi * gi;
+    store<f64>(mp, mi);
+    store<f64>(vp, vi);
+    store<f32>(out + (<usize>i << 2), <f32>(<f64>load<f32>(w + (<usize>i << 2)) - (lr * (mi / bc1)) / (Math.sqrt(vi / bc2) + eps)));
+  }
+}
