@@ -67,8 +67,14 @@ export class Teacher implements TeacherModel {
   readonly accuracy: number;
   /** The blind spot in force, or null. */
   readonly blindSpot: BlindSpot | null;
-  /** Each problem's answer distribution, and its probabilities as one array (for sampling). */
-  private cache = new Map<string, { answers: TeacherAnswer[]; weights: number[] }>();
+  /** Each problem's answer distribution (for distributions and metrics). */
+  private cache = new Map<string, TeacherAnswer[]>();
+  /**
+   * For sampling, each problem's answer probabilities and completions (answer, eos, pads: maxNew
+   * tokens each) packed in one array. Few objects per problem: a run draws thousands of new
+   * problems in its first steps, and every object kept is copied by the garbage collector.
+   */
+  private samplers = new Map<string, { weights: number[]; rows: Int32Array }>();
 
   constructor(readonly task: Task, opts: TeacherOptions) {
     this.accuracy = Math.min(1, Math.max(0, Number.isFinite(opts.accuracy) ? opts.accuracy : 0));
@@ -77,7 +83,7 @@ export class Teacher implements TeacherModel {
 
   async sampleBatch(rng: Rng, problems: Problem[]): Promise<Int32Array> {
     const T = this.task.maxNew;
-    const toks = new Int32Array(problems.length * T).fill(this.task.pad);
+    const toks = new Int32Array(problems.length * T);
     problems.forEach((p, i) => this.sampleInto(rng, p, toks, i * T));
     return toks;
   }
@@ -104,6 +110,7 @@ export class Teacher implements TeacherModel {
 
   dispose(): void {
     this.cache.clear();
+    this.samplers.clear();
   }
 
   /** The problem lies on the teacher's blind spot. */
@@ -123,18 +130,17 @@ export class Teacher implements TeacherModel {
 
   /** One teacher completion: answer tokens, eos, then pads up to `task.maxNew`. */
   sample(rng: Rng, p: Problem): number[] {
-    const out = new Int32Array(this.task.maxNew).fill(this.task.pad);
+    const out = new Int32Array(this.task.maxNew);
     this.sampleInto(rng, p, out, 0);
     return Array.from(out);
   }
 
-  /** sample() written into out[at..] (which holds pads): no arrays made per completion. */
+  /** sample() written into out[at..]: no arrays made per completion. */
   private sampleInto(rng: Rng, p: Problem, out: Int32Array, at: number): void {
-    const { answers, weights } = this.entry(p);
-    const a = answers[rng.categorical(weights)];
-    const n = Math.min(a.tokens.length, this.task.maxNew);
-    for (let j = 0; j < n; j++) out[at + j] = a.tokens[j];
-    if (n < this.task.maxNew) out[at + n] = this.task.eos;
+    const { weights, rows } = this.sampler(p);
+    const T = this.task.maxNew;
+    const k = rng.categorical(weights) * T;
+    for (let j = 0; j < T; j++) out[at + j] = rows[k + j];
   }
 
   /**
@@ -205,13 +211,36 @@ export class Teacher implements TeacherModel {
   }
 
   private dist(p: Problem): TeacherAnswer[] {
-    return this.entry(p).answers;
+    let d = this.cache.get(p.key);
+    if (!d) {
+      if (this.cache.size >= CACHE_LIMIT) this.cache.clear();
+      d = this.build(p);
+      this.cache.set(p.key, d);
+    }
+    return d;
   }
 
-  private entry(p: Problem): { answers: TeacherAnswer[]; weights: number[] } {
-    const hit = this.cache.get(p.key);
+  private sampler(p: Problem): { weights: number[]; rows: Int32Array } {
+    const hit = this.samplers.get(p.key);
     if (hit) return hit;
-    // Built for every new problem a run draws (thousands in its first steps): plain loops.
+    const d = this.cache.get(p.key) ?? this.build(p);
+    const T = this.task.maxNew;
+    const weights: number[] = [];
+    const rows = new Int32Array(d.length * T).fill(this.task.pad);
+    for (let i = 0; i < d.length; i++) {
+      weights.push(d[i].prob);
+      const n = Math.min(d[i].tokens.length, T);
+      for (let j = 0; j < n; j++) rows[i * T + j] = d[i].tokens[j];
+      if (n < T) rows[i * T + n] = this.task.eos;
+    }
+    if (this.samplers.size >= CACHE_LIMIT) this.samplers.clear();
+    const e = { weights, rows };
+    this.samplers.set(p.key, e);
+    return e;
+  }
+
+  /** The answer distribution of answerDistribution(), made anew (plain loops: it runs for every new problem). */
+  private build(p: Problem): TeacherAnswer[] {
     const d: TeacherAnswer[] = [];
     if (this.onBlindSpot(p)) {
       d.push({ tokens: this.blindSpot!.wrongAnswer(p), prob: 1 });
@@ -227,12 +256,7 @@ export class Teacher implements TeacherModel {
       }
       for (const a of all) if (a.prob > 0) d.push(a);
     }
-    if (this.cache.size >= CACHE_LIMIT) this.cache.clear();
-    const weights: number[] = [];
-    for (const a of d) weights.push(a.prob);
-    const e = { answers: d, weights };
-    this.cache.set(p.key, e);
-    return e;
+    return d;
   }
 
   /** Next-token distribution after completion[0..k) into out[off .. off+V). */

@@ -95,6 +95,8 @@ export function paddedDigits(n: number, width: number): number[] {
  * rejection against the two fixed sets.
  */
 export interface CodeSplit {
+  /** Number of codes: 0 .. space-1. */
+  space: number;
   held: number[];
   fresh: number[];
   isHeld(code: number): boolean;
@@ -121,7 +123,7 @@ export function codeSplit(space: number, nHeld: number, label: string): CodeSpli
     const fresh = perm.slice(nHeld, 2 * nHeld);
     const heldSet = new Set(held);
     const train = Int32Array.from(perm.slice(2 * nHeld)).sort();
-    return { held, fresh, isHeld: (c) => heldSet.has(c), drawTrain: (rng) => train[rng.int(train.length)] };
+    return { space, held, fresh, isHeld: (c) => heldSet.has(c), drawTrain: (rng) => train[rng.int(train.length)] };
   }
   const heldSet = new Set<number>();
   const taken = new Set<number>();
@@ -137,6 +139,7 @@ export function codeSplit(space: number, nHeld: number, label: string): CodeSpli
     } else fresh.push(c);
   }
   return {
+    space,
     held,
     fresh,
     isHeld: (c) => heldSet.has(c),
@@ -161,13 +164,19 @@ const PROBLEM_CACHE_LIMIT = 50_000;
 export function codedProblems(split: CodeSplit, fromCode: (c: number) => Problem): Pick<Task, 'sample' | 'heldOut' | 'fresh'> {
   const heldOut = split.held.map((c) => frozen(fromCode(c)));
   const fresh = split.fresh.map((c) => frozen(fromCode(c)));
+  // By code: an array where the codes are few (a lookup instead of a hash probe: the step's other
+  // work has just evicted these from the cache), else a map, cleared when full.
+  const dense = split.space <= PROBLEM_CACHE_LIMIT ? new Array<Problem | undefined>(split.space).fill(undefined) : null;
   const built = new Map<number, Problem>();
   const train = (c: number): Problem => {
-    let p = built.get(c);
+    let p = dense ? dense[c] : built.get(c);
     if (!p) {
-      if (built.size >= PROBLEM_CACHE_LIMIT) built.clear();
       p = frozen(fromCode(c));
-      built.set(c, p);
+      if (dense) dense[c] = p;
+      else {
+        if (built.size >= PROBLEM_CACHE_LIMIT) built.clear();
+        built.set(c, p);
+      }
     }
     return p;
   };
@@ -229,7 +238,7 @@ export function createAddition({ digits }: AdditionOptions): AdditionTask {
     const unitsCarry = (a % 10) + (b % 10) >= 10;
     const newDigit = a + b >= base;
     // "aa+bb=", both operands zero-padded (built digit by digit: this runs for every training draw)
-    const prompt = new Array<number>(2 * digits + 2);
+    const prompt = new Array<number>(2 * digits + 2).fill(0);
     for (let i = digits - 1, x = a; i >= 0; i--, x = Math.floor(x / 10)) prompt[i] = x % 10;
     prompt[digits] = PLUS;
     for (let i = 2 * digits, x = b; i > digits; i--, x = Math.floor(x / 10)) prompt[i] = x % 10;
