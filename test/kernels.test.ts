@@ -113,7 +113,7 @@ describe('fused GRU kernels', () => {
     const bx = [0, 1, 2].map(() => tf.zeros([H])) as tf.Tensor1D[];
     const w = tf.zeros([H, H]) as tf.Tensor2D;
     const b = tf.zeros([H]) as tf.Tensor1D;
-    const seq = (tok: number[], pos0: number) => () => gruSequence({ C, bx, tok: Int32Array.from(tok), pos0, V: 5 }, w, w, w, b, null, B);
+    const seq = (tok: number[], pos0: number) => () => tf.tidy(() => gruSequence({ C, bx, tok: Int32Array.from(tok), pos0, V: 5 }, w, w, w, b, null, B));
     expect(seq([0, 5], 0)).toThrow(/token id 5 is not in \[0, 4\]/);
     expect(seq([0, -1], 0)).toThrow(/token id -1/);
     expect(seq([0, 1, 2, 3], 2)).toThrow(/do not fit/);

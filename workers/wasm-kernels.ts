@@ -12,7 +12,7 @@
  * - GatherV2, Identity, Sum, BatchMatMul: see fastGather, sharedIdentity, fastSum, fastMatMul.
  *
  * It also registers kernels tfjs does not have (fused-kernels.ts: the GRU sequence, one-hot first
- * layers, layer norm, bias + gelu), each one WebAssembly SIMD call.
+ * layers, layer norm, bias + gelu, attention, Adam), each one WebAssembly SIMD call.
  */
 import * as tf from '@tensorflow/tfjs';
 import { backendTraits } from '../src/core/nets/layers';

@@ -361,6 +361,7 @@ export async function profile(reps = 15): Promise<{ figures: Figures; text: stri
     const oh = tf.tensor3d(oneHotTokens(ro.tokens, V), [n, T, V]);
     const mask = tf.tensor2d(ro.mask, [n, T]);
     const opt = new Adam(1e-3);
+    const zeroGrads = policy.vars.map((v) => tf.zerosLike(v));
     const lossOf = () => tf.div(tf.sum(tf.mul(tokenLogProbs(completionOutputs(policy, prompts, ro.tokens, n, P, T), oh).logp, mask)), tf.sum(mask)) as tf.Scalar;
     const phases: Record<string, () => Promise<void>> = {
       sampling: async () => void (await sampleCompletions(policy, shape, prompts, n, rng)),
@@ -377,9 +378,11 @@ export async function profile(reps = 15): Promise<{ figures: Figures; text: stri
         await g.data();
         g.dispose();
       },
-      // The engine's Adam (src/core/algos/common.ts): weights and gradients read back in one piece,
-      // the update in JS, one upload per weight tensor.
+      // The engine's Adam (src/core/algos/common.ts): on our kernels where they run (the gradients
+      // stay tensors); else weights and gradients read back in one piece, the update in JS, one
+      // upload per weight tensor.
       optimiser: async () => {
+        if (Adam.kernels()) return void opt.applyKernels(policy.vars, zeroGrads, 0);
         const size = policy.vars.reduce((a, v) => a + v.size, 0);
         const packed = tf.tidy(() => tf.concat([...policy.vars.map((v) => tf.reshape(v, [-1])), tf.zeros([size])]));
         const vals = (await packed.data()) as Float32Array;
@@ -397,7 +400,8 @@ export async function profile(reps = 15): Promise<{ figures: Figures; text: stri
       rows.push({ figure: `${name} ${ph} (256 seqs)`, value: `${fmtNum(ms[ph], 1)} ms`, target: `${k.kernels} kernels, ${fmtNum(k.kernelMs, 1)} ms in kernels` });
     }
     f[`profile.${name}.backward_only.ms`] = round(ms['forward+backward'] - ms.forward, 2);
-    tf.dispose([oh, mask]);
+    tf.dispose([oh, mask, ...zeroGrads]);
+    opt.dispose();
     opt.dispose();
     s.dispose();
     // Whole steps of each workload, profiled: the heaviest kernels.

@@ -18,12 +18,7 @@ import { TEACHER_PROB_FLOOR, type TeacherModel } from './teacher';
 import type { Problem, Task } from './tasks/task';
 import { exp } from './math/libm';
 import { readFloats } from './nets/layers';
-
-function promptsOf(problems: Problem[], P: number): Int32Array {
-  const x = new Int32Array(problems.length * P);
-  problems.forEach((p, i) => x.set(p.prompt, i * P));
-  return x;
-}
+import { promptsOf } from './algos/common';
 
 /** Each problem's target + eos + pads, flat [n * T]. */
 export function targetCompletions(problems: Problem[], shape: SeqShape): Int32Array {

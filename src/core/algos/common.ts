@@ -134,7 +134,12 @@ export function scoreRollout(ctx: RunContext, problems: Problem[], ro: Rollout):
 /** Prompts of problems, flat [n * promptLen]. */
 export function promptsOf(problems: Problem[], P: number): Int32Array {
   const x = new Int32Array(problems.length * P);
-  problems.forEach((p, i) => x.set(p.prompt, i * P));
+  // An element loop: TypedArray.set from a (frozen) plain array took ~1 us a problem.
+  for (let i = 0; i < problems.length; i++) {
+    const q = problems[i].prompt;
+    if (q.length > P) throw new RangeError(`a prompt of ${q.length} tokens where ${P} fit`);
+    for (let j = 0; j < q.length; j++) x[i * P + j] = q[j];
+  }
   return x;
 }
 
