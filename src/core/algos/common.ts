@@ -269,17 +269,22 @@ export class Adam {
     this.mv = null;
   }
 
-  /** Moments in the kernels' tensor for n weights (new ones, and the step count reset, for another n). */
-  private inTensor(n: number): tf.Tensor {
-    if (this.mv && this.mv.size === 4 * n) return this.mv;
+  /** Moments in arrays for n weights: new ones, and the step count reset, for another n. */
+  private sized(n: number): void {
     this.inArrays();
     if (!this.m || this.m.length !== n) {
       this.m = new Float64Array(n);
       this.v = new Float64Array(n);
       this.t = 0;
     }
+  }
+
+  /** Moments in the kernels' tensor for n weights (as sized(n) makes them). */
+  private inTensor(n: number): tf.Tensor {
+    if (this.mv && this.mv.size === 4 * n) return this.mv;
+    this.sized(n);
     const all = new Float64Array(2 * n);
-    all.set(this.m);
+    all.set(this.m!);
     all.set(this.v!, n);
     this.mv = tf.keep(tf.tensor1d(new Int32Array(all.buffer), 'int32'));
     this.m = this.v = null;
@@ -292,22 +297,14 @@ export class Adam {
    */
   apply(vars: tf.Variable[], weights: Float32Array, grads: Float32Array, maxGradNorm: number, store?: (updated: Float32Array) => Float32Array): number {
     const n = grads.length;
-    this.inArrays();
-    if (!this.m || this.m.length !== n) {
-      this.m = new Float64Array(n);
-      this.v = new Float64Array(n);
-      this.t = 0;
-    }
+    this.sized(n);
     let sq = 0;
     for (let i = 0; i < n; i++) sq += grads[i] * grads[i];
     const norm = Math.sqrt(sq);
     if (!Number.isFinite(norm)) return norm;
-    const scale = maxGradNorm > 0 ? Math.min(1, maxGradNorm / (norm + 1e-6)) : 1;
-    this.t += 1;
+    const { scale, bc1, bc2 } = this.next(norm, maxGradNorm);
     const { beta1: b1, beta2: b2, eps } = this;
-    const bc1 = 1 - pow(b1, this.t);
-    const bc2 = 1 - pow(b2, this.t);
-    const m = this.m, v = this.v!;
+    const m = this.m!, v = this.v!;
     const out = new Float32Array(n);
     for (let i = 0; i < n; i++) {
       const g = grads[i] * scale;
@@ -332,11 +329,8 @@ export class Adam {
     const norm = Math.sqrt(new Float64Array(words.buffer.slice(words.byteOffset, words.byteOffset + 8))[0]);
     if (!Number.isFinite(norm)) return norm;
     const mv = this.inTensor(n);
-    const scale = maxGradNorm > 0 ? Math.min(1, maxGradNorm / (norm + 1e-6)) : 1;
-    this.t += 1;
+    const { scale, bc1, bc2 } = this.next(norm, maxGradNorm);
     const { lr, beta1: b1, beta2: b2, eps } = this;
-    const bc1 = 1 - pow(b1, this.t);
-    const bc2 = 1 - pow(b2, this.t);
     let off = 0;
     vars.forEach((x, i) => {
       const w = tf.engine().runKernel(ADAM_KERNELS.update, { w: x, g: grads[i], mv }, { offset: 2 * off, scale, lr, b1, b2, eps, bc1, bc2 }) as tf.Tensor;
@@ -345,6 +339,16 @@ export class Adam {
       off += x.size;
     });
     return norm;
+  }
+
+  /** A step with a finite gradient norm: its clipping scale and bias corrections (the step count goes up). */
+  private next(norm: number, maxGradNorm: number): { scale: number; bc1: number; bc2: number } {
+    this.t += 1;
+    return {
+      scale: maxGradNorm > 0 ? Math.min(1, maxGradNorm / (norm + 1e-6)) : 1,
+      bc1: 1 - pow(this.beta1, this.t),
+      bc2: 1 - pow(this.beta2, this.t),
+    };
   }
 
   /** A copy of the step count and moments (for checkpoints). */
