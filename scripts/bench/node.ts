@@ -33,8 +33,13 @@ export interface Measured {
   seconds: number;
 }
 
-/** Tokens/s of whole training steps (sampling + update) after WARMUP steps, read from session.cost. */
+/**
+ * Tokens/s of whole training steps (sampling + update) after WARMUP steps, read from session.cost.
+ * Each measurement starts from a collected heap (with --expose-gc), as each of the reference's
+ * starts in a fresh process: not in the garbage the sessions measured before it left.
+ */
 export async function measureSession(hash: string, steps: number): Promise<Measured> {
+  (globalThis as { gc?: () => void }).gc?.();
   const s = new Session(configOf(hash));
   try {
     for (let i = 0; i < WARMUP; i++) await s.trainStep();
