@@ -9,6 +9,8 @@
  * and the ceiling: the accuracy of the teacher's most likely answer, which is the best a student
  * that copies the teacher can reach (Kim & Rush 2016: sequence-level KD learns the teacher's mode).
  */
+import { remember } from './bounded';
+import { sameTokens } from './tasks/addition';
 import type { MetricRow } from './metrics';
 import type { Rng } from './rng';
 import type { BlindSpot, Problem, Task } from './tasks/task';
@@ -211,18 +213,15 @@ export class Teacher implements TeacherModel {
   }
 
   private dist(p: Problem): TeacherAnswer[] {
-    let d = this.cache.get(p.key);
-    if (!d) {
-      if (this.cache.size >= CACHE_LIMIT) this.cache.clear();
-      d = this.build(p);
-      this.cache.set(p.key, d);
-    }
-    return d;
+    return this.cache.get(p.key) ?? remember(this.cache, p.key, CACHE_LIMIT, this.build(p));
   }
 
   private sampler(p: Problem): { weights: number[]; rows: Int32Array } {
-    const hit = this.samplers.get(p.key);
-    if (hit) return hit;
+    return this.samplers.get(p.key) ?? remember(this.samplers, p.key, CACHE_LIMIT, this.samplerOf(p));
+  }
+
+  /** A problem's sampling table, from its answer distribution. */
+  private samplerOf(p: Problem): { weights: number[]; rows: Int32Array } {
     const d = this.cache.get(p.key) ?? this.build(p);
     const T = this.task.maxNew;
     const weights: number[] = [];
@@ -233,10 +232,7 @@ export class Teacher implements TeacherModel {
       for (let j = 0; j < n; j++) rows[i * T + j] = d[i].tokens[j];
       if (n < T) rows[i * T + n] = this.task.eos;
     }
-    if (this.samplers.size >= CACHE_LIMIT) this.samplers.clear();
-    const e = { weights, rows };
-    this.samplers.set(p.key, e);
-    return e;
+    return { weights, rows };
   }
 
   /** The answer distribution of answerDistribution(), made anew (plain loops: it runs for every new problem). */
@@ -249,8 +245,13 @@ export class Teacher implements TeacherModel {
       const all: TeacherAnswer[] = [{ tokens: p.target.slice(), prob: this.accuracy }];
       for (const m of misses) {
         const prob = (1 - this.accuracy) / misses.length;
-        let same: TeacherAnswer | null = null;
-        for (const a of all) if (sameTokens(a.tokens, m)) same = same ?? a;
+        let same: TeacherAnswer | undefined;
+        for (const a of all) {
+          if (sameTokens(a.tokens, m)) {
+            same = a;
+            break;
+          }
+        }
         if (same) same.prob += prob;
         else all.push({ tokens: m.slice(), prob });
       }
@@ -289,10 +290,6 @@ export class Teacher implements TeacherModel {
       for (let v = 0; v < V; v++) out[off + v] /= s;
     }
   }
-}
-
-function sameTokens(a: readonly number[], b: readonly number[]): boolean {
-  return a.length === b.length && a.every((t, i) => t === b[i]);
 }
 
 function mean(xs: number[]): number {

@@ -12,6 +12,7 @@
  * completion up to its eos, positional partial credit, rendering, and the fixed train/held-out split.
  */
 import { Rng, hashString } from '../rng';
+import { remember } from '../bounded';
 import type { BlindSpot, Problem, Task, Verdict } from './task';
 
 // ---------------------------------------------------------------------------------------------
@@ -173,10 +174,7 @@ export function codedProblems(split: CodeSplit, fromCode: (c: number) => Problem
     if (!p) {
       p = frozen(fromCode(c));
       if (dense) dense[c] = p;
-      else {
-        if (built.size >= PROBLEM_CACHE_LIMIT) built.clear();
-        built.set(c, p);
-      }
+      else remember(built, c, PROBLEM_CACHE_LIMIT, p);
     }
     return p;
   };
