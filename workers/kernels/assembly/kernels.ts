@@ -237,6 +237,14 @@ function allZero(p: usize, n: i32): bool {
   return true;
 }
 
+/** g[c] = sig((a[c] + q[c]) + b[c] + g[c]) for c < H: a gate of one row, in place (a token's and a position's rows of C, the bias). */
+@inline function gateSig(a: usize, q: usize, b: usize, g: usize, H: i32): void {
+  const H4 = H & ~3;
+  let c = 0;
+  for (; c < H4; c += 4) vst(g, c, vsig(f32x4.add(f32x4.add(f32x4.add(vld(a, c), vld(q, c)), vld(b, c)), vld(g, c))));
+  for (; c < H; c++) st(g, c, ssig((ld(a, c) + ld(q, c)) + ld(b, c) + ld(g, c)));
+}
+
 /**
  * Forward over L steps of B rows. Step t's input projections are one-hot (token, position) rows
  * times the folded input matrices, so each is two rows of C_g plus the bias, summed in this order:
@@ -244,7 +252,9 @@ function allZero(p: usize, n: i32): bool {
  * [L*B] (int32 row ids below posRow, time-major). whr, whz, whn [H, H]; bhn [H]; h0 [B, H]. Writes
  * hs [L*B, H] (the states after each step) and what the backward pass needs: R, Z, N (the gates)
  * and HN (h Whn + bhn), each [L*B, H]. Where h0 is all zeros its products are zeros and are skipped
- * (the same values).
+ * (the same values). Each row goes in three passes, r, z, then n and the new state: the operations of
+ * one pass in the same order (the same bits), with fewer pointers live at once. In one pass V8 kept
+ * spilling and reloading them; this runs ~10% faster.
  */
 export function gruForward(cr: usize, cz: usize, cn: usize, bxr: usize, bxz: usize, bxn: usize, tok: usize, posRow: i32,
   whr: usize, whz: usize, whn: usize, bhn: usize, h0: usize,
@@ -271,27 +281,24 @@ export function gruForward(cr: usize, cz: usize, cn: usize, bxr: usize, bxz: usi
       const row = b * H;
       const tr = <usize>(load<i32>(tok + (<usize>(t * B + b) << 2)) * H) << 2; // the token's row
       const ar = cr + tr, az = cz + tr, an = cn + tr;
+      const rb = <usize>row << 2;
+      gateSig(ar, qr, bxr, r + rb, H);
+      gateSig(az, qz, bxz, z + rb, H);
+      // n and the new state, from this row's r and z
+      const rr = r + rb, zr = z + rb, hnr = hn + rb, nr = n + rb, hr = h + rb, pr0 = hp + rb;
       let c = 0;
       for (; c < H4; c += 4) {
-        const e = row + c;
-        const xr = f32x4.add(f32x4.add(vld(ar, c), vld(qr, c)), vld(bxr, c));
-        const xz = f32x4.add(f32x4.add(vld(az, c), vld(qz, c)), vld(bxz, c));
         const xn = f32x4.add(f32x4.add(vld(an, c), vld(qn, c)), vld(bxn, c));
-        const rv = vsig(f32x4.add(xr, vld(r, e)));
-        const zv = vsig(f32x4.add(xz, vld(z, e)));
-        const hnv = f32x4.add(vld(hn, e), vld(bhn, c));
-        const nv = vtanh(f32x4.add(xn, f32x4.mul(rv, hnv)));
-        vst(r, e, rv); vst(z, e, zv); vst(hn, e, hnv); vst(n, e, nv);
-        vst(h, e, f32x4.add(nv, f32x4.mul(zv, f32x4.sub(vld(hp, e), nv))));
+        const hnv = f32x4.add(vld(hnr, c), vld(bhn, c));
+        const nv = vtanh(f32x4.add(xn, f32x4.mul(vld(rr, c), hnv)));
+        vst(hnr, c, hnv); vst(nr, c, nv);
+        vst(hr, c, f32x4.add(nv, f32x4.mul(vld(zr, c), f32x4.sub(vld(pr0, c), nv))));
       }
       for (; c < H; c++) {
-        const e = row + c;
-        const rv = ssig((ld(ar, c) + ld(qr, c)) + ld(bxr, c) + ld(r, e));
-        const zv = ssig((ld(az, c) + ld(qz, c)) + ld(bxz, c) + ld(z, e));
-        const hnv = ld(hn, e) + ld(bhn, c);
-        const nv = stanh((ld(an, c) + ld(qn, c)) + ld(bxn, c) + rv * hnv);
-        st(r, e, rv); st(z, e, zv); st(hn, e, hnv); st(n, e, nv);
-        st(h, e, nv + zv * (ld(hp, e) - nv));
+        const hnv = ld(hnr, c) + ld(bhn, c);
+        const nv = stanh((ld(an, c) + ld(qn, c)) + ld(bxn, c) + ld(rr, c) * hnv);
+        st(hnr, c, hnv); st(nr, c, nv);
+        st(hr, c, nv + ld(zr, c) * (ld(pr0, c) - nv));
       }
     }
   }
