@@ -285,20 +285,20 @@ export function gruForward(cr: usize, cz: usize, cn: usize, bxr: usize, bxz: usi
       gateSig(ar, qr, bxr, r + rb, H);
       gateSig(az, qz, bxz, z + rb, H);
       // n and the new state, from this row's r and z
-      const rr = r + rb, zr = z + rb, hnr = hn + rb, nr = n + rb, hr = h + rb, pr0 = hp + rb;
+      const rr = r + rb, zr = z + rb, hnr = hn + rb, nr = n + rb, hr = h + rb, hpr = hp + rb;
       let c = 0;
       for (; c < H4; c += 4) {
         const xn = f32x4.add(f32x4.add(vld(an, c), vld(qn, c)), vld(bxn, c));
         const hnv = f32x4.add(vld(hnr, c), vld(bhn, c));
         const nv = vtanh(f32x4.add(xn, f32x4.mul(vld(rr, c), hnv)));
         vst(hnr, c, hnv); vst(nr, c, nv);
-        vst(hr, c, f32x4.add(nv, f32x4.mul(vld(zr, c), f32x4.sub(vld(pr0, c), nv))));
+        vst(hr, c, f32x4.add(nv, f32x4.mul(vld(zr, c), f32x4.sub(vld(hpr, c), nv))));
       }
       for (; c < H; c++) {
         const hnv = ld(hnr, c) + ld(bhn, c);
         const nv = stanh((ld(an, c) + ld(qn, c)) + ld(bxn, c) + ld(rr, c) * hnv);
         st(hnr, c, hnv); st(nr, c, nv);
-        st(hr, c, nv + ld(zr, c) * (ld(pr0, c) - nv));
+        st(hr, c, nv + ld(zr, c) * (ld(hpr, c) - nv));
       }
     }
   }
