@@ -905,6 +905,13 @@ describe('every screen', () => {
         expect(await layout(page)).toEqual({ overflow: 0, controls: [true, true, true] });
         await page.getByRole('button', { name: 'Refresh' }).tap();
         await page.locator('.inspector td.comp').first().waitFor();
+        // The batch's table fits the inspector's panel (its advantage column once ran past the edge).
+        const fits = await page.evaluate(() => {
+          const panel = document.querySelector('.inspector')!.getBoundingClientRect();
+          const table = document.querySelector('.inspector table')!.getBoundingClientRect();
+          return { left: table.left >= panel.left, right: table.right <= panel.right };
+        });
+        expect(fits).toEqual({ left: true, right: true });
         await page.getByRole('button', { name: 'More' }).tap();
         const [dl] = await Promise.all([page.waitForEvent('download'), page.getByRole('button', { name: 'Export JSON' }).tap()]);
         const doc = JSON.parse(readFileSync((await dl.path())!, 'utf8')) as Exported;
