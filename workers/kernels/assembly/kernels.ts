@@ -278,10 +278,9 @@ export function gruForward(cr: usize, cz: usize, cn: usize, bxr: usize, bxz: usi
     const pr = <usize>((posRow + t) * H) << 2; // the position's row, in bytes
     const qr = cr + pr, qz = cz + pr, qn = cn + pr;
     for (let b = 0; b < B; b++) {
-      const row = b * H;
       const tr = <usize>(load<i32>(tok + (<usize>(t * B + b) << 2)) * H) << 2; // the token's row
       const ar = cr + tr, az = cz + tr, an = cn + tr;
-      const rb = <usize>row << 2;
+      const rb = <usize>(b * H) << 2; // this row of the [B, H] step, in bytes
       gateSig(ar, qr, bxr, r + rb, H);
       gateSig(az, qz, bxz, z + rb, H);
       // n and the new state, from this row's r and z
