@@ -10,7 +10,7 @@ import * as tf from '@tensorflow/tfjs';
 import { gruPath, gruSequence } from '../src/core/nets/gru-bptt';
 import { Rng } from '../src/core/rng';
 import { groupedPrompts, withTrait } from './helpers';
-import { ONE_HOT_KERNELS, biasGelu, layerNorm, oneHotMatMul, oneHotRows } from '../src/core/nets/layers';
+import { ONE_HOT_KERNELS, biasGelu, biasTanh, layerNorm, oneHotMatMul, oneHotRows } from '../src/core/nets/layers';
 import { createNet } from '../src/core/nets/net';
 import { Adam } from '../src/core/algos/common';
 import { completionOutputs, oneHotTokens, tokenLogProbs } from '../src/core/nets/policy';
@@ -236,6 +236,59 @@ describe('a bias and gelu as one kernel each way', () => {
     expect(maxDiff(ours.grads[1], ops.grads[1])).toBeLessThan(1e-5 * N);
     expect(Math.max(...Array.from(ours.grads[1].dataSync(), Math.abs))).toBeGreaterThan(1e-2);
     tf.dispose([a, b, seed, ours.y, ops.y, ...ours.grads, ...ops.grads]);
+  });
+});
+
+describe('a bias and tanh as one kernel each way (the MLP layers)', () => {
+  /** Whether two tensors hold the same bits (NaNs included). */
+  function sameBits(x: tf.Tensor, y: tf.Tensor): { same: boolean; first: string } {
+    const a = new Uint32Array(Float32Array.from(x.dataSync()).buffer), b = new Uint32Array(Float32Array.from(y.dataSync()).buffer);
+    expect(a.length).toBe(b.length);
+    for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return { same: false, first: `at ${i}: ${x.dataSync()[i]} against ${y.dataSync()[i]}` };
+    return { same: true, first: '' };
+  }
+
+  // D 128 and 32 (SIMD only), 7 and 1 (a scalar tail); scales from the near-linear range to
+  // saturation (|2x| past the sigmoid's cutoff of 87.3, where it returns exactly 0 or 1).
+  it.each([[6, 32, 1], [5, 7, 4], [40, 128, 3], [3, 1, 60], [9, 13, 1e-3]])("gives the tfjs ops' values and gradients to the bit (N %i, D %i, scale %d)", (N, D, scale) => {
+    const rng = new Rng(N * 11 + D);
+    const a = rand(rng, [N, D], scale) as tf.Tensor2D;
+    const b = rand(rng, [D], scale / 2) as tf.Tensor1D;
+    const seed = rand(rng, [N, D]);
+    const run = (on: boolean) =>
+      withTrait('biasTanh', on, () =>
+        tf.tidy(() => {
+          const y = biasTanh(a, b);
+          const grads = tf.grads((ai: tf.Tensor, bi: tf.Tensor) => tf.sum(tf.mul(biasTanh(ai as tf.Tensor2D, bi as tf.Tensor1D), seed)))([a, b]);
+          return { y, grads };
+        }),
+      );
+    const before = tf.memory().numTensors;
+    const ours = run(true);
+    const ops = run(false);
+    expect(tf.memory().numTensors - before).toBe(6); // y and two gradients each
+    expect(sameBits(ours.y, ops.y)).toEqual({ same: true, first: '' });
+    expect(sameBits(ours.grads[0], ops.grads[0])).toEqual({ same: true, first: '' });
+    expect(sameBits(ours.grads[1], ops.grads[1])).toEqual({ same: true, first: '' });
+    // Not a vacuous comparison: the values span tanh's range and the gradients are not all zero.
+    expect(Math.max(...Array.from(ours.grads[1].dataSync(), Math.abs))).toBeGreaterThan(0);
+    tf.dispose([a, b, seed, ours.y, ops.y, ...ours.grads, ...ops.grads]);
+  });
+
+  it("its sigmoid is tf.sigmoid's to the bit, over the whole float range", () => {
+    // Every 4099th bit pattern (all signs, exponents, NaNs, infinities, denormals) and a fine grid
+    // of [-100, 100]: tanh(x) with b = 0 is 2 sigmoid(2x) - 1 in both paths.
+    const n = Math.floor(2 ** 32 / 4099);
+    const bits = new Uint32Array(n + 40001);
+    for (let i = 0; i < n; i++) bits[i] = (i * 4099) >>> 0;
+    const grid = new Float32Array(bits.buffer, n * 4);
+    for (let i = 0; i <= 40000; i++) grid[i] = (i - 20000) / 200;
+    const x = tf.tensor2d(new Float32Array(bits.buffer), [1, bits.length]);
+    const zero = tf.zeros([bits.length]) as tf.Tensor1D;
+    const ours = withTrait('biasTanh', true, () => biasTanh(x, zero));
+    const ops = withTrait('biasTanh', false, () => biasTanh(x, zero));
+    expect(sameBits(ours, ops)).toEqual({ same: true, first: '' });
+    tf.dispose([x, zero, ours, ops]);
   });
 });
 

@@ -5,6 +5,7 @@
  * kernels per time step and ~20 for the projections; the
  * MLP's and the transformer's one-hot first products as summed rows; layer normalisation (one
  * call forward, one backward, instead of ~10 and ~25); a bias add and gelu (the transformer's MLP);
+ * a bias add and tanh (the MLP's layers, the tfjs ops' bits);
  * causal multi-head attention (one call each way instead of ~10 and ~20: the heads' split and
  * merge, scores, mask, softmax and both products); and what wasm-kernels.ts's replacements of
  * GatherV2, Sum and BatchMatMul call. Installed by wasm-kernels.ts's installWasmKernels
@@ -16,7 +17,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { GRU_KERNELS } from '../src/core/nets/gru-bptt';
-import { ADAM_KERNELS, ATTENTION_KERNELS, BIAS_GELU_KERNELS, LAYER_NORM_KERNELS, ONE_HOT_KERNELS } from '../src/core/nets/layers';
+import { ADAM_KERNELS, ATTENTION_KERNELS, BIAS_GELU_KERNELS, BIAS_TANH_KERNELS, LAYER_NORM_KERNELS, ONE_HOT_KERNELS } from '../src/core/nets/layers';
 import { WASM_BASE64 } from './kernels/kernels.wasm';
 
 export interface FusedModule {
@@ -38,6 +39,8 @@ export interface FusedModule {
   layerNormBackward(dy: number, g: number, xhat: number, rstd: number, dx: number, dg: number, db: number, N: number, D: number): void;
   biasGeluForward(a: number, b: number, y: number, xs: number, ss: number, N: number, D: number): void;
   biasGeluBackward(dy: number, xs: number, ss: number, da: number, db: number, N: number, D: number): void;
+  biasTanhForward(a: number, b: number, y: number, ss: number, N: number, D: number): void;
+  biasTanhBackward(dy: number, ss: number, da: number, db: number, N: number, D: number): void;
   attentionForward(q: number, k: number, v: number, o: number, P: number, B: number, H: number, Lq: number, Lk: number, dh: number, scale: number): void;
   attentionBackward(dO: number, q: number, k: number, v: number, P: number, dq: number, dk: number, dv: number, scratch: number,
     B: number, H: number, Lq: number, Lk: number, dh: number, scale: number): void;
@@ -265,6 +268,27 @@ export function installOwnKernels(): boolean {
     return outs;
   };
 
+  const biasTanhForward = ({ inputs, backend: be }: KernelArgs): tf.TensorInfo[] => {
+    const b = be as WasmBackendLike;
+    const { a, b: bias } = inputs as Record<string, tf.TensorInfo>;
+    const [N, D] = a.shape;
+    float32(BIAS_TANH_KERNELS.forward, a);
+    float32(BIAS_TANH_KERNELS.forward, bias, D);
+    const outs = [b.makeOutput([N, D], 'float32'), b.makeOutput([N, D], 'float32')];
+    if (N * D > 0) mod.biasTanhForward(ptr(a), ptr(bias), ptr(outs[0]), ptr(outs[1]), N, D);
+    return outs;
+  };
+
+  const biasTanhBackward = ({ inputs, backend: be }: KernelArgs): tf.TensorInfo[] => {
+    const b = be as WasmBackendLike;
+    const { dy, ss } = inputs as Record<string, tf.TensorInfo>;
+    const [N, D] = dy.shape;
+    for (const t of [dy, ss]) float32(BIAS_TANH_KERNELS.backward, t, N * D);
+    const outs = [b.makeOutput([N, D], 'float32'), b.makeOutput([D], 'float32')];
+    if (D > 0) mod.biasTanhBackward(ptr(dy), ptr(ss), ptr(outs[0]), ptr(outs[1]), N, D);
+    return outs;
+  };
+
   /** q [B*Lq, A], k and v [B*Lk, A] with A = H*dh: the shapes attentionForward/Backward read. */
   const attentionShapes = (name: string, q: tf.TensorInfo, k: tf.TensorInfo, v: tf.TensorInfo, B: number, H: number) => {
     const A = q.shape[q.shape.length - 1];
@@ -346,6 +370,7 @@ export function installOwnKernels(): boolean {
     [ONE_HOT_KERNELS.forward, rowsSum], [ONE_HOT_KERNELS.backward, rowsScatter],
     [LAYER_NORM_KERNELS.forward, layerNormForward], [LAYER_NORM_KERNELS.backward, layerNormBackward],
     [BIAS_GELU_KERNELS.forward, biasGeluForward], [BIAS_GELU_KERNELS.backward, biasGeluBackward],
+    [BIAS_TANH_KERNELS.forward, biasTanhForward], [BIAS_TANH_KERNELS.backward, biasTanhBackward],
     [ATTENTION_KERNELS.forward, attentionForward], [ATTENTION_KERNELS.backward, attentionBackward],
   ];
   for (const [kernelName, f] of kernels) tf.registerKernel({ kernelName, backendName: 'wasm', kernelFunc: f as tf.KernelFunc });

@@ -33,10 +33,10 @@ export function taping(): boolean {
  * - transposedMatMul: a matMul with a transposed operand costs no more than a plain one (our
  *   BatchMatMul; it gives the same bits as transposing first). tfjs-wasm's own ran ~20x slower
  *   with a transposed operand, so without ours the gradients below transpose first.
- * - gruSequence, oneHotRows, layerNorm, biasGelu, attention, adam: use our kernels for these (gru-bptt.ts,
- *   below, and algos/common.ts's Adam) where they are registered.
+ * - gruSequence, oneHotRows, layerNorm, biasGelu, biasTanh, attention, adam: use our kernels for these
+ *   (gru-bptt.ts, below, and algos/common.ts's Adam) where they are registered.
  */
-export const backendTraits = { transposedMatMul: false, gruSequence: false, oneHotRows: false, layerNorm: false, biasGelu: false, attention: false, adam: false };
+export const backendTraits = { transposedMatMul: false, gruSequence: false, oneHotRows: false, layerNorm: false, biasGelu: false, biasTanh: false, attention: false, adam: false };
 
 /**
  * Adam's two kernels (registered by workers/fused-kernels.ts): the gradients' sum of squares, and
@@ -82,6 +82,25 @@ export function biasGelu(a: tf.Tensor2D, b: tf.Tensor1D): tf.Tensor2D {
     return tf.mul(x, tf.sigmoid(tf.mul(x, 1.702))) as tf.Tensor2D;
   }
   return kernelOp(BIAS_GELU_KERNELS, { a, b }, {}, {}, (_, [, xs, ss]) => ({ xs, ss })) as tf.Tensor2D;
+}
+
+/** tanh(x) = 2 sigmoid(2x) - 1: tfjs-wasm's Tanh kernel is ~13x slower than its Sigmoid. */
+export function tanh(x: tf.Tensor): tf.Tensor {
+  return tf.sub(tf.mul(tf.sigmoid(tf.mul(x, 2)), 2), 1);
+}
+
+/** tanh(a + b)'s two kernels (registered by workers/fused-kernels.ts). */
+export const BIAS_TANH_KERNELS = { forward: 'PlaygroundBiasTanh', backward: 'PlaygroundBiasTanhGrad' } as const;
+
+/**
+ * tanh(a + b) for a [N, D] and a bias b [D] (an MLP layer): one kernel each way where the backend
+ * has them (backendTraits.biasTanh), else the five tfjs ops forward and their gradients backward.
+ * The kernels repeat those ops' arithmetic (tfjs-wasm's Sigmoid included) in their order: the
+ * same values and gradients to the bit (test/kernels.test.ts), so no run's numbers change.
+ */
+export function biasTanh(a: tf.Tensor2D, b: tf.Tensor1D): tf.Tensor2D {
+  if (!ownKernels('biasTanh', BIAS_TANH_KERNELS)) return tanh(tf.add(a, b)) as tf.Tensor2D;
+  return kernelOp(BIAS_TANH_KERNELS, { a, b }, {}, {}, (_, [, ss]) => ({ ss })) as tf.Tensor2D;
 }
 
 /** Causal multi-head attention's two kernels (registered by workers/fused-kernels.ts). */

@@ -661,6 +661,80 @@ export function biasGeluBackward(dy: usize, xs: usize, ss: usize, da: usize, db:
   }
 }
 
+// The logistic sigmoid exactly as tfjs-wasm 4.22's Sigmoid kernel computes it (XNNPACK's wasmsimd
+// rr2_p5_div microkernel): e = exp(-|x|) from k = round(-|x| / ln 2) by a magic-number addition, ln 2
+// in two parts and a degree-5 polynomial; then e / (1 + e) for x < 0 and 1 minus that for x >= 0,
+// 0 for |x| past the denormal cutoff. The same operations in the same order, so the same bits as
+// tf.sigmoid (test/kernels.test.ts; vsig above is a cheaper approximation for the GRU's gates).
+@inline function vsigXnn(x: v128): v128 {
+  const magic = f32x4.splat(12583039.0), one = f32x4.splat(1.0);
+  const z = f32x4.abs(x);
+  let n = f32x4.add(magic, f32x4.mul(z, f32x4.splat(-1.4426950216293335)));
+  const s = i32x4.shl(n, 23);
+  n = f32x4.sub(n, magic);
+  let t = f32x4.add(z, f32x4.mul(n, f32x4.splat(0.693145751953125)));
+  t = f32x4.add(t, f32x4.mul(n, f32x4.splat(0.000001428606765330187)));
+  let p = f32x4.add(f32x4.splat(0.04189782217144966), f32x4.mul(t, f32x4.splat(-0.008289290592074394)));
+  p = f32x4.add(f32x4.splat(-0.16667652130126953), f32x4.mul(t, p));
+  p = f32x4.add(f32x4.splat(0.4999915063381195), f32x4.mul(t, p));
+  p = f32x4.add(f32x4.splat(-0.9999997019767761), f32x4.mul(t, p));
+  t = f32x4.mul(t, s);
+  const e = f32x4.add(s, f32x4.mul(t, p));
+  let f = f32x4.div(e, f32x4.add(e, one));
+  f = v128.andnot(f, f32x4.gt(z, f32x4.splat(87.33654022216797)));
+  return v128.bitselect(f, f32x4.sub(one, f), i32x4.shr_s(x, 31));
+}
+
+/**
+ * tanh(a + b) over rows of D (b [D] added to each row) as the MLP's tfjs ops compute it, to the
+ * bit: x = a + b, s = sigmoid(2x) (vsigXnn), y = 2s - 1. Writes y and s (ss [N, D], for the
+ * backward pass). The columns past the last multiple of 4 run the same vector code on one lane.
+ */
+export function biasTanhForward(a: usize, b: usize, y: usize, ss: usize, N: i32, D: i32): void {
+  const D4 = D & ~3;
+  const two = f32x4.splat(2.0), one = f32x4.splat(1.0);
+  for (let n = 0; n < N; n++) {
+    const o = n * D;
+    let j = 0;
+    for (; j < D4; j += 4) {
+      const s = vsigXnn(f32x4.mul(f32x4.add(vld(a, o + j), vld(b, j)), two));
+      vst(ss, o + j, s);
+      vst(y, o + j, f32x4.sub(f32x4.mul(s, two), one));
+    }
+    for (; j < D; j++) {
+      const s = vsigXnn(f32x4.mul(f32x4.splat(ld(a, o + j) + ld(b, j)), two));
+      st(ss, o + j, f32x4.extract_lane(s, 0));
+      st(y, o + j, f32x4.extract_lane(f32x4.sub(f32x4.mul(s, two), one), 0));
+    }
+  }
+}
+
+/**
+ * Its gradient in the order of the tfjs ops' own gradients: ds = 2 dy, du = ds (s (1 - s)),
+ * da = 2 du; db = the column sums of da, rows added in order from 0 (as tf.sum over the rows).
+ */
+export function biasTanhBackward(dy: usize, ss: usize, da: usize, db: usize, N: i32, D: i32): void {
+  const D4 = D & ~3;
+  const two = f32x4.splat(2.0), one = f32x4.splat(1.0);
+  for (let j = 0; j < D; j++) st(db, j, 0);
+  for (let n = 0; n < N; n++) {
+    const o = n * D;
+    let j = 0;
+    for (; j < D4; j += 4) {
+      const s = vld(ss, o + j);
+      const g = f32x4.mul(f32x4.mul(f32x4.mul(vld(dy, o + j), two), f32x4.mul(s, f32x4.sub(one, s))), two);
+      vst(da, o + j, g);
+      vst(db, j, f32x4.add(vld(db, j), g));
+    }
+    for (; j < D; j++) {
+      const s = ld(ss, o + j);
+      const g = ((ld(dy, o + j) * 2) * (s * (1 - s))) * 2;
+      st(da, o + j, g);
+      st(db, j, ld(db, j) + g);
+    }
+  }
+}
+
 /** q . k over dh floats from p and r: four lanes of partial products, then the lanes, then the tail. */
 @inline function dotRow(p: usize, r: usize, dh: i32): f32 {
   const d4 = dh & ~3;
