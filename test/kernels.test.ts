@@ -10,7 +10,7 @@ import * as tf from '@tensorflow/tfjs';
 import { gruPath, gruSequence } from '../src/core/nets/gru-bptt';
 import { Rng } from '../src/core/rng';
 import { groupedPrompts, withTrait } from './helpers';
-import { ONE_HOT_KERNELS, biasGelu, biasTanh, layerNorm, oneHotMatMul, oneHotRows } from '../src/core/nets/layers';
+import { ONE_HOT_KERNELS, biasGelu, biasTanh, layerNorm, logSoftmax, oneHotMatMul, oneHotRows } from '../src/core/nets/layers';
 import { createNet } from '../src/core/nets/net';
 import { Adam } from '../src/core/algos/common';
 import { completionOutputs, oneHotTokens, tokenLogProbs } from '../src/core/nets/policy';
@@ -289,6 +289,50 @@ describe('a bias and tanh as one kernel each way (the MLP layers)', () => {
     const ops = withTrait('biasTanh', false, () => biasTanh(x, zero));
     expect(sameBits(ours, ops)).toEqual({ same: true, first: '' });
     tf.dispose([x, zero, ours, ops]);
+  });
+});
+
+describe('log softmax as one kernel each way', () => {
+  function sameBits(x: tf.Tensor, y: tf.Tensor): string {
+    const a = new Uint32Array(Float32Array.from(x.dataSync()).buffer), b = new Uint32Array(Float32Array.from(y.dataSync()).buffer);
+    expect(a.length).toBe(b.length);
+    for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return `at ${i}: ${x.dataSync()[i]} against ${y.dataSync()[i]}`;
+    return 'same';
+  }
+  const both = <T>(f: () => T) => ({ ours: withTrait('logSoftmax', true, f), ops: withTrait('logSoftmax', false, f) });
+
+  // [rows, V] and [n, T, V] as the policies use it (V 14), one column, and scales from near-uniform
+  // to one-hot (rows whose other entries' exp underflows to 0).
+  it.each([[[256, 14], 1], [[9, 4, 14], 5], [[7, 1], 3], [[33, 5], 60], [[6, 3, 17], 1e-3]] as [number[], number][])(
+    "gives tf.logSoftmax's values and gradients to the bit (shape %j, scale %d)", (shape, scale) => {
+      const rng = new Rng(shape.length * 100 + shape[0]);
+      const x = rand(rng, shape, scale);
+      const seed = rand(rng, shape);
+      const r = both(() => tf.tidy(() => ({ y: logSoftmax(x), g: tf.grad((xi: tf.Tensor) => tf.sum(tf.mul(logSoftmax(xi), seed)))(x) })));
+      expect(sameBits(r.ours.y, r.ops.y)).toBe('same');
+      expect(sameBits(r.ours.g, r.ops.g)).toBe('same');
+      // Not vacuous: the gradients are not all zero (one column has none: its log softmax is 0).
+      if (shape[shape.length - 1] > 1) expect(Math.max(...Array.from(r.ours.g.dataSync(), Math.abs))).toBeGreaterThan(0);
+      tf.dispose([x, seed, r.ours.y, r.ops.y, r.ours.g, r.ops.g]);
+    },
+  );
+
+  it("its exp and log are tfjs-wasm's to the bit over their whole range", () => {
+    // Rows [0, x]: exp(x) for every 4,099th float bit pattern (NaN, infinities, subnormals, past
+    // the underflow limit), and log(1 + exp(x)) over [1, 2]; rows of V equal values: log(V).
+    const n = Math.floor(2 ** 32 / 4099);
+    const rows = new Float32Array(2 * n);
+    const bits = new Uint32Array(1), f = new Float32Array(bits.buffer);
+    for (let i = 0; i < n; i++) {
+      bits[0] = (i * 4099) >>> 0;
+      rows[2 * i + 1] = f[0];
+    }
+    const pairs = tf.tensor2d(rows, [n, 2]);
+    const wide = tf.zeros([3, 1000]);
+    const r = both(() => tf.tidy(() => [logSoftmax(pairs), logSoftmax(wide)]));
+    expect(sameBits(r.ours[0], r.ops[0])).toBe('same');
+    expect(sameBits(r.ours[1], r.ops[1])).toBe('same');
+    tf.dispose([pairs, wide, ...r.ours, ...r.ops]);
   });
 });
 

@@ -5,7 +5,8 @@
  * kernels per time step and ~20 for the projections; the
  * MLP's and the transformer's one-hot first products as summed rows; layer normalisation (one
  * call forward, one backward, instead of ~10 and ~25); a bias add and gelu (the transformer's MLP);
- * a bias add and tanh (the MLP's layers, the tfjs ops' bits);
+ * a bias add and tanh (the MLP's layers) and log softmax (every policy's outputs), both to the tfjs
+ * ops' bits;
  * causal multi-head attention (one call each way instead of ~10 and ~20: the heads' split and
  * merge, scores, mask, softmax and both products); and what wasm-kernels.ts's replacements of
  * GatherV2, Sum and BatchMatMul call. Installed by wasm-kernels.ts's installWasmKernels
@@ -17,7 +18,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { GRU_KERNELS } from '../src/core/nets/gru-bptt';
-import { ADAM_KERNELS, ATTENTION_KERNELS, BIAS_GELU_KERNELS, BIAS_TANH_KERNELS, LAYER_NORM_KERNELS, ONE_HOT_KERNELS } from '../src/core/nets/layers';
+import { ADAM_KERNELS, ATTENTION_KERNELS, BIAS_GELU_KERNELS, BIAS_TANH_KERNELS, LAYER_NORM_KERNELS, LOG_SOFTMAX_KERNELS, ONE_HOT_KERNELS } from '../src/core/nets/layers';
 import { WASM_BASE64 } from './kernels/kernels.wasm';
 
 export interface FusedModule {
@@ -41,6 +42,9 @@ export interface FusedModule {
   biasGeluBackward(dy: number, xs: number, ss: number, da: number, db: number, N: number, D: number): void;
   biasTanhForward(a: number, b: number, y: number, ss: number, N: number, D: number): void;
   biasTanhBackward(dy: number, ss: number, da: number, db: number, N: number, D: number): void;
+  fillMathTables(tab: number): void;
+  logSoftmaxForward(x: number, out: number, R: number, V: number, tab: number): void;
+  logSoftmaxBackward(dy: number, y: number, dx: number, R: number, V: number, tab: number): void;
   attentionForward(q: number, k: number, v: number, o: number, P: number, B: number, H: number, Lq: number, Lk: number, dh: number, scale: number): void;
   attentionBackward(dO: number, q: number, k: number, v: number, P: number, dq: number, dk: number, dv: number, scratch: number,
     B: number, H: number, Lq: number, Lk: number, dh: number, scale: number): void;
@@ -289,6 +293,42 @@ export function installOwnKernels(): boolean {
     return outs;
   };
 
+  /** Rows of the last axis: [..., V] as R rows of V. */
+  const rowsOf = (t: tf.TensorInfo) => {
+    const V = t.shape[t.shape.length - 1] ?? 1;
+    return { V, R: V > 0 ? t.shape.reduce((p, q) => p * q, 1) / V : 0 };
+  };
+
+  /** expf's and logf's tables (fillMathTables), in a tensor kept for good (made again if disposed). */
+  let tables: tf.Tensor | null = null;
+  const tablesPtr = (): number => {
+    if (!tables || tables.isDisposed) {
+      tables = tf.keep(tf.zeros([128], 'int32'));
+      mod.fillMathTables(heapOffset(backend, tables as unknown as tf.TensorInfo));
+    }
+    return heapOffset(backend, tables as unknown as tf.TensorInfo);
+  };
+
+  const logSoftmaxForward = ({ inputs, backend: be }: KernelArgs): tf.TensorInfo => {
+    const b = be as WasmBackendLike;
+    const { x } = inputs as Record<string, tf.TensorInfo>;
+    float32(LOG_SOFTMAX_KERNELS.forward, x);
+    const { R, V } = rowsOf(x);
+    const out = b.makeOutput(x.shape, 'float32');
+    if (R * V > 0) mod.logSoftmaxForward(ptr(x), ptr(out), R, V, tablesPtr());
+    return out;
+  };
+
+  const logSoftmaxBackward = ({ inputs, backend: be }: KernelArgs): tf.TensorInfo => {
+    const b = be as WasmBackendLike;
+    const { dy, y } = inputs as Record<string, tf.TensorInfo>;
+    const { R, V } = rowsOf(y);
+    for (const t of [dy, y]) float32(LOG_SOFTMAX_KERNELS.backward, t, R * V);
+    const out = b.makeOutput(y.shape, 'float32');
+    if (R * V > 0) mod.logSoftmaxBackward(ptr(dy), ptr(y), ptr(out), R, V, tablesPtr());
+    return out;
+  };
+
   /** q [B*Lq, A], k and v [B*Lk, A] with A = H*dh: the shapes attentionForward/Backward read. */
   const attentionShapes = (name: string, q: tf.TensorInfo, k: tf.TensorInfo, v: tf.TensorInfo, B: number, H: number) => {
     const A = q.shape[q.shape.length - 1];
@@ -371,9 +411,11 @@ export function installOwnKernels(): boolean {
     [LAYER_NORM_KERNELS.forward, layerNormForward], [LAYER_NORM_KERNELS.backward, layerNormBackward],
     [BIAS_GELU_KERNELS.forward, biasGeluForward], [BIAS_GELU_KERNELS.backward, biasGeluBackward],
     [BIAS_TANH_KERNELS.forward, biasTanhForward], [BIAS_TANH_KERNELS.backward, biasTanhBackward],
+    [LOG_SOFTMAX_KERNELS.forward, logSoftmaxForward], [LOG_SOFTMAX_KERNELS.backward, logSoftmaxBackward],
     [ATTENTION_KERNELS.forward, attentionForward], [ATTENTION_KERNELS.backward, attentionBackward],
   ];
   for (const [kernelName, f] of kernels) tf.registerKernel({ kernelName, backendName: 'wasm', kernelFunc: f as tf.KernelFunc });
+  tablesPtr(); // made here, outside any kernel, so the kernels only read them
   installed = true;
   return true;
 }

@@ -33,10 +33,10 @@ export function taping(): boolean {
  * - transposedMatMul: a matMul with a transposed operand costs no more than a plain one (our
  *   BatchMatMul; it gives the same bits as transposing first). tfjs-wasm's own ran ~20x slower
  *   with a transposed operand, so without ours the gradients below transpose first.
- * - gruSequence, oneHotRows, layerNorm, biasGelu, biasTanh, attention, adam: use our kernels for these
+ * - gruSequence, oneHotRows, layerNorm, biasGelu, biasTanh, logSoftmax, attention, adam: use our kernels for these
  *   (gru-bptt.ts, below, and algos/common.ts's Adam) where they are registered.
  */
-export const backendTraits = { transposedMatMul: false, gruSequence: false, oneHotRows: false, layerNorm: false, biasGelu: false, biasTanh: false, attention: false, adam: false };
+export const backendTraits = { transposedMatMul: false, gruSequence: false, oneHotRows: false, layerNorm: false, biasGelu: false, biasTanh: false, logSoftmax: false, attention: false, adam: false };
 
 /**
  * Adam's two kernels (registered by workers/fused-kernels.ts): the gradients' sum of squares, and
@@ -101,6 +101,20 @@ export const BIAS_TANH_KERNELS = { forward: 'PlaygroundBiasTanh', backward: 'Pla
 export function biasTanh(a: tf.Tensor2D, b: tf.Tensor1D): tf.Tensor2D {
   if (!ownKernels('biasTanh', BIAS_TANH_KERNELS)) return tanh(tf.add(a, b)) as tf.Tensor2D;
   return kernelOp(BIAS_TANH_KERNELS, { a, b }, {}, {}, (_, [, ss]) => ({ ss })) as tf.Tensor2D;
+}
+
+/** Log softmax's two kernels (registered by workers/fused-kernels.ts). */
+export const LOG_SOFTMAX_KERNELS = { forward: 'PlaygroundLogSoftmax', backward: 'PlaygroundLogSoftmaxGrad' } as const;
+
+/**
+ * tf.logSoftmax over the last axis: one kernel each way where the backend has them
+ * (backendTraits.logSoftmax) in place of seven forward (max, sub, cast, exp, sum, log, sub) and
+ * four backward. They repeat those kernels' arithmetic in their order, tfjs-wasm's exp and log
+ * included (musl's expf and logf), so the same values and gradients to the bit (test/kernels.test.ts).
+ */
+export function logSoftmax<T extends tf.Tensor>(x: T): T {
+  if (!ownKernels('logSoftmax', LOG_SOFTMAX_KERNELS)) return tf.logSoftmax(x) as T;
+  return kernelOp(LOG_SOFTMAX_KERNELS, { x }, {}, {}, (_, [y]) => ({ y })) as T;
 }
 
 /** Causal multi-head attention's two kernels (registered by workers/fused-kernels.ts). */

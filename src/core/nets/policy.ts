@@ -6,7 +6,7 @@ import * as tf from '@tensorflow/tfjs';
 import type { Rng } from '../rng';
 import type { DecodeState, SeqNet } from './net';
 import { exp } from '../math/libm';
-import { readFloats } from './layers';
+import { logSoftmax, readFloats } from './layers';
 
 export interface SeqShape {
   promptLen: number;
@@ -64,7 +64,7 @@ export function oneHotTokens(tokens: Int32Array, V: number): Float32Array {
  * -> { logp [n, T], entropy [n, T], logProbs [n, T, V] }.
  */
 export function tokenLogProbs(logits: tf.Tensor3D, oneHot: tf.Tensor3D, temperature = 1) {
-  const logProbs = tf.logSoftmax(temperature === 1 ? logits : tf.div(logits, temperature)) as tf.Tensor3D; // [n, T, V]
+  const logProbs = logSoftmax(temperature === 1 ? logits : tf.div(logits, temperature)) as tf.Tensor3D; // [n, T, V]
   const logp = tf.sum(tf.mul(logProbs, oneHot), -1) as tf.Tensor2D;
   const entropy = tf.neg(tf.sum(tf.mul(tf.exp(logProbs), logProbs), -1)) as tf.Tensor2D;
   return { logp, entropy, logProbs };
@@ -110,7 +110,7 @@ export async function sampleCompletions(
         if (next.h) tf.keep(next.h);
         if (next.kv) next.kv.forEach((k) => tf.keep(k));
         if (next.C && t === 0) next.C.forEach((c) => tf.keep(c));
-        return tf.logSoftmax(temperature === 1 ? r.out : tf.div(r.out, temperature));
+        return logSoftmax(temperature === 1 ? r.out : tf.div(r.out, temperature));
       });
       state.h?.dispose();
       if (state.kv) tf.dispose(state.kv);

@@ -735,6 +735,185 @@ export function biasTanhBackward(dy: usize, ss: usize, da: usize, db: usize, N: 
   }
 }
 
+// expf and logf as tfjs-wasm's Exp and Log kernels compute them: musl's, from Arm's
+// optimized-routines, in f64 inside (wasm has no fused multiply-add, so the same bits anywhere).
+// expf: x = (k + r) ln2 / 32 with k rounded by adding 1.5 * 2^52; 2^(k/32) from a table of 2^(i/32)
+// (correctly rounded, minus i << 47) with k's high bits added into the exponent; 2^(r/32) a cubic.
+// logf: x = 2^k z with z in [0x3f330000, 2 * that), split into 16 intervals; log(z) = log1p(z/c - 1)
+// + log(c) from a table of 1/c and log(c) and a cubic. Checked against tf.exp and tf.log on every
+// 4,099th float bit pattern (test/kernels.test.ts).
+function exp2Tab(i: i32): u64 {
+  switch (i) {
+    case 0: return 0x3ff0000000000000;
+    case 1: return 0x3fefd9b0d3158574;
+    case 2: return 0x3fefb5586cf9890f;
+    case 3: return 0x3fef9301d0125b51;
+    case 4: return 0x3fef72b83c7d517b;
+    case 5: return 0x3fef54873168b9aa;
+    case 6: return 0x3fef387a6e756238;
+    case 7: return 0x3fef1e9df51fdee1;
+    case 8: return 0x3fef06fe0a31b715;
+    case 9: return 0x3feef1a7373aa9cb;
+    case 10: return 0x3feedea64c123422;
+    case 11: return 0x3feece086061892d;
+    case 12: return 0x3feebfdad5362a27;
+    case 13: return 0x3feeb42b569d4f82;
+    case 14: return 0x3feeab07dd485429;
+    case 15: return 0x3feea47eb03a5585;
+    case 16: return 0x3feea09e667f3bcd;
+    case 17: return 0x3fee9f75e8ec5f74;
+    case 18: return 0x3feea11473eb0187;
+    case 19: return 0x3feea589994cce13;
+    case 20: return 0x3feeace5422aa0db;
+    case 21: return 0x3feeb737b0cdc5e5;
+    case 22: return 0x3feec49182a3f090;
+    case 23: return 0x3feed503b23e255d;
+    case 24: return 0x3feee89f995ad3ad;
+    case 25: return 0x3feeff76f2fb5e47;
+    case 26: return 0x3fef199bdd85529c;
+    case 27: return 0x3fef3720dcef9069;
+    case 28: return 0x3fef5818dcfba487;
+    case 29: return 0x3fef7c97337b9b5f;
+    case 30: return 0x3fefa4afa2a490da;
+    case 31: return 0x3fefd0765b6e4540;
+  }
+  return 0;
+}
+function logInvC(i: i32): f64 {
+  switch (i) {
+    case 0: return 1.398907162146528;
+    case 1: return 1.3403141896637998;
+    case 2: return 1.286432210124115;
+    case 3: return 1.2367150214269895;
+    case 4: return 1.1906977166711752;
+    case 5: return 1.1479821020556429;
+    case 6: return 1.1082251448272158;
+    case 7: return 1.0711297413057381;
+    case 8: return 1.036437278977283;
+    case 9: return 1.0;
+    case 10: return 0.9492859795739057;
+    case 11: return 0.8951049428609004;
+    case 12: return 0.8476821620351103;
+    case 13: return 0.8050314851692001;
+    case 14: return 0.7664671008843108;
+    case 15: return 0.731428603316328;
+  }
+  return 0;
+}
+function logLogC(i: i32): f64 {
+  switch (i) {
+    case 0: return -0.33569133332882284;
+    case 1: return -0.2929040563774074;
+    case 2: return -0.2518726580937369;
+    case 3: return -0.21245868807117255;
+    case 4: return -0.17453945183745634;
+    case 5: return -0.1380057072319758;
+    case 6: return -0.10275976698545139;
+    case 7: return -0.06871392447020525;
+    case 8: return -0.0357891387398228;
+    case 9: return 0.0;
+    case 10: return 0.05204517742929496;
+    case 11: return 0.11081431298787942;
+    case 12: return 0.1652495223695143;
+    case 13: return 0.21687389031699977;
+    case 14: return 0.2659635028121397;
+    case 15: return 0.3127556664073557;
+  }
+  return 0;
+}
+
+/**
+ * The two functions' tables into tab (128 words, 8-byte aligned): 2^(i/32)'s 32 words of 64 bits,
+ * then the 16 pairs (1/c, log c). Written once by the JS side into memory it keeps (this module
+ * has no memory of its own); a switch per value measured ~3x slower than tfjs's Exp.
+ */
+export function fillMathTables(tab: usize): void {
+  for (let i = 0; i < 32; i++) store<u64>(tab + (<usize>i << 3), exp2Tab(i));
+  for (let i = 0; i < 16; i++) {
+    store<f64>(tab + 256 + (<usize>i << 4), logInvC(i));
+    store<f64>(tab + 264 + (<usize>i << 4), logLogC(i));
+  }
+}
+
+@inline function expfMusl(x: f32, tab: usize): f32 {
+  const ux = reinterpret<u32>(x);
+  const abstop = (ux >> 20) & 0x7ff;
+  if (abstop >= 0x42b) {
+    // |x| >= 88 or NaN
+    if (ux == 0xff800000) return 0;
+    if (abstop >= 0x7f8) return x + x;
+    if (x > <f32>88.72283172607422) return Infinity;
+    if (x < <f32>-103.97207641601562) return 0;
+  }
+  const z = 46.16624130844683 * <f64>x;
+  let kd = z + 6755399441055744.0;
+  const ki = reinterpret<u64>(kd);
+  kd -= 6755399441055744.0;
+  const r = z - kd;
+  const s = reinterpret<f64>(load<u64>(tab + (<usize>(ki & 31) << 3)) + (ki << 47));
+  const c = 1.6938359250920212e-06 * r + 0.00023459809789509004;
+  let y = 0.021660849396613134 * r + 1;
+  y = c * (r * r) + y;
+  return <f32>(y * s);
+}
+
+@inline function logfMusl(x: f32, tab: usize): f32 {
+  let ix = reinterpret<u32>(x);
+  if (ix == 0x3f800000) return 0;
+  if (ix - 0x00800000 >= 0x7f800000 - 0x00800000) {
+    // x < 2^-126, or inf, or NaN
+    if (ix * 2 == 0) return -Infinity;
+    if (ix == 0x7f800000) return x;
+    if ((ix & 0x80000000) != 0 || ix * 2 >= 0xff000000) return (x - x) / (x - x);
+    ix = reinterpret<u32>(x * <f32>8388608.0) - (23 << 23); // a subnormal, normalised
+  }
+  const tmp = ix - 0x3f330000;
+  const i = <i32>((tmp >> 19) & 15);
+  const k = <i32>tmp >> 23;
+  const z = <f64>reinterpret<f32>(ix - (tmp & (0x1ff << 23)));
+  const r = z * load<f64>(tab + 256 + (<usize>i << 4)) - 1;
+  const y0 = load<f64>(tab + 264 + (<usize>i << 4)) + <f64>k * 0.6931471805599453;
+  const r2 = r * r;
+  let y = 0.333456765744066 * r + -0.4999997485802103;
+  y = -0.25089342214237154 * r2 + y;
+  y = y * r2 + (y0 + r);
+  return <f32>y;
+}
+
+/**
+ * log softmax over rows of V, as tf.logSoftmax computes it, to the bit: m = the row's max (the
+ * first value, replaced by each greater one), s = x - m, out = s - log(sum of exp(s)) (the sum
+ * in order from 0, in f32).
+ */
+export function logSoftmaxForward(x: usize, out: usize, R: i32, V: i32, tab: usize): void {
+  for (let r = 0; r < R; r++) {
+    const o = r * V;
+    let m = ld(x, o);
+    for (let j = 0; j < V; j++) {
+      const v = ld(x, o + j);
+      if (v > m) m = v;
+    }
+    let sum: f32 = 0;
+    for (let j = 0; j < V; j++) {
+      const s = ld(x, o + j) - m;
+      st(out, o + j, s);
+      sum += expfMusl(s, tab);
+    }
+    const l = logfMusl(sum, tab);
+    for (let j = 0; j < V; j++) st(out, o + j, ld(out, o + j) - l);
+  }
+}
+
+/** Its gradient as tf.logSoftmax's: dx = dy - (the row's sum of dy) exp(y), y the forward's output. */
+export function logSoftmaxBackward(dy: usize, y: usize, dx: usize, R: i32, V: i32, tab: usize): void {
+  for (let r = 0; r < R; r++) {
+    const o = r * V;
+    let sum: f32 = 0;
+    for (let j = 0; j < V; j++) sum += ld(dy, o + j);
+    for (let j = 0; j < V; j++) st(dx, o + j, ld(dy, o + j) - sum * expfMusl(ld(y, o + j), tab));
+  }
+}
+
 /** q . k over dh floats from p and r: four lanes of partial products, then the lanes, then the tail. */
 @inline function dotRow(p: usize, r: usize, dh: i32): f32 {
   const d4 = dh & ~3;
