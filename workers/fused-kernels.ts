@@ -42,7 +42,6 @@ export interface FusedModule {
   biasGeluBackward(dy: number, xs: number, ss: number, da: number, db: number, N: number, D: number): void;
   biasTanhForward(a: number, b: number, y: number, ss: number, N: number, D: number): void;
   biasTanhBackward(dy: number, ss: number, da: number, db: number, N: number, D: number): void;
-  fillMathTables(tab: number): void;
   logSoftmaxForward(x: number, out: number, R: number, V: number, tab: number): void;
   logSoftmaxBackward(dy: number, y: number, dx: number, R: number, V: number, tab: number): void;
   attentionForward(q: number, k: number, v: number, o: number, P: number, B: number, H: number, Lq: number, Lk: number, dh: number, scale: number): void;
@@ -79,6 +78,32 @@ function float32(name: string, t: tf.TensorInfo, size?: number): void {
   const n = t.shape.reduce((a, b) => a * b, 1);
   if (size !== undefined && n !== size) throw new Error(`${name}: an input of shape [${t.shape}], ${size} values expected`);
 }
+
+/**
+ * The tables of musl's expf and logf (Arm's optimized-routines), which tfjs-wasm's Exp and Log run
+ * and our log softmax repeats: 2^(i/32) correctly rounded, as bits minus i << 47 (i = 0..31); then
+ * (1/c, log c) for logf's 16 intervals. Written once into a tensor kept for good (tablesPtr).
+ */
+const EXP2_TABLE = BigUint64Array.of(
+  0x3ff0000000000000n, 0x3fefd9b0d3158574n, 0x3fefb5586cf9890fn, 0x3fef9301d0125b51n,
+  0x3fef72b83c7d517bn, 0x3fef54873168b9aan, 0x3fef387a6e756238n, 0x3fef1e9df51fdee1n,
+  0x3fef06fe0a31b715n, 0x3feef1a7373aa9cbn, 0x3feedea64c123422n, 0x3feece086061892dn,
+  0x3feebfdad5362a27n, 0x3feeb42b569d4f82n, 0x3feeab07dd485429n, 0x3feea47eb03a5585n,
+  0x3feea09e667f3bcdn, 0x3fee9f75e8ec5f74n, 0x3feea11473eb0187n, 0x3feea589994cce13n,
+  0x3feeace5422aa0dbn, 0x3feeb737b0cdc5e5n, 0x3feec49182a3f090n, 0x3feed503b23e255dn,
+  0x3feee89f995ad3adn, 0x3feeff76f2fb5e47n, 0x3fef199bdd85529cn, 0x3fef3720dcef9069n,
+  0x3fef5818dcfba487n, 0x3fef7c97337b9b5fn, 0x3fefa4afa2a490dan, 0x3fefd0765b6e4540n,
+);
+const LOGF_TABLE = Float64Array.of(
+  1.398907162146528, -0.33569133332882284, 1.3403141896637998, -0.2929040563774074,
+  1.286432210124115, -0.2518726580937369, 1.2367150214269895, -0.21245868807117255,
+  1.1906977166711752, -0.17453945183745634, 1.1479821020556429, -0.1380057072319758,
+  1.1082251448272158, -0.10275976698545139, 1.0711297413057381, -0.06871392447020525,
+  1.036437278977283, -0.0357891387398228, 1.0, 0.0, 0.9492859795739057, 0.05204517742929496,
+  0.8951049428609004, 0.11081431298787942, 0.8476821620351103, 0.1652495223695143,
+  0.8050314851692001, 0.21687389031699977, 0.7664671008843108, 0.2659635028121397,
+  0.731428603316328, 0.3127556664073557,
+);
 
 let fused: FusedModule | null = null;
 
@@ -299,12 +324,14 @@ export function installOwnKernels(): boolean {
     return { V, R: V > 0 ? t.shape.reduce((p, q) => p * q, 1) / V : 0 };
   };
 
-  /** expf's and logf's tables (fillMathTables), in a tensor kept for good (made again if disposed). */
+  /** expf's and logf's tables, in a tensor kept for good (made again if disposed). */
   let tables: tf.Tensor | null = null;
   const tablesPtr = (): number => {
     if (!tables || tables.isDisposed) {
-      tables = tf.keep(tf.zeros([128], 'int32'));
-      mod.fillMathTables(heapOffset(backend, tables as unknown as tf.TensorInfo));
+      const words = new Int32Array(128);
+      words.set(new Int32Array(EXP2_TABLE.buffer), 0);
+      words.set(new Int32Array(LOGF_TABLE.buffer), 64);
+      tables = tf.keep(tf.tensor1d(words, 'int32'));
     }
     return heapOffset(backend, tables as unknown as tf.TensorInfo);
   };

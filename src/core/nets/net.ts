@@ -92,7 +92,6 @@ export interface SeqNet {
   dispose(): void;
 }
 
-
 function countParams(vars: tf.Variable[]): number {
   return vars.reduce((n, v) => n + v.size, 0);
 }
