@@ -32,6 +32,14 @@ function maxDiff(a: tf.Tensor, b: tf.Tensor): number {
   return m;
 }
 
+/** 'same' if two tensors hold the same bits (NaNs included), else where the first difference is. */
+function sameBits(x: tf.Tensor, y: tf.Tensor): string {
+  const a = new Uint32Array(Float32Array.from(x.dataSync()).buffer), b = new Uint32Array(Float32Array.from(y.dataSync()).buffer);
+  expect(a.length).toBe(b.length);
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return `at ${i}: ${x.dataSync()[i]} against ${y.dataSync()[i]}`;
+  return 'same';
+}
+
 /**
  * A loss on B completions of 4 tokens after prompts of 6 (groups of G rows share one): the
  * log-probs of random tokens, weighted by random signs, summed. `dispose` frees its constants.
@@ -240,14 +248,6 @@ describe('a bias and gelu as one kernel each way', () => {
 });
 
 describe('a bias and tanh as one kernel each way (the MLP layers)', () => {
-  /** Whether two tensors hold the same bits (NaNs included). */
-  function sameBits(x: tf.Tensor, y: tf.Tensor): { same: boolean; first: string } {
-    const a = new Uint32Array(Float32Array.from(x.dataSync()).buffer), b = new Uint32Array(Float32Array.from(y.dataSync()).buffer);
-    expect(a.length).toBe(b.length);
-    for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return { same: false, first: `at ${i}: ${x.dataSync()[i]} against ${y.dataSync()[i]}` };
-    return { same: true, first: '' };
-  }
-
   // D 128 and 32 (SIMD only), 7 and 1 (a scalar tail); scales from the near-linear range to
   // saturation (|2x| past the sigmoid's cutoff of 87.3, where it returns exactly 0 or 1).
   it.each([[6, 32, 1], [5, 7, 4], [40, 128, 3], [3, 1, 60], [9, 13, 1e-3]])("gives the tfjs ops' values and gradients to the bit (N %i, D %i, scale %d)", (N, D, scale) => {
@@ -267,9 +267,9 @@ describe('a bias and tanh as one kernel each way (the MLP layers)', () => {
     const ours = run(true);
     const ops = run(false);
     expect(tf.memory().numTensors - before).toBe(6); // y and two gradients each
-    expect(sameBits(ours.y, ops.y)).toEqual({ same: true, first: '' });
-    expect(sameBits(ours.grads[0], ops.grads[0])).toEqual({ same: true, first: '' });
-    expect(sameBits(ours.grads[1], ops.grads[1])).toEqual({ same: true, first: '' });
+    expect(sameBits(ours.y, ops.y)).toBe('same');
+    expect(sameBits(ours.grads[0], ops.grads[0])).toBe('same');
+    expect(sameBits(ours.grads[1], ops.grads[1])).toBe('same');
     // Not a vacuous comparison: the values span tanh's range and the gradients are not all zero.
     expect(Math.max(...Array.from(ours.grads[1].dataSync(), Math.abs))).toBeGreaterThan(0);
     tf.dispose([a, b, seed, ours.y, ops.y, ...ours.grads, ...ops.grads]);
@@ -287,18 +287,12 @@ describe('a bias and tanh as one kernel each way (the MLP layers)', () => {
     const zero = tf.zeros([bits.length]) as tf.Tensor1D;
     const ours = withTrait('biasTanh', true, () => biasTanh(x, zero));
     const ops = withTrait('biasTanh', false, () => biasTanh(x, zero));
-    expect(sameBits(ours, ops)).toEqual({ same: true, first: '' });
+    expect(sameBits(ours, ops)).toBe('same');
     tf.dispose([x, zero, ours, ops]);
   });
 });
 
 describe('log softmax as one kernel each way', () => {
-  function sameBits(x: tf.Tensor, y: tf.Tensor): string {
-    const a = new Uint32Array(Float32Array.from(x.dataSync()).buffer), b = new Uint32Array(Float32Array.from(y.dataSync()).buffer);
-    expect(a.length).toBe(b.length);
-    for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return `at ${i}: ${x.dataSync()[i]} against ${y.dataSync()[i]}`;
-    return 'same';
-  }
   const both = <T>(f: () => T) => ({ ours: withTrait('logSoftmax', true, f), ops: withTrait('logSoftmax', false, f) });
 
   // [rows, V] and [n, T, V] as the policies use it (V 14), one column, and scales from near-uniform
