@@ -3,19 +3,19 @@
  * headless Chromium). Human-readable tables on stdout (progress on stderr); with --json, one flat
  * JSON object whose keys name each figure. Speed lives here, never in `npm test`.
  *
- * Groups: throughput, efficiency, memory, sweep, checkpoint, threads, profile (Node); browser, lesson, page, platform (Chromium).
+ * Groups: throughput, efficiency, memory, sweep, checkpoint, threads, fma, profile (Node); browser, lesson, page, platform (Chromium).
  */
 import { initBackend, kernelPath, useOwnKernels } from './backend';
 import { type Figures, log } from './bench/common';
 import { presetById } from '../src/core/presets';
 
-const NODE_GROUPS = ['throughput', 'efficiency', 'memory', 'sweep', 'checkpoint', 'threads'];
+const NODE_GROUPS = ['throughput', 'efficiency', 'memory', 'sweep', 'checkpoint', 'threads', 'fma'];
 const BROWSER_GROUPS = ['browser', 'lesson', 'page', 'platform'];
 const ALL_GROUPS = [...NODE_GROUPS, 'profile', ...BROWSER_GROUPS];
 
 const USAGE = `usage: npm run bench -- [--only GROUP[,GROUP]] [--json] [options]
        npm run bench:browser -- [--only GROUP[,GROUP]] [--json] [options]
-  groups: throughput, efficiency, memory, sweep, checkpoint, threads, profile (Node; 'npm run bench' runs all but profile)
+  groups: throughput, efficiency, memory, sweep, checkpoint, threads, fma, profile (Node; 'npm run bench' runs all but profile)
           browser, lesson, page, platform (Chromium; 'npm run bench:browser' runs all four)
   --only GROUPS         run just these groups (comma-separated; any of the above)
   --json                print one flat JSON object of figures instead of tables
@@ -118,6 +118,7 @@ async function main() {
       else if (g === 'sweep') r = await (await import('./bench/sweep')).sweepGroup();
       else if (g === 'checkpoint') r = await (await import('./bench/checkpoint')).checkpointGroup();
       else if (g === 'threads') r = await (await import('./bench/threads')).threadsGroup();
+      else if (g === 'fma') r = await (await import('./bench/fma')).fmaGroup();
       else {
         chrome ??= await browser!.startBrowser();
         if (g === 'browser') r = await browser!.browserGroup(chrome, { steps: args.steps, repeat: args.repeat });

@@ -1,0 +1,191 @@
+/**
+ * `npm run bench -- --only fma` (issue 14's fused multiply-add lever, measured in Node on this
+ * machine; not used by the app): our module built a second time with every multiply-add of its
+ * matMul (gemmPanel: c + x * w) as relaxed SIMD's f32x4.relaxed_madd, which V8 compiles to one
+ * fused instruction where the CPU has FMA.
+ *
+ * In a child process (Node 20 needs --experimental-wasm-relaxed-simd), both builds on tfjs-wasm's
+ * memory:
+ * - kernel: matMul at the nets' shapes, plain against fused;
+ * - steps: whole training steps of each workload, two sessions of the same link, one on each build,
+ *   in alternating blocks of 5 steps (this machine's speed drifts); and whether their metrics are
+ *   equal (they are not: a fused multiply-add rounds once where plain SIMD rounds twice, so the
+ *   same link gives other numbers on an engine with FMA than on one without: the reason the app
+ *   keeps plain SIMD everywhere).
+ */
+import { spawnSync } from 'node:child_process';
+import { readFileSync, writeFileSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import asc from 'assemblyscript/asc';
+import { ROOT, type Figures, fmtNum, log, median, round, type Row, table } from './common';
+
+/** The flags of scripts/build-kernels.ts, with relaxed SIMD. */
+const FLAGS = ['-O3', '--runtime', 'stub', '--importMemory', '--enable', 'simd', '--enable', 'relaxed-simd', '--use', 'abort=', '--noAssert'];
+
+/** The argument list of a call whose opening parenthesis is at `open`: [its arguments, the index after its closing parenthesis]. */
+function callArgs(s: string, open: number): [string[], number] {
+  const args: string[] = [];
+  let depth = 0, start = open + 1;
+  for (let i = open; i < s.length; i++) {
+    const ch = s[i];
+    if (ch === '(') depth++;
+    else if (ch === ')' && --depth === 0) {
+      args.push(s.slice(start, i).trim());
+      return [args, i + 1];
+    } else if (ch === ',' && depth === 1) {
+      args.push(s.slice(start, i).trim());
+      start = i + 1;
+    }
+  }
+  throw new Error('unbalanced parentheses');
+}
+
+/**
+ * The kernels' source with gemmPanel's multiply-adds `f32x4.add(c, f32x4.mul(x, w))` written as
+ * `f32x4.relaxed_madd(x, w, c)`. Returns the source and how many were rewritten.
+ */
+export function fusedSource(src: string): { src: string; count: number } {
+  const from = src.indexOf('function gemmPanel(');
+  const to = src.indexOf('\nfunction ', from + 1);
+  if (from < 0 || to < 0) throw new Error('gemmPanel not found in the kernels source');
+  let body = src.slice(from, to);
+  let count = 0;
+  for (let at = body.indexOf('f32x4.add('); at >= 0; at = body.indexOf('f32x4.add(', at + 1)) {
+    const [args, end] = callArgs(body, at + 'f32x4.add'.length);
+    if (args.length !== 2 || !args[1].startsWith('f32x4.mul(')) continue;
+    const [mul] = callArgs(args[1], 'f32x4.mul'.length);
+    if (mul.length !== 2) continue;
+    const madd = `f32x4.relaxed_madd(${mul[0]}, ${mul[1]}, ${args[0]})`;
+    body = body.slice(0, at) + madd + body.slice(end);
+    count++;
+  }
+  return { src: src.slice(0, from) + body + src.slice(to), count };
+}
+
+async function compile(file: string): Promise<Uint8Array> {
+  let bytes: Uint8Array | null = null;
+  const { error, stderr } = await asc.main([file, ...FLAGS, '--outFile', 'k.wasm'], {
+    writeFile(name: string, contents: Uint8Array | string) {
+      if (name.endsWith('.wasm')) bytes = contents as Uint8Array;
+    },
+  });
+  if (error) throw new Error(`asc failed: ${error.message}\n${stderr.toString()}`);
+  if (!bytes) throw new Error('asc wrote no .wasm');
+  return bytes;
+}
+
+const STEP_WORKLOADS: [string, string][] = [
+  ['gru.sft', 'net=gru&embed=32&hidden=64&runs=sft&r1.batch=256'],
+  ['gru.grpo', 'net=gru&embed=32&hidden=64&runs=grpo&r1.batch=256&r1.G=8'],
+  ['gru.ppo', 'net=gru&embed=32&hidden=64&runs=ppo&r1.batch=256'],
+  ['mlp.sft', 'runs=sft&r1.batch=256'], ['mlp.grpo', 'runs=grpo&r1.batch=256&r1.G=8'], ['mlp.ppo', 'runs=ppo&r1.batch=256'],
+  ['transformer.sft', 'net=transformer&runs=sft&r1.batch=256'], ['transformer.grpo', 'net=transformer&runs=grpo&r1.batch=256&r1.G=8'],
+];
+const MATMULS: [number, number, number][] = [[256, 64, 64], [256, 64, 192], [1536, 64, 14], [256, 32, 128], [256, 128, 32]];
+const BLOCKS = 8;
+const BLOCK = 5;
+
+/** The child (run with --experimental-wasm-relaxed-simd): prints one JSON line. */
+async function child(): Promise<void> {
+  const tf = await import('@tensorflow/tfjs');
+  const fused = await import('../../workers/fused-kernels');
+  const { initBackend } = await import('../backend');
+  const dir = mkdtempSync(join(tmpdir(), 'fma-'));
+  const plainFile = join(ROOT, 'workers/kernels/assembly/kernels.ts');
+  const { src, count } = fusedSource(readFileSync(plainFile, 'utf8'));
+  writeFileSync(join(dir, 'kernels.ts'), src);
+  const builds = { plain: await compile(plainFile), fma: await compile(join(dir, 'kernels.ts')) };
+  type Mod = Record<string, (...a: number[]) => unknown>;
+  const mods: Mod[] = [];
+  const cur = { k: 0 };
+  await initBackend(async () => {
+    const memory = (tf.backend() as unknown as { wasm: { asm: { memory: WebAssembly.Memory } } }).wasm.asm.memory;
+    for (const b of [builds.plain, builds.fma]) mods.push(new WebAssembly.Instance(new WebAssembly.Module(b as BufferSource), { env: { memory } }).exports as unknown as Mod);
+    // Every kernel calls the module through this: the build of the session being stepped.
+    fused.setFusedModule(new Proxy({}, { get: (_, name) => mods[cur.k][name as string] }) as unknown as Parameters<typeof fused.setFusedModule>[0]);
+  });
+  const out: Record<string, unknown> = { rewritten: count };
+  // matMul alone, on scratch from tfjs-wasm's heap.
+  const wasm = (tf.backend() as unknown as { wasm: { _malloc(n: number): number; _free(p: number): void; HEAPF32: Float32Array } }).wasm;
+  const base = wasm._malloc(8 << 20);
+  // Operands a few cache lines off any large power of two apart (else they share cache sets).
+  const a = (base + 63) & ~63, w = a + (2 << 20) + 64 * 5, o = a + (4 << 20) + 64 * 11;
+  for (let i = 0; i < (6 << 20) / 4; i++) wasm.HEAPF32[a / 4 + i] = ((i * 2654435761) % 1000) / 1000 - 0.5;
+  for (const [M, K, N] of MATMULS) {
+    const us: number[][] = [[], []];
+    const reps = Math.max(10, Math.round(2e7 / (M * K * N)));
+    for (let round = 0; round < 24; round++) {
+      for (let k = 0; k < 2; k++) {
+        const t0 = performance.now();
+        for (let i = 0; i < reps; i++) mods[k].matmul(a, w, o, M, K, N, 0);
+        if (round >= 4) us[k].push(((performance.now() - t0) / reps) * 1000);
+      }
+    }
+    out[`matmul_${M}x${K}x${N}`] = { plain: median(us[0]), fma: median(us[1]) };
+  }
+  wasm._free(base);
+  const { Session } = await import('../../src/core/session');
+  const { configOf } = await import('./common');
+  for (const [id, link] of STEP_WORKLOADS) {
+    const sessions = [0, 1].map(() => new Session(configOf(link)));
+    const ms: number[][] = [[], []];
+    const rows: string[][] = [[], []];
+    for (let b = 0; b < BLOCKS; b++) {
+      for (let k = 0; k < 2; k++) {
+        cur.k = k;
+        for (let j = 0; j < BLOCK; j++) {
+          const t0 = performance.now();
+          await sessions[k].trainStep();
+          if (b > 0) ms[k].push(performance.now() - t0);
+        }
+        const row = await sessions[k].evaluate();
+        delete row['time/seconds'];
+        rows[k].push(JSON.stringify(row));
+      }
+    }
+    sessions.forEach((s) => s.dispose());
+    out[id] = { plain: median(ms[0]), fma: median(ms[1]), same: rows[0].join() === rows[1].join() };
+  }
+  process.stdout.write('\n@@' + JSON.stringify(out) + '\n');
+}
+
+export async function fmaGroup(): Promise<{ figures: Figures; text: string }> {
+  const f: Figures = {};
+  const rows: Row[] = [];
+  log('fma: our module built with relaxed_madd in its matMul, against the plain build (child process)');
+  const r = spawnSync(process.execPath, ['--experimental-wasm-relaxed-simd', '--import', 'tsx', fileURLToPath(import.meta.url), '--child'], { encoding: 'utf8', timeout: 900_000, maxBuffer: 1 << 28 });
+  const line = r.stdout?.split('\n').find((l) => l.startsWith('@@'));
+  if (!line) {
+    const why = (r.stderr || String(r.error)).trim().split('\n').slice(-3).join(' ');
+    f['fma.available'] = false;
+    rows.push({ figure: 'fma', value: 'not measured', target: why.slice(0, 200) });
+    return { figures: f, text: table('fma (Node, relaxed SIMD; not used by the app)', rows) };
+  }
+  const got = JSON.parse(line.slice(2)) as Record<string, { plain: number; fma: number; same?: boolean }> & { rewritten: number };
+  f['fma.available'] = true;
+  f['fma.multiply_adds_rewritten'] = got.rewritten;
+  for (const [M, K, N] of MATMULS) {
+    const m = got[`matmul_${M}x${K}x${N}`];
+    const gflops = (us: number) => (2 * M * K * N) / us / 1000;
+    f[`fma.matmul_${M}x${K}x${N}.speedup`] = round(m.plain / m.fma, 2);
+    f[`fma.matmul_${M}x${K}x${N}.gflops_plain`] = round(gflops(m.plain), 1);
+    f[`fma.matmul_${M}x${K}x${N}.gflops_fma`] = round(gflops(m.fma), 1);
+    rows.push({ figure: `matMul [${M},${K}] x [${K},${N}]`, value: `x${fmtNum(m.plain / m.fma, 2)}`, target: `${fmtNum(gflops(m.plain), 1)} -> ${fmtNum(gflops(m.fma), 1)} GFLOP/s` });
+  }
+  let anySame = false;
+  for (const [id] of STEP_WORKLOADS) {
+    const s = got[id];
+    anySame ||= !!s.same;
+    f[`fma.step.${id}.ms_plain`] = round(s.plain, 2);
+    f[`fma.step.${id}.ms_fma`] = round(s.fma, 2);
+    f[`fma.step.${id}.speedup`] = round(s.plain / s.fma, 3);
+    f[`fma.step.${id}.same_numbers`] = !!s.same;
+    rows.push({ figure: `step ${id}`, value: `x${fmtNum(s.plain / s.fma, 2)}`, target: `${fmtNum(s.plain, 1)} -> ${fmtNum(s.fma, 1)} ms; numbers ${s.same ? 'equal' : 'differ'}` });
+  }
+  rows.push({ figure: 'same link, same numbers with and without FMA', value: anySame ? 'for some' : 'no', target: '(why it stays out of the app)' });
+  return { figures: f, text: table(`fma (Node, relaxed SIMD: ${got.rewritten} multiply-adds of our matMul fused; not used by the app)`, rows) };
+}
+
+if (process.argv[2] === '--child') await child();
