@@ -5,13 +5,13 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { fusedSource } from '../scripts/bench/fma';
+import { fusedSource, nextDeclaration } from '../scripts/bench/fma';
 
 const SRC = readFileSync(join(__dirname, '../workers/kernels/assembly/kernels.ts'), 'utf8');
 
 function gemmPanelOf(src: string): string {
   const from = src.indexOf('function gemmPanel(');
-  return src.slice(from, src.indexOf('\nfunction ', from + 1));
+  return src.slice(from, nextDeclaration(src, from + 1));
 }
 
 describe('fma build of the kernels', () => {

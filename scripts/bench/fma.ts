@@ -42,13 +42,19 @@ function callArgs(s: string, open: number): [string[], number] {
   throw new Error('unbalanced parentheses');
 }
 
+/** Where the next top-level function after `at` starts (plain, exported or inlined), or -1. */
+export function nextDeclaration(src: string, at: number): number {
+  const m = /\n(?:export |@inline )?function /.exec(src.slice(at));
+  return m ? at + m.index : -1;
+}
+
 /**
  * The kernels' source with gemmPanel's multiply-adds `f32x4.add(c, f32x4.mul(x, w))` written as
  * `f32x4.relaxed_madd(x, w, c)`. Returns the source and how many were rewritten.
  */
 export function fusedSource(src: string): { src: string; count: number } {
   const from = src.indexOf('function gemmPanel(');
-  const to = src.indexOf('\nfunction ', from + 1);
+  const to = from < 0 ? -1 : nextDeclaration(src, from + 1);
   if (from < 0 || to < 0) throw new Error('gemmPanel not found in the kernels source');
   let body = src.slice(from, to);
   let count = 0;
