@@ -20,14 +20,19 @@ const FLAGS = ['-O3', '--runtime', 'stub', '--importMemory', '--enable', 'simd',
 
 /** `extra`: more asc flags (the threads bench builds a variant that imports a shared memory). */
 export async function compileKernel(name: string, extra: string[] = []): Promise<Uint8Array> {
+  return compileFile(join(root, 'workers/kernels/assembly', `${name}.ts`), extra);
+}
+
+/** Any AssemblyScript file with the kernels' flags and `extra` (the fma bench builds a rewritten copy). */
+export async function compileFile(file: string, extra: string[] = []): Promise<Uint8Array> {
   let bytes: Uint8Array | null = null;
-  const { error, stderr } = await asc.main([join(root, 'workers/kernels/assembly', `${name}.ts`), ...FLAGS, ...extra, '--outFile', `${name}.wasm`], {
-    writeFile(file: string, contents: Uint8Array | string) {
-      if (file.endsWith('.wasm')) bytes = contents as Uint8Array;
+  const { error, stderr } = await asc.main([file, ...FLAGS, ...extra, '--outFile', 'out.wasm'], {
+    writeFile(name: string, contents: Uint8Array | string) {
+      if (name.endsWith('.wasm')) bytes = contents as Uint8Array;
     },
   });
-  if (error) throw new Error(`asc failed for ${name}: ${error.message}\n${stderr.toString()}`);
-  if (!bytes) throw new Error(`asc wrote no .wasm for ${name}`);
+  if (error) throw new Error(`asc failed for ${file}: ${error.message}\n${stderr.toString()}`);
+  if (!bytes) throw new Error(`asc wrote no .wasm for ${file}`);
   return bytes;
 }
 

@@ -18,11 +18,8 @@ import { readFileSync, writeFileSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import asc from 'assemblyscript/asc';
-import { ROOT, type Figures, fmtNum, log, median, round, type Row, table } from './common';
-
-/** The flags of scripts/build-kernels.ts, with relaxed SIMD. */
-const FLAGS = ['-O3', '--runtime', 'stub', '--importMemory', '--enable', 'simd', '--enable', 'relaxed-simd', '--use', 'abort=', '--noAssert'];
+import { compileFile, compileKernel } from '../build-kernels';
+import { configOf, ROOT, type Figures, fmtNum, GRU_NET, log, median, round, type Row, table, TRANSFORMER_NET, type WorkloadId, workloadHash } from './common';
 
 /** The argument list of a call whose opening parenthesis is at `open`: [its arguments, the index after its closing parenthesis]. */
 function callArgs(s: string, open: number): [string[], number] {
@@ -70,24 +67,11 @@ export function fusedSource(src: string): { src: string; count: number } {
   return { src: src.slice(0, from) + body + src.slice(to), count };
 }
 
-async function compile(file: string): Promise<Uint8Array> {
-  let bytes: Uint8Array | null = null;
-  const { error, stderr } = await asc.main([file, ...FLAGS, '--outFile', 'k.wasm'], {
-    writeFile(name: string, contents: Uint8Array | string) {
-      if (name.endsWith('.wasm')) bytes = contents as Uint8Array;
-    },
-  });
-  if (error) throw new Error(`asc failed: ${error.message}\n${stderr.toString()}`);
-  if (!bytes) throw new Error('asc wrote no .wasm');
-  return bytes;
-}
-
-const STEP_WORKLOADS: [string, string][] = [
-  ['gru.sft', 'net=gru&embed=32&hidden=64&runs=sft&r1.batch=256'],
-  ['gru.grpo', 'net=gru&embed=32&hidden=64&runs=grpo&r1.batch=256&r1.G=8'],
-  ['gru.ppo', 'net=gru&embed=32&hidden=64&runs=ppo&r1.batch=256'],
-  ['mlp.sft', 'runs=sft&r1.batch=256'], ['mlp.grpo', 'runs=grpo&r1.batch=256&r1.G=8'], ['mlp.ppo', 'runs=ppo&r1.batch=256'],
-  ['transformer.sft', 'net=transformer&runs=sft&r1.batch=256'], ['transformer.grpo', 'net=transformer&runs=grpo&r1.batch=256&r1.G=8'],
+/** The throughput group's workloads (its links: the reference's GRU, the default MLP, the transformer). */
+const STEP_WORKLOADS: [string, WorkloadId, string][] = [
+  ['gru.sft', 'sft', GRU_NET], ['gru.grpo', 'grpo', GRU_NET], ['gru.ppo', 'ppo', GRU_NET],
+  ['mlp.sft', 'sft', ''], ['mlp.grpo', 'grpo', ''], ['mlp.ppo', 'ppo', ''],
+  ['transformer.sft', 'sft', TRANSFORMER_NET], ['transformer.grpo', 'grpo', TRANSFORMER_NET],
 ];
 const MATMULS: [number, number, number][] = [[256, 64, 64], [256, 64, 192], [1536, 64, 14], [256, 32, 128], [256, 128, 32]];
 const BLOCKS = 8;
@@ -102,7 +86,8 @@ async function child(): Promise<void> {
   const plainFile = join(ROOT, 'workers/kernels/assembly/kernels.ts');
   const { src, count } = fusedSource(readFileSync(plainFile, 'utf8'));
   writeFileSync(join(dir, 'kernels.ts'), src);
-  const builds = { plain: await compile(plainFile), fma: await compile(join(dir, 'kernels.ts')) };
+  // The plain build is the committed module's (the same flags); the fused one also enables relaxed SIMD.
+  const builds = { plain: await compileKernel('kernels'), fma: await compileFile(join(dir, 'kernels.ts'), ['--enable', 'relaxed-simd']) };
   type Mod = Record<string, (...a: number[]) => unknown>;
   const mods: Mod[] = [];
   const cur = { k: 0 };
@@ -133,9 +118,8 @@ async function child(): Promise<void> {
   }
   wasm._free(base);
   const { Session } = await import('../../src/core/session');
-  const { configOf } = await import('./common');
-  for (const [id, link] of STEP_WORKLOADS) {
-    const sessions = [0, 1].map(() => new Session(configOf(link)));
+  for (const [id, w, net] of STEP_WORKLOADS) {
+    const sessions = [0, 1].map(() => new Session(configOf(workloadHash(w, net))));
     const ms: number[][] = [[], []];
     const rows: string[][] = [[], []];
     for (let b = 0; b < BLOCKS; b++) {

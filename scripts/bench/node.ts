@@ -146,16 +146,17 @@ export async function throughput(o: ThroughputOptions): Promise<{ figures: Figur
     // Each repeat's ratio, ours against the reference run just before it: this machine's speed drifts
     // by up to 30% within minutes, and a pair taken a second apart shares the drift.
     const paired = ref.ok ? got[`throughput.${w.id}`].map((v, i) => v / got[`reference.${w.id}`][i]) : [];
+    const perRepeat = paired.map((x) => fmtNum(x, 2)).join(' ');
     if (ref.ok) {
       f[`reference.${w.id}.tokens_per_s`] = round(r, 0);
       f[`ratio.${w.id}`] = round(ours / r, 3);
       f[`ratio_default.${w.id}`] = round(def / r, 3);
-      f[`ratio.${w.id}.per_repeat`] = paired.map((x) => fmtNum(x, 2)).join(' ');
+      f[`ratio.${w.id}.per_repeat`] = perRepeat;
       f[`ratio.${w.id}.paired_median`] = round(median(paired), 3);
     }
     rows.push({ figure: `throughput.${w.id}.tokens_per_s (GRU)`, value: fmtNum(ours), target: ref.ok ? `>= ${fmtNum(r)} (reference)` : '>= reference', ok: ref.ok ? ours >= r : null });
     if (ref.ok) rows.push({ figure: `ratio.${w.id}`, value: fmtNum(ours / r, 2), target: '>= 1.0', ok: ours >= r });
-    if (ref.ok) rows.push({ figure: `ratio.${w.id}.per_repeat (paired)`, value: paired.map((x) => fmtNum(x, 2)).join(' '), target: `median ${fmtNum(median(paired), 2)}` });
+    if (ref.ok) rows.push({ figure: `ratio.${w.id}.per_repeat (paired)`, value: perRepeat, target: `median ${fmtNum(median(paired), 2)}` });
     rows.push({ figure: `throughput_default.${w.id}.tokens_per_s`, value: fmtNum(def), target: ref.ok ? `> ${fmtNum(r)} (reference)` : '> reference', ok: ref.ok ? def > r : null });
     if (ref.ok) rows.push({ figure: `ratio_default.${w.id}`, value: fmtNum(def / r, 2), target: '> 1.0', ok: def > r });
   }
