@@ -1,12 +1,14 @@
 /**
  * Node: select the tfjs wasm backend (SIMD, single thread), loading the .wasm files from the
- * npm package's dist/ folder. Used by the CLI, the benchmarks and the test setup.
+ * npm package's dist/ folder, with relaxed SIMD on. Used by the CLI, the benchmarks and the test setup.
  */
 import * as tf from '@tensorflow/tfjs';
 import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
 import { installWasmKernels } from '../workers/wasm-kernels';
 export { kernelPath, useOwnKernels } from '../workers/wasm-kernels';
 import { createRequire } from 'node:module';
+import { setFlagsFromString } from 'node:v8';
+import { wasmFeatures } from '../src/core/platform';
 import { dirname, join } from 'node:path';
 
 let ready: Promise<string> | null = null;
@@ -17,6 +19,10 @@ let ready: Promise<string> | null = null;
  */
 export function initBackend(beforeKernels?: () => Promise<void>): Promise<string> {
   if (!ready) {
+    // Node 20 has relaxed SIMD (the arith=fma path) behind a flag; later Nodes have it on. Setting
+    // it here, before any module is compiled, gives the CLI, the benchmarks and the tests the
+    // engine a browser has.
+    if (!wasmFeatures().relaxedSimd) setFlagsFromString('--experimental-wasm-relaxed-simd');
     ready = (async () => {
       const require = createRequire(import.meta.url);
       const dist = join(dirname(require.resolve('@tensorflow/tfjs-backend-wasm/package.json')), 'dist') + '/';

@@ -17,6 +17,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, writeFile
 import { join } from 'node:path';
 import { CheckpointError, decodeState, encodeState, type SessionState } from '../src/core/checkpoint';
 import { initBackend, kernelPath } from './backend';
+import { arithmetic } from '../src/core/nets/layers';
 import { type ExperimentConfig, decode, encode, missingPolicyFiles, overlay, pipelineId, type Problem } from '../src/core/config';
 import { trainExperiment } from '../src/core/experiment';
 import { PRESETS, presetById, presetConfig } from '../src/core/presets';
@@ -158,6 +159,8 @@ async function main() {
   if (!args.json) {
     process.stdout.write(`# experiment #${link}\n`);
     process.stdout.write(`# backend ${backend}, kernels ${kernelPath() === 'ours' ? "ours (fused GRU, SIMD matMul; the page's numbers)" : "tfjs's own"}\n`);
+    const arith = arithmetic.use(config.arith);
+    process.stdout.write(`# arithmetic ${arith}${arith === 'fma' ? ' (fused multiply-adds: the numbers of an engine with fma)' : config.arith === 'fma' ? ' (the link asks for fma, which this engine does not fuse: other numbers than with fma)' : ' (the same numbers in every engine)'}\n`);
   }
   let updates = 0;
   const multiRun = config.runs.length > 1;

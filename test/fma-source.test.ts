@@ -1,11 +1,12 @@
 /**
- * The fma bench group's build (scripts/bench/fma.ts): our matMul's multiply-adds rewritten as
- * relaxed SIMD's fused multiply-add, and nothing else. The app's own module stays plain SIMD.
+ * The arith=fma build (workers/kernels/kernels-fma.wasm.ts, made by scripts/build-kernels.ts): our
+ * matMul's multiply-adds rewritten as relaxed SIMD's fused multiply-add, and nothing else. The
+ * portable module stays plain SIMD.
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { fusedSource, nextDeclaration } from '../scripts/bench/fma';
+import { fusedSource, nextDeclaration } from '../scripts/build-kernels';
 
 const SRC = readFileSync(join(__dirname, '../workers/kernels/assembly/kernels.ts'), 'utf8');
 
@@ -28,7 +29,7 @@ describe('fma build of the kernels', () => {
     expect(src.replace(after, '')).toBe(SRC.replace(before, ''));
   });
 
-  it('leaves the committed module plain SIMD (the same numbers on every engine)', () => {
+  it('leaves the portable module plain SIMD (the same numbers on every engine)', () => {
     expect(SRC).not.toContain('relaxed_');
   });
 });

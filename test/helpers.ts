@@ -4,7 +4,8 @@ import { type PolicyFiles, trainExperiment } from '../src/core/experiment';
 import type { MetricRow } from '../src/core/metrics';
 import type { Policy } from '../src/core/policy-file';
 import { Session, type SessionPolicies } from '../src/core/session';
-import { backendTraits } from '../src/core/nets/layers';
+import { type Arith, arithmetic, backendTraits } from '../src/core/nets/layers';
+import { wasmFeatures } from '../src/core/platform';
 
 export function configOf(hash: string): ExperimentConfig {
   const { config, problems } = decode(hash);
@@ -99,5 +100,21 @@ export function withTrait<T>(trait: keyof typeof backendTraits, on: boolean, f: 
     return f();
   } finally {
     backendTraits[trait] = prev;
+  }
+}
+
+/** Whether this engine fuses relaxed SIMD's multiply-adds (the arith=fma path runs here). */
+export const FMA_HERE = wasmFeatures().fusedMadd;
+
+/** The arithmetics a kernel test runs under: portable, and fma where this engine fuses. */
+export const ARITHS: Arith[] = FMA_HERE ? ['portable', 'fma'] : ['portable'];
+
+/** f() with our matMul's arithmetic set (src/core/nets/layers.ts arithmetic), portable after. */
+export function withArith<T>(arith: Arith, f: () => T): T {
+  if (arithmetic.use(arith) !== arith) throw new Error(`arith=${arith} is not available here`);
+  try {
+    return f();
+  } finally {
+    arithmetic.use('portable');
   }
 }

@@ -9,8 +9,8 @@ import { describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs';
 import { gruPath, gruSequence } from '../src/core/nets/gru-bptt';
 import { Rng } from '../src/core/rng';
-import { groupedPrompts, withTrait } from './helpers';
-import { ONE_HOT_KERNELS, biasGelu, biasTanh, layerNorm, logSoftmax, oneHotMatMul, oneHotRows } from '../src/core/nets/layers';
+import { ARITHS, groupedPrompts, withArith, withTrait } from './helpers';
+import { type Arith, ONE_HOT_KERNELS, biasGelu, biasTanh, layerNorm, logSoftmax, oneHotMatMul, oneHotRows } from '../src/core/nets/layers';
 import { createNet } from '../src/core/nets/net';
 import { Adam } from '../src/core/algos/common';
 import { completionOutputs, oneHotTokens, tokenLogProbs } from '../src/core/nets/policy';
@@ -20,8 +20,9 @@ function rand(rng: Rng, shape: number[], scale = 1): tf.Tensor {
   return tf.tensor(Float32Array.from({ length: n }, () => (rng.next() * 2 - 1) * scale), shape);
 }
 
-function both<T>(f: () => T): { kernel: T; tfjs: T } {
-  return { kernel: withTrait('gruSequence', true, f), tfjs: withTrait('gruSequence', false, f) };
+/** f() on our GRU kernels (with `arith`'s matMul) and on the tfjs path (portable). */
+function both<T>(f: () => T, arith: Arith = 'portable'): { kernel: T; tfjs: T } {
+  return { kernel: withArith(arith, () => withTrait('gruSequence', true, f)), tfjs: withTrait('gruSequence', false, f) };
 }
 
 function maxDiff(a: tf.Tensor, b: tf.Tensor): number {
@@ -84,12 +85,12 @@ describe('fused GRU kernels', () => {
   }
   const GRAD_NAMES = ['Cr', 'Cz', 'Cn', 'bxr', 'bxz', 'bxn', 'whr', 'whz', 'whn', 'bhn', 'h0'];
 
-  for (const [B, H, L, zero] of [[8, 64, 5, 0], [7, 13, 3, 0], [5, 6, 1, 0], [256, 64, 4, 0], [3, 4, 2, 0], [1, 9, 6, 0], [8, 64, 5, 1], [5, 6, 1, 1], [7, 13, 3, 1]]) {
-    it(`give the tfjs path's states and gradients (B ${B}, H ${H}, L ${L}${zero ? ', zero start' : ''})`, () => {
+  for (const arith of ARITHS) for (const [B, H, L, zero] of [[8, 64, 5, 0], [7, 13, 3, 0], [5, 6, 1, 0], [256, 64, 4, 0], [3, 4, 2, 0], [1, 9, 6, 0], [8, 64, 5, 1], [5, 6, 1, 1], [7, 13, 3, 1]]) {
+    it(`give the tfjs path's states and gradients (B ${B}, H ${H}, L ${L}${zero ? ', zero start' : ''}; arith ${arith})`, () => {
       const { args, run, rng } = gruCase(B * 1000 + H * 10 + L + zero, B, H, L, zero === 1);
       const seed = rand(rng, [L * B, H]); // a loss sum(hs * seed): every state gets a gradient
       const f = (...xs: tf.Tensor[]) => tf.sum(tf.mul(run(xs), seed));
-      const { kernel, tfjs } = both(() => ({ hs: run(args), grads: tf.grads(f)(args) }));
+      const { kernel, tfjs } = both(() => ({ hs: run(args), grads: tf.grads(f)(args) }), arith);
       expect(maxDiff(kernel.hs, tfjs.hs)).toBeLessThan(2e-6);
       expect(kernel.grads.length).toBe(zero ? 10 : 11);
       kernel.grads.forEach((g, i) => {

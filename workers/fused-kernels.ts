@@ -18,8 +18,10 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { GRU_KERNELS } from '../src/core/nets/gru-bptt';
-import { ADAM_KERNELS, ATTENTION_KERNELS, BIAS_GELU_KERNELS, BIAS_TANH_KERNELS, LAYER_NORM_KERNELS, LOG_SOFTMAX_KERNELS, ONE_HOT_KERNELS } from '../src/core/nets/layers';
+import { ADAM_KERNELS, type Arith, arithmetic, ATTENTION_KERNELS, BIAS_GELU_KERNELS, BIAS_TANH_KERNELS, LAYER_NORM_KERNELS, LOG_SOFTMAX_KERNELS, ONE_HOT_KERNELS } from '../src/core/nets/layers';
+import { wasmFeatures } from '../src/core/platform';
 import { WASM_BASE64 } from './kernels/kernels.wasm';
+import { WASM_BASE64 as FMA_WASM_BASE64 } from './kernels/kernels-fma.wasm';
 
 export interface FusedModule {
   gemm(a: number, rs: number, ks: number, w: number, out: number, M: number, K: number, N: number, acc: number): void;
@@ -105,7 +107,19 @@ const LOGF_TABLE = Float64Array.of(
   0.731428603316328, 0.3127556664073557,
 );
 
+/**
+ * What every kernel calls: a plain object holding the functions of one build of the module
+ * (`arith`), replaced in place when the arithmetic changes (useArith), so the kernels never look
+ * further than one property.
+ */
 let fused: FusedModule | null = null;
+/** The builds instantiated so far, on tfjs-wasm's memory. */
+const builds: Partial<Record<Arith, FusedModule>> = {};
+let arith: Arith = 'portable';
+/** Whether this engine's relaxed SIMD fuses multiply-adds (probed once). */
+let fusesMadd: boolean | null = null;
+/** Set by setFusedModule: a module of the caller's, which useArith leaves in place. */
+let custom = false;
 
 /**
  * Use this instance of the module instead of one made from the committed bytes (before the kernels
@@ -114,6 +128,14 @@ let fused: FusedModule | null = null;
  */
 export function setFusedModule(m: FusedModule): void {
   fused = m;
+  custom = true;
+}
+
+function instantiate(b64: string): FusedModule | null {
+  const memory = (tf.backend() as unknown as WasmBackendLike).wasm?.asm?.memory;
+  if (!(memory instanceof WebAssembly.Memory)) return null;
+  const mod = new WebAssembly.Module(bytesOf(b64) as BufferSource);
+  return new WebAssembly.Instance(mod, { env: { memory } }).exports as unknown as FusedModule;
 }
 
 /**
@@ -123,11 +145,43 @@ export function setFusedModule(m: FusedModule): void {
 export function fusedModule(): FusedModule | null {
   if (fused) return fused;
   if (tf.getBackend() !== 'wasm') return null;
-  const memory = (tf.backend() as unknown as WasmBackendLike).wasm?.asm?.memory;
-  if (!(memory instanceof WebAssembly.Memory)) return null;
-  const mod = new WebAssembly.Module(bytesOf(WASM_BASE64) as BufferSource);
-  fused = new WebAssembly.Instance(mod, { env: { memory } }).exports as unknown as FusedModule;
+  const portable = instantiate(WASM_BASE64);
+  if (!portable) return null;
+  builds.portable = portable;
+  fused = { ...portable };
+  arithmetic.use = useArith;
   return fused;
+}
+
+/**
+ * Our matMul's arithmetic from now on: 'fma' (kernels-fma, its multiply-adds fused) where the
+ * engine's relaxed SIMD fuses them, else 'portable' (the plain build). Returns the one in effect.
+ * Registered as the core's `arithmetic.use` when the module is made (Session calls it).
+ */
+export function useArith(want: Arith): Arith {
+  if (!fused || custom) return 'portable';
+  if (want === arith) return arith;
+  let next: Arith = 'portable';
+  if (want === 'fma' && (fusesMadd ??= wasmFeatures().fusedMadd)) {
+    builds.fma ??= instantiate(FMA_WASM_BASE64) ?? undefined;
+    if (builds.fma) next = 'fma';
+  }
+  if (next !== arith) {
+    Object.assign(fused, builds[next]);
+    arith = next;
+  }
+  return arith;
+}
+
+/** Take this engine as one whose multiply-adds do (true) or do not (false) fuse; null: probe it (tests stand in for an engine without fma). */
+export function assumeFusedMadd(fuses: boolean | null): void {
+  fusesMadd = fuses;
+  if (fuses === false) useArith('portable');
+}
+
+/** The arithmetic our matMul runs now. */
+export function arithInEffect(): Arith {
+  return fused && !custom ? arith : 'portable';
 }
 
 /** A tensor's byte offset in tfjs-wasm's heap. */

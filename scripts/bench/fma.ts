@@ -1,8 +1,8 @@
 /**
- * `npm run bench -- --only fma` (issue 14's fused multiply-add lever, measured in Node on this
- * machine; not used by the app): our module built a second time with every multiply-add of its
- * matMul (gemmPanel: c + x * w) as relaxed SIMD's f32x4.relaxed_madd, which V8 compiles to one
- * fused instruction where the CPU has FMA.
+ * `npm run bench -- --only fma` (issue 14's fused multiply-add lever, the arith=fma path, measured
+ * in Node on this machine): the committed modules, portable (plain SIMD) and kernels-fma (every
+ * multiply-add of its matMul, gemmPanel's c + x * w, as relaxed SIMD's f32x4.relaxed_madd, which
+ * V8 compiles to one fused instruction where the CPU has FMA).
  *
  * In a child process (Node 20 needs --experimental-wasm-relaxed-simd), both builds on tfjs-wasm's
  * memory:
@@ -10,62 +10,14 @@
  * - steps: whole training steps of each workload, two sessions of the same link, one on each build,
  *   in alternating blocks of 5 steps (this machine's speed drifts); and whether their metrics are
  *   equal (they are not: a fused multiply-add rounds once where plain SIMD rounds twice, so the
- *   same link gives other numbers on an engine with FMA than on one without: the reason the app
- *   keeps plain SIMD everywhere).
+ *   same link gives other numbers with arith=fma: why portable stays the default).
  */
 import { spawnSync } from 'node:child_process';
-import { readFileSync, writeFileSync, mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { compileFile, compileKernel } from '../build-kernels';
+import { compileKernel, fusedSource } from '../build-kernels';
 import { configOf, ROOT, type Figures, fmtNum, GRU_NET, log, median, round, type Row, table, TRANSFORMER_NET, type WorkloadId, workloadHash } from './common';
-
-/** The argument list of a call whose opening parenthesis is at `open`: [its arguments, the index after its closing parenthesis]. */
-function callArgs(s: string, open: number): [string[], number] {
-  const args: string[] = [];
-  let depth = 0, start = open + 1;
-  for (let i = open; i < s.length; i++) {
-    const ch = s[i];
-    if (ch === '(') depth++;
-    else if (ch === ')' && --depth === 0) {
-      args.push(s.slice(start, i).trim());
-      return [args, i + 1];
-    } else if (ch === ',' && depth === 1) {
-      args.push(s.slice(start, i).trim());
-      start = i + 1;
-    }
-  }
-  throw new Error('unbalanced parentheses');
-}
-
-/** Where the next top-level function after `at` starts (plain, exported or inlined), or -1. */
-export function nextDeclaration(src: string, at: number): number {
-  const m = /\n(?:export |@inline )?function /.exec(src.slice(at));
-  return m ? at + m.index : -1;
-}
-
-/**
- * The kernels' source with gemmPanel's multiply-adds `f32x4.add(c, f32x4.mul(x, w))` written as
- * `f32x4.relaxed_madd(x, w, c)`. Returns the source and how many were rewritten.
- */
-export function fusedSource(src: string): { src: string; count: number } {
-  const from = src.indexOf('function gemmPanel(');
-  const to = from < 0 ? -1 : nextDeclaration(src, from + 1);
-  if (from < 0 || to < 0) throw new Error('gemmPanel not found in the kernels source');
-  let body = src.slice(from, to);
-  let count = 0;
-  for (let at = body.indexOf('f32x4.add('); at >= 0; at = body.indexOf('f32x4.add(', at + 1)) {
-    const [args, end] = callArgs(body, at + 'f32x4.add'.length);
-    if (args.length !== 2 || !args[1].startsWith('f32x4.mul(')) continue;
-    const [mul] = callArgs(args[1], 'f32x4.mul'.length);
-    if (mul.length !== 2) continue;
-    const madd = `f32x4.relaxed_madd(${mul[0]}, ${mul[1]}, ${args[0]})`;
-    body = body.slice(0, at) + madd + body.slice(end);
-    count++;
-  }
-  return { src: src.slice(0, from) + body + src.slice(to), count };
-}
 
 /** The throughput group's workloads (its links: the reference's GRU, the default MLP, the transformer). */
 const STEP_WORKLOADS: [string, WorkloadId, string][] = [
@@ -82,12 +34,9 @@ async function child(): Promise<void> {
   const tf = await import('@tensorflow/tfjs');
   const fused = await import('../../workers/fused-kernels');
   const { initBackend } = await import('../backend');
-  const dir = mkdtempSync(join(tmpdir(), 'fma-'));
-  const plainFile = join(ROOT, 'workers/kernels/assembly/kernels.ts');
-  const { src, count } = fusedSource(readFileSync(plainFile, 'utf8'));
-  writeFileSync(join(dir, 'kernels.ts'), src);
-  // The plain build is the committed module's (the same flags); the fused one also enables relaxed SIMD.
-  const builds = { plain: await compileKernel('kernels'), fma: await compileFile(join(dir, 'kernels.ts'), ['--enable', 'relaxed-simd']) };
+  const { count } = fusedSource(readFileSync(join(ROOT, 'workers/kernels/assembly/kernels.ts'), 'utf8'));
+  // The committed modules' builds: plain SIMD, and the arith=fma path's.
+  const builds = { plain: await compileKernel('kernels'), fma: await compileKernel('kernels-fma') };
   type Mod = Record<string, (...a: number[]) => unknown>;
   const mods: Mod[] = [];
   const cur = { k: 0 };
@@ -151,7 +100,7 @@ export async function fmaGroup(): Promise<{ figures: Figures; text: string }> {
     const why = (r.stderr || String(r.error)).trim().split('\n').slice(-3).join(' ');
     f['fma.available'] = false;
     rows.push({ figure: 'fma', value: 'not measured', target: why.slice(0, 200) });
-    return { figures: f, text: table('fma (Node, relaxed SIMD; not used by the app)', rows) };
+    return { figures: f, text: table('fma (Node, relaxed SIMD: the arith=fma path)', rows) };
   }
   const got = JSON.parse(line.slice(2)) as Record<string, { plain: number; fma: number; same?: boolean }> & { rewritten: number };
   f['fma.available'] = true;
@@ -174,8 +123,8 @@ export async function fmaGroup(): Promise<{ figures: Figures; text: string }> {
     f[`fma.step.${id}.same_numbers`] = !!s.same;
     rows.push({ figure: `step ${id}`, value: `x${fmtNum(s.plain / s.fma, 2)}`, target: `${fmtNum(s.plain, 1)} -> ${fmtNum(s.fma, 1)} ms; numbers ${s.same ? 'equal' : 'differ'}` });
   }
-  rows.push({ figure: 'same link, same numbers with and without FMA', value: anySame ? 'for some' : 'no', target: '(why it stays out of the app)' });
-  return { figures: f, text: table(`fma (Node, relaxed SIMD: ${got.rewritten} multiply-adds of our matMul fused; not used by the app)`, rows) };
+  rows.push({ figure: 'same link, same numbers with and without FMA', value: anySame ? 'for some' : 'no', target: '(why portable stays the default)' });
+  return { figures: f, text: table(`fma (Node, relaxed SIMD: ${got.rewritten} multiply-adds of our matMul fused; arith=fma)`, rows) };
 }
 
 if (process.argv[2] === '--child') await child();

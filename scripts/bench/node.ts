@@ -17,6 +17,7 @@ import { Adam } from '../../src/core/algos/common';
 import { Rng } from '../../src/core/rng';
 import { completionOutputs, oneHotTokens, sampleCompletions, tokenLogProbs } from '../../src/core/nets/policy';
 import { liveOnly, prefixSharing } from '../../src/core/nets/net';
+import { arithmetic } from '../../src/core/nets/layers';
 import type { MetricRow } from '../../src/core/metrics';
 import { BoundedSeries, RowStore } from '../../src/core/metrics';
 import { aggregate, BoundedHistory } from '../../src/ui/history';
@@ -109,6 +110,10 @@ export async function throughput(o: ThroughputOptions): Promise<{ figures: Figur
   if (!ref.ok) log(`reference not run: ${ref.why}`);
   const got: Record<string, number[]> = {};
   const push = (k: string, v: number | undefined) => (got[k] ??= []).push(v ?? NaN);
+  // The arith=fma path where this engine fuses multiply-adds (Session switches to it per step).
+  const fma = arithmetic.use('fma') === 'fma';
+  arithmetic.use('portable');
+  f['throughput_fma.available'] = fma;
   // Interleaved, so that a burst of load from elsewhere hits every column alike.
   for (let rep = 0; rep < o.repeat; rep++) {
     for (const w of WORKLOADS) {
@@ -120,6 +125,12 @@ export async function throughput(o: ThroughputOptions): Promise<{ figures: Figur
       const g = await measureSession(workloadHash(w.id, GRU_NET), o.steps);
       push(`throughput.${w.id}`, g.tokensPerS);
       push(`throughput.${w.id}.steps`, g.stepsPerS);
+      if (fma) {
+        log(`ours ${w.id}, GRU, arith=fma (${rep + 1}/${o.repeat})`);
+        const gf = await measureSession(`${workloadHash(w.id, GRU_NET)}&arith=fma`, o.steps);
+        push(`throughput_fma.${w.id}`, gf.tokensPerS);
+        push(`throughput_fma.${w.id}.steps`, gf.stepsPerS);
+      }
       log(`ours ${w.id}, default policy (${rep + 1}/${o.repeat})`);
       const m = await measureSession(workloadHash(w.id, ''), o.steps);
       push(`throughput_default.${w.id}`, m.tokensPerS);
@@ -157,6 +168,19 @@ export async function throughput(o: ThroughputOptions): Promise<{ figures: Figur
     rows.push({ figure: `throughput.${w.id}.tokens_per_s (GRU)`, value: fmtNum(ours), target: ref.ok ? `>= ${fmtNum(r)} (reference)` : '>= reference', ok: ref.ok ? ours >= r : null });
     if (ref.ok) rows.push({ figure: `ratio.${w.id}`, value: fmtNum(ours / r, 2), target: '>= 1.0', ok: ours >= r });
     if (ref.ok) rows.push({ figure: `ratio.${w.id}.per_repeat (paired)`, value: perRepeat, target: `median ${fmtNum(median(paired), 2)}` });
+    if (fma) {
+      const fm = median(got[`throughput_fma.${w.id}`]);
+      f[`throughput_fma.${w.id}.tokens_per_s`] = round(fm, 0);
+      f[`throughput_fma.${w.id}.steps_per_s`] = round(median(got[`throughput_fma.${w.id}.steps`]), 2);
+      rows.push({ figure: `throughput_fma.${w.id}.tokens_per_s (GRU, arith=fma)`, value: fmtNum(fm), target: ref.ok ? `>= ${fmtNum(r)} (reference)` : '>= reference', ok: ref.ok ? fm >= r : null });
+      if (ref.ok) {
+        const pf = got[`throughput_fma.${w.id}`].map((v, i) => v / got[`reference.${w.id}`][i]);
+        f[`ratio_fma.${w.id}`] = round(fm / r, 3);
+        f[`ratio_fma.${w.id}.per_repeat`] = pf.map((x) => fmtNum(x, 2)).join(' ');
+        f[`ratio_fma.${w.id}.paired_median`] = round(median(pf), 3);
+        rows.push({ figure: `ratio_fma.${w.id}.per_repeat (paired)`, value: f[`ratio_fma.${w.id}.per_repeat`] as string, target: `median ${fmtNum(median(pf), 2)} (>= 1.0)`, ok: median(pf) >= 1 });
+      }
+    }
     rows.push({ figure: `throughput_default.${w.id}.tokens_per_s`, value: fmtNum(def), target: ref.ok ? `> ${fmtNum(r)} (reference)` : '> reference', ok: ref.ok ? def > r : null });
     if (ref.ok) rows.push({ figure: `ratio_default.${w.id}`, value: fmtNum(def / r, 2), target: '> 1.0', ok: def > r });
   }
@@ -189,6 +213,7 @@ export async function throughput(o: ThroughputOptions): Promise<{ figures: Figur
     rows.push({ figure: 'accuracy.gru.train_seconds', value: fmtNum(g.seconds, 1) });
     rows.push({ figure: 'accuracy.default.train_seconds', value: fmtNum(m.seconds, 1) });
   }
+  if (!fma) rows.push({ figure: 'throughput_fma', value: 'not measured', target: "this engine's multiply-adds do not fuse" });
   const head = ref.ok ? '' : `(reference not run: ${ref.why})`;
   return { figures: f, text: table(`throughput (Node, wasm+SIMD; median of ${o.repeat} x ${o.steps} steps after ${WARMUP} warm-up) ${head}`, rows) };
 }

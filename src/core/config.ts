@@ -62,6 +62,8 @@ export const EXPERIMENT_FIELDS = [
     doc: 'Training budget of every run, in updates (all stages and generations together); a run may set its own.' },
   { key: 'evalEvery', type: 'int', default: 25, min: 1, max: 100000, label: 'Eval every', group: 'experiment',
     doc: 'Steps between evaluations on the held-out set (greedy decoding).' },
+  { key: 'arith', type: 'enum', default: 'portable', options: ['portable', 'fma'], label: 'Arithmetic', group: 'experiment',
+    doc: "How the matrix products round. portable: every multiply and every add (plain WebAssembly SIMD), so a link gives the same numbers in every browser. fma: fused multiply-adds, each rounded once (relaxed SIMD; Chromium has it): 1.1-1.3x faster steps on the project's test machine, but the numbers then match only engines that fuse them; where it is missing the run takes portable arithmetic and says so." },
   { key: 'task', type: 'enum', default: 'add', options: ['add', 'sort', 'countdown', 'sum'], label: 'Task', group: 'task',
     doc: 'The verifiable task: addition, sorting a list of digits, countdown (reach a target with + - * and each number once), or the sum of several numbers, answered directly ("17$") or with the work shown ("8,15,17>17$"; only the answer after ">" is checked).' },
   { key: 'digits', type: 'int', default: 2, min: 1, max: 3, label: 'Digits', group: 'task',

@@ -28,7 +28,7 @@ import { evaluatePolicy, greedyAccuracy } from './evaluate';
 import { LearnedTeacher } from './learned-teacher';
 import { type Policy, policyMismatch, refName } from './policy-file';
 import { netFromPolicy, policyOf } from './nets/from-policy';
-import { readFloats } from './nets/layers';
+import { type Arith, arithmetic, readFloats } from './nets/layers';
 
 
 export { taskOf };
@@ -144,6 +144,8 @@ export interface SessionInfo {
   init: string;
   /** Every stage of every generation, in order: updates [from, to). */
   stages: { algo: Algo; from: number; to: number; generation: number; stage: number }[];
+  /** The matrix products' arithmetic in effect: the experiment's `arith`, or 'portable' where the engine has no fused multiply-add. */
+  arith: Arith;
 }
 
 /** Policies a session is handed (from files, or from the run that teaches it). */
@@ -208,6 +210,8 @@ export class Session {
   private readonly sources: { teacher: string; init: string };
   /** Evaluate on the fresh set too: some run of the experiment trains on leaked benchmark problems. */
   private readonly withFresh: boolean;
+  /** The arithmetic in effect (useArith). */
+  private arith: Arith = 'portable';
 
   /**
    * @param exp the experiment; @param runIndex which of its runs; @param seedIndex which of the
@@ -216,6 +220,7 @@ export class Session {
    * PolicyError when a policy the run needs is missing or does not fit the task.
    */
   constructor(readonly exp: ExperimentConfig, readonly runIndex = 0, readonly seedIndex = 0, policies: SessionPolicies = {}) {
+    this.useArith();
     this.run = exp.runs[runIndex];
     this.seed = exp.seed + seedIndex;
     this.steps = runSteps(exp, this.run);
@@ -334,6 +339,7 @@ export class Session {
       teacher: this.sources.teacher,
       init: this.sources.init,
       stages: this.schedule.map((s) => ({ ...s })),
+      arith: this.arith,
     };
   }
 
@@ -460,8 +466,14 @@ export class Session {
   }
 
   /** One update of the current stage. Throws DivergenceError on a non-finite loss. */
+  /** The experiment's arithmetic for the products that follow (another experiment's session may have run in between). */
+  private useArith(): Arith {
+    return (this.arith = arithmetic.use(this.exp.arith ?? 'portable'));
+  }
+
   async trainStep(): Promise<void> {
     if (this.done) return;
+    this.useArith();
     const i = this.slot;
     if (i !== this.stageIndex) this.enterStage(i);
     const t0 = performance.now();
@@ -473,6 +485,7 @@ export class Session {
 
   /** One row of metrics: step metrics averaged since the last call, then held-out accuracy. */
   async evaluate(): Promise<MetricRow> {
+    this.useArith();
     // A step belongs to the stage that made it: after the last update of a stage, report that one.
     const slot = this.schedule[this.lastSlot];
     const row: MetricRow = { step: this.step, stage: slot.stage, generation: slot.generation };
@@ -523,6 +536,7 @@ export class Session {
 
   /** The exact held-out accuracies of the teacher of the current generation (computed once each). */
   async teacherMetrics(): Promise<MetricRow> {
+    this.useArith();
     const g = this.stageIndex < 0 ? 1 : this.schedule[this.stageIndex].generation;
     let row = this.teacherRows.get(g);
     if (!row) {
@@ -543,6 +557,7 @@ export class Session {
    * pi_now / pi_old (how far the updates since moved it). Costs one small forward pass.
    */
   async inspect(maxRows = 32): Promise<Inspection | null> {
+    this.useArith();
     const b = this.lastBatch;
     if (!b) return null;
     const { promptLen: P, maxNew: T, vocab: V } = this.shape;

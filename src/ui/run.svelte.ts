@@ -386,6 +386,7 @@ export class RunController {
           notes.unshift(msg('run.restored', { step: this.restoredAt }));
         }
         if (persist && !this.canWrite) notes.push(msg('run.otherTab'));
+        if (config.arith === 'fma' && inits[0].info.arith !== 'fma') notes.push(msg('run.noFma'));
         this.noteTexts = notes;
         this.absorbed();
         for (let k = 0; k < this.seedDone.length; k++) if (this.seedDone[k]) this.finished[k].resolve();

@@ -226,6 +226,21 @@ describe('the app in Chromium', () => {
     await page.close();
   });
 
+  it("arith=fma: Chromium's fused multiply-adds give the numbers Node gives on that path, other numbers than portable's; the Settings offer it", async () => {
+    const config = preset('steps=40&evalEvery=20&r1.batch=64&net=gru&arith=fma');
+    const page = await open(encode(config));
+    await ready(page);
+    await page.getByRole('button', { name: 'Play' }).click();
+    await card(page, 'r1').and(page.locator('[data-status="done"]')).waitFor({ timeout: 60_000 });
+    const rows = (JSON.parse((await downloadText(page, 'Export JSON')).text) as Exported).runs[0].seeds[0].rows;
+    // Chromium here fuses (x64 with FMA3, as Node here): no notice, and Node's numbers on the same path.
+    expect(await card(page, 'r1').textContent()).not.toContain('does not have');
+    expect(withoutTime(await runSession(config))).toEqual(withoutTime(rows));
+    expect(withoutTime(await runSession({ ...config, arith: 'portable' }))).not.toEqual(withoutTime(rows));
+    expect(await page.locator('#x-arith').inputValue()).toBe('fma');
+    await page.close();
+  });
+
   it('a link round-trips: opening it rebuilds the experiment; changes go back into it', async () => {
     const config = preset('seed=5&runs=grpo,rloo&r2.lr=0.002&r2.G=4&r2.batch=128');
     const hash = `${encode(config)}&x=samples`;
@@ -1073,7 +1088,8 @@ describe('languages, themes, zoom and the keyboard', () => {
   });
 
   it('the whole app works from the keyboard, with a visible focus on every stop', async () => {
-    const page = await open(encode(preset('steps=40&evalEvery=10&r1.batch=64')));
+    // A budget it cannot finish between the two key presses (40 steps could: then it was done, not paused).
+    const page = await open(encode(preset('steps=1000&evalEvery=10&r1.batch=64')));
     await ready(page);
     /** Tab to the element whose accessible text matches, checking each stop shows its focus. */
     const tabTo = async (match: RegExp, limit = 80): Promise<void> => {

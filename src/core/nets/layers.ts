@@ -39,6 +39,17 @@ export function taping(): boolean {
 export const backendTraits = { transposedMatMul: false, gruSequence: false, oneHotRows: false, layerNorm: false, biasGelu: false, biasTanh: false, logSoftmax: false, attention: false, adam: false };
 
 /**
+ * The arithmetic of our kernels' matrix products (the experiment's `arith`): 'portable' rounds every
+ * multiply and add (plain SIMD: the same bits in every engine), 'fma' uses fused multiply-adds
+ * (relaxed SIMD). Whoever installs the kernels sets `use` (workers/fused-kernels.ts): it switches
+ * to the arithmetic asked for where it can and returns the one in effect. Session calls it before
+ * each piece of work (an update, an evaluation), so sessions of different experiments may take
+ * turns in one process, one piece at a time (the bench alternates them; the app has one per worker).
+ */
+export type Arith = 'portable' | 'fma';
+export const arithmetic: { use: (want: Arith) => Arith } = { use: () => 'portable' };
+
+/**
  * Adam's two kernels (registered by workers/fused-kernels.ts): the gradients' sum of squares, and
  * one weight tensor's step (its moments kept in the optimiser's own state tensor). They give the
  * JS Adam's numbers to the bit (the same f64 operations in the same order).

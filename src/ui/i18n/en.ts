@@ -152,6 +152,7 @@ export const en = {
   'run.restored': "Restored at step {step} from this browser's checkpoint.",
   'run.otherTab': 'Another tab is training this run and saving it: this tab does not save it.',
   'run.badCheckpoint': 'its saved checkpoint could not be used ({error}); it starts again from step 0.',
+  'run.noFma': "This link asks for fma arithmetic (fused multiply-adds), which this browser's WebAssembly does not have: the run takes portable arithmetic, so its numbers differ from those of a browser with fma.",
   'run.crashed': 'its worker crashed',
   'run.crashedWith': 'its worker crashed ({error})',
   'run.unreadable': 'its worker sent a message that could not be read',

@@ -145,6 +145,7 @@ export const zh: Record<MessageKey, string> = {
   'run.restored': '已从本浏览器保存的检查点恢复到第 {step} 步。',
   'run.otherTab': '另一个标签页正在训练并保存这个运行：本标签页不保存它。',
   'run.badCheckpoint': '它保存的检查点无法使用（{error}）；将从第 0 步重新开始。',
+  'run.noFma': '这个链接要求 fma 算术（融合乘加），但本浏览器的 WebAssembly 不支持：运行改用 portable 算术，因此数值与支持 fma 的浏览器不同。',
   'run.crashed': '它的 Worker 崩溃了',
   'run.crashedWith': '它的 Worker 崩溃了（{error}）',
   'run.unreadable': '它的 Worker 发来了一条无法读取的消息',
@@ -533,6 +534,10 @@ export const zhContent: {
     'experiment.evalEvery': {
       label: '评估间隔',
       doc: '两次在留出集上评估之间相隔的步数（贪心解码）。',
+    },
+    'experiment.arith': {
+      label: '算术',
+      doc: '矩阵乘法如何舍入。portable：每次乘法和每次加法都舍入（普通 WebAssembly SIMD），同一个链接在所有浏览器里给出相同的数值。fma：融合乘加，每次只舍入一次（relaxed SIMD；Chromium 支持）：在本项目的测试机器上每步快 1.1-1.3 倍，但数值只在同样融合乘加的引擎之间一致；不支持的引擎会改用 portable 算术并说明。',
     },
     'experiment.task': {
       label: '任务',
