@@ -194,3 +194,35 @@ describe('platform features', () => {
     expect(typeof f.sharedMemory).toBe('boolean');
   });
 });
+
+describe("what the gradient tape saves (cheapSaves)", () => {
+  it('is an alias of the data, not a clone through Identity: the same gradients, no tensor left, the inputs intact', async () => {
+    const { cheapSaves } = await import('../workers/wasm-kernels');
+    const x = tf.variable(tf.tensor2d([[0.5, -1], [2, 0.25]]));
+    const y = tf.tensor2d([[1, 2], [3, -4]]);
+    const run = async (on: boolean) => {
+      cheapSaves.enabled = on;
+      const before = tf.memory().numTensors;
+      let out: number[] = [];
+      const prof = await tf.profile(() => {
+        const { value, grads } = tf.variableGrads(() => tf.sum(tf.mul(tf.matMul(tf.tanh(x), y), x)) as tf.Scalar, [x]);
+        out = [...value.dataSync(), ...grads[x.name].dataSync()];
+        tf.dispose([value, grads[x.name]]);
+      });
+      expect(tf.memory().numTensors).toBe(before);
+      return { out, identities: prof.kernelNames.filter((k) => k === 'Identity').length };
+    };
+    try {
+      const stock = await run(false), cheap = await run(true);
+      expect(cheap.out).toEqual(stock.out);
+      expect(stock.identities).toBeGreaterThan(0);
+      expect(cheap.identities).toBe(0);
+      // The saved aliases were disposed with the tape; the tensors they aliased still hold their values.
+      expect(Array.from(x.dataSync())).toEqual([0.5, -1, 2, 0.25]);
+      expect(Array.from(y.dataSync())).toEqual([1, 2, 3, -4]);
+    } finally {
+      cheapSaves.enabled = true;
+      tf.dispose([x, y]);
+    }
+  });
+});

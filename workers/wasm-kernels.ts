@@ -118,6 +118,36 @@ function sharedIdentity(args: { inputs: tf.NamedTensorInfoMap; backend: unknown 
   return { dataId: x.dataId, shape: x.shape, dtype: x.dtype };
 }
 
+/**
+ * What a kernel saves for its gradient under the tape: tfjs-core's engine clones each tensor
+ * (tf.clone: the Identity kernel above, plus a tape node of its own for a gradient that no saved
+ * tensor ever takes), ~55 clones a GRU SFT step. The same alias without the kernel call and the
+ * tape node: the data's reference count raised, a tensor made on it and kept, as Identity's output
+ * was. The values the gradients read are the same, so every number is. On for tfjs-wasm.
+ */
+export const cheapSaves = { enabled: true };
+
+interface EngineLike {
+  backend: { incRef(id: unknown): void };
+  state: { tensorInfo: Map<unknown, { backend: unknown }> };
+  saveTensorsForBackwardMode(tensors: tf.Tensor[]): tf.Tensor[];
+  makeTensorFromTensorInfo(info: tf.TensorInfo, backend?: unknown): tf.Tensor;
+  keep<T extends tf.Tensor>(t: T): T;
+}
+
+function installCheapSaves(): void {
+  const engine = tf.engine() as unknown as EngineLike;
+  const stock = engine.saveTensorsForBackwardMode;
+  engine.saveTensorsForBackwardMode = function (this: EngineLike, tensors: tf.Tensor[]): tf.Tensor[] {
+    const backend = this.backend;
+    if (!cheapSaves.enabled || tensors.some((t) => this.state.tensorInfo.get(t.dataId)?.backend !== backend)) return stock.call(this, tensors);
+    return tensors.map((t) => {
+      backend.incRef(t.dataId);
+      return this.keep(this.makeTensorFromTensorInfo({ dataId: t.dataId, shape: t.shape, dtype: t.dtype }, backend));
+    });
+  };
+}
+
 type Kernel = (args: { inputs: tf.NamedTensorInfoMap; attrs?: tf.NamedAttrMap; backend: unknown }) => tf.TensorInfo;
 let stockSum: Kernel | null = null;
 
@@ -211,6 +241,7 @@ export function installWasmKernels(): void {
   replace('Slice', fastSlice);
   replace('GatherV2', fastGather);
   replace('Identity', sharedIdentity);
+  installCheapSaves();
   stockSum = (tf.getKernel('Sum', 'wasm')?.kernelFunc ?? null) as Kernel | null;
   if (stockSum) replace('Sum', fastSum);
   stockMatMul = (tf.getKernel('BatchMatMul', 'wasm')?.kernelFunc ?? null) as Kernel | null;
