@@ -196,16 +196,21 @@ describe('platform features', () => {
 });
 
 describe("what the gradient tape saves (cheapSaves)", () => {
-  it('is an alias of the data, not a clone through Identity: the same gradients, no tensor left, the inputs intact', async () => {
+  it("is an alias of the data, not a clone through Identity (kernels' saved inputs, custom gradients' saves): the same gradients, no tensor left, the inputs intact", async () => {
     const { cheapSaves } = await import('../workers/wasm-kernels');
     const x = tf.variable(tf.tensor2d([[0.5, -1], [2, 0.25]]));
     const y = tf.tensor2d([[1, 2], [3, -4]]);
+    // A custom gradient saves through the engine's clone too.
+    const square = tf.customGrad(((a: tf.Tensor, save: tf.GradSaveFunc) => {
+      save([a]);
+      return { value: tf.mul(a, a), gradFunc: (dy: tf.Tensor, [s]: tf.Tensor[]) => [tf.mul(dy, tf.mul(s, 2))] };
+    }) as unknown as Parameters<typeof tf.customGrad>[0]) as (a: tf.Tensor) => tf.Tensor;
     const run = async (on: boolean) => {
       cheapSaves.enabled = on;
       const before = tf.memory().numTensors;
       let out: number[] = [];
       const prof = await tf.profile(() => {
-        const { value, grads } = tf.variableGrads(() => tf.sum(tf.mul(tf.matMul(tf.tanh(x), y), x)) as tf.Scalar, [x]);
+        const { value, grads } = tf.variableGrads(() => tf.sum(tf.mul(tf.matMul(tf.tanh(x), y), square(x))) as tf.Scalar, [x]);
         out = [...value.dataSync(), ...grads[x.name].dataSync()];
         tf.dispose([value, grads[x.name]]);
       });

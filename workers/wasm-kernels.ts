@@ -119,32 +119,30 @@ function sharedIdentity(args: { inputs: tf.NamedTensorInfoMap; backend: unknown 
 }
 
 /**
- * What a kernel saves for its gradient under the tape: tfjs-core's engine clones each tensor
- * (tf.clone: the Identity kernel above, plus a tape node of its own for a gradient that no saved
- * tensor ever takes), ~55 clones a GRU SFT step. The same alias without the kernel call and the
- * tape node: the data's reference count raised, a tensor made on it and kept, as Identity's output
- * was. The values the gradients read are the same, so every number is. On for tfjs-wasm.
+ * What a kernel or a custom gradient saves for its gradient under the tape: tfjs-core's engine
+ * copies each tensor with its own `clone` (the Identity kernel above, plus a tape node of its own
+ * for a gradient that no saved tensor ever takes), ~85 a GRU SFT step; nothing else calls it (the
+ * public tf.clone is an op of its own). The same alias without the kernel call and the tape node:
+ * the data's reference count raised, a tensor made on it, as Identity's output was. The values the
+ * gradients read are the same, so every number is. On for tfjs-wasm.
  */
 export const cheapSaves = { enabled: true };
 
 interface EngineLike {
   backend: { incRef(id: unknown): void };
   state: { tensorInfo: Map<unknown, { backend: unknown }> };
-  saveTensorsForBackwardMode(tensors: tf.Tensor[]): tf.Tensor[];
+  clone(x: tf.Tensor): tf.Tensor;
   makeTensorFromTensorInfo(info: tf.TensorInfo, backend?: unknown): tf.Tensor;
-  keep<T extends tf.Tensor>(t: T): T;
 }
 
 function installCheapSaves(): void {
   const engine = tf.engine() as unknown as EngineLike;
-  const stock = engine.saveTensorsForBackwardMode;
-  engine.saveTensorsForBackwardMode = function (this: EngineLike, tensors: tf.Tensor[]): tf.Tensor[] {
+  const stock = engine.clone;
+  engine.clone = function (this: EngineLike, x: tf.Tensor): tf.Tensor {
     const backend = this.backend;
-    if (!cheapSaves.enabled || tensors.some((t) => this.state.tensorInfo.get(t.dataId)?.backend !== backend)) return stock.call(this, tensors);
-    return tensors.map((t) => {
-      backend.incRef(t.dataId);
-      return this.keep(this.makeTensorFromTensorInfo({ dataId: t.dataId, shape: t.shape, dtype: t.dtype }, backend));
-    });
+    if (!cheapSaves.enabled || this.state.tensorInfo.get(x.dataId)?.backend !== backend) return stock.call(this, x);
+    backend.incRef(x.dataId);
+    return this.makeTensorFromTensorInfo({ dataId: x.dataId, shape: x.shape, dtype: x.dtype }, backend);
   };
 }
 
