@@ -10,7 +10,7 @@
  * that have relaxed SIMD.
  */
 import asc from 'assemblyscript/asc';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { dirname, join } from 'node:path';
@@ -33,8 +33,12 @@ export async function compileKernel(name: string, extra: string[] = []): Promise
   if (name === 'kernels') return compileFile(file, extra);
   if (name !== 'kernels-fma') throw new Error(`no kernel module ${name}`);
   const dir = mkdtempSync(join(tmpdir(), 'kernels-fma-'));
-  writeFileSync(join(dir, 'kernels.ts'), fusedSource(readFileSync(file, 'utf8')).src);
-  return compileFile(join(dir, 'kernels.ts'), ['--enable', 'relaxed-simd', ...extra]);
+  try {
+    writeFileSync(join(dir, 'kernels.ts'), fusedSource(readFileSync(file, 'utf8')).src);
+    return await compileFile(join(dir, 'kernels.ts'), ['--enable', 'relaxed-simd', ...extra]);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 }
 
 /** The argument list of a call whose opening parenthesis is at `open`: [its arguments, the index after its closing parenthesis]. */

@@ -465,12 +465,12 @@ export class Session {
     }
   }
 
-  /** One update of the current stage. Throws DivergenceError on a non-finite loss. */
   /** The experiment's arithmetic for the products that follow (another experiment's session may have run in between). */
   private useArith(): Arith {
     return (this.arith = arithmetic.use(this.exp.arith ?? 'portable'));
   }
 
+  /** One update of the current stage. Throws DivergenceError on a non-finite loss. */
   async trainStep(): Promise<void> {
     if (this.done) return;
     this.useArith();
