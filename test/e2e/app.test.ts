@@ -117,6 +117,11 @@ async function downloadText(page: Page, button: string): Promise<{ name: string;
 }
 
 type Exported = { hash: string; runs: { id: string; seeds: { seed: number; rows: MetricRow[] }[] }[] };
+/** Wait until run `id` has finished its budget. */
+const done = (page: Page, id = 'r1', timeout = 60_000) => card(page, id).and(page.locator('[data-status="done"]')).waitFor({ timeout });
+/** Export JSON, parsed; `exported` gives r1's first seed's rows. */
+const exportJson = async (page: Page) => JSON.parse((await downloadText(page, 'Export JSON')).text) as Exported;
+const exported = async (page: Page) => (await exportJson(page)).runs[0].seeds[0].rows;
 
 describe('the build', () => {
   it('keeps tfjs out of the main chunk, which stays small', () => {
@@ -209,8 +214,8 @@ describe('the app in Chromium', () => {
     await ready(page);
     const play = async () => {
       await page.getByRole('button', { name: 'Play' }).click();
-      await card(page, 'r1').and(page.locator('[data-status="done"]')).waitFor({ timeout: 60_000 });
-      return JSON.parse((await downloadText(page, 'Export JSON')).text) as Exported;
+      await done(page);
+      return exportJson(page);
     };
     const first = await play();
     await page.getByRole('button', { name: 'Reset', exact: true }).click();
@@ -231,8 +236,8 @@ describe('the app in Chromium', () => {
     const page = await open(encode(config));
     await ready(page);
     await page.getByRole('button', { name: 'Play' }).click();
-    await card(page, 'r1').and(page.locator('[data-status="done"]')).waitFor({ timeout: 60_000 });
-    const rows = (JSON.parse((await downloadText(page, 'Export JSON')).text) as Exported).runs[0].seeds[0].rows;
+    await done(page);
+    const rows = await exported(page);
     // Chromium here fuses (x64 with FMA3, as Node here): no notice, and Node's numbers on the same path.
     expect(await card(page, 'r1').textContent()).not.toContain('does not have');
     expect(withoutTime(await runSession(config))).toEqual(withoutTime(rows));
@@ -369,7 +374,6 @@ describe('the app in Chromium', () => {
 describe('the data flywheel in Chromium', () => {
   /** Sorting 3 digits: small and quick; two runs of SFT. */
   const SMALL = 'task=sort&sortLen=3&blindSpot=none&steps=30&evalEvery=10&runs=sft,sft&r1.batch=64&r2.batch=64';
-  const doneOf = (page: Page, id: string, timeout = 60_000) => card(page, id).and(page.locator('[data-status="done"]')).waitFor({ timeout });
   const hashOf = (page: Page) => decodeURIComponent(new URL(page.url()).hash.slice(1));
 
   it("r2.teacher=r1 waits for r1, then learns from its final policy; the page's numbers equal npm run sim's", async () => {
@@ -379,7 +383,7 @@ describe('the data flywheel in Chromium', () => {
     await card(page, 'r2').and(page.locator('[data-status="waiting"]')).waitFor();
     expect(await card(page, 'r2').textContent()).toContain('Waits for r1 to finish');
     await page.getByRole('button', { name: 'Play' }).click();
-    await doneOf(page, 'r2');
+    await done(page, 'r2');
     expect(await card(page, 'r2').textContent()).toContain('teacher r1');
     expect(await card(page, 'r2').textContent()).toMatch(/step 20 \/ 20/);
     const json = JSON.parse((await downloadText(page, 'Export JSON')).text) as Exported;
@@ -395,7 +399,7 @@ describe('the data flywheel in Chromium', () => {
     await ready(page);
     expect(await card(page, 'r1').getByRole('button', { name: 'Download policy' }).isDisabled()).toBe(true);
     await page.getByRole('button', { name: 'Play' }).click();
-    await doneOf(page, 'r1');
+    await done(page, 'r1');
     const dl = await downloadText(page, 'Download policy');
     expect(dl.name).toBe('policy-sort3-r1-seed1-step30.json');
     const policy = JSON.parse(dl.text);
@@ -447,8 +451,8 @@ describe('the data flywheel in Chromium', () => {
     const page = await open(encode(preset(hash)));
     await ready(page);
     await page.getByRole('button', { name: 'Play' }).click();
-    await doneOf(page, 'r1');
-    await doneOf(page, 'r2');
+    await done(page, 'r1');
+    await done(page, 'r2');
     const gens = page.locator('[data-section="generations"]');
     const genN = () => gens.locator('path[data-series="r1"]').first().getAttribute('data-n', { timeout: 1000 }).catch(() => null);
     // Below the fold, the generations plots kept what they drew when they appeared (nothing yet):
@@ -609,9 +613,7 @@ describe('architecture levers in Chromium', () => {
 });
 
 describe('checkpoints in Chromium', () => {
-  const exported = async (page: Page) => (JSON.parse((await downloadText(page, 'Export JSON')).text) as Exported).runs[0].seeds[0].rows;
   const accPath = (page: Page) => page.locator('[data-plot="held-out-accuracy-greedy"] path[data-series="r1"]').getAttribute('d');
-  const done = (page: Page, id = 'r1', timeout = 60_000) => card(page, id).and(page.locator('[data-status="done"]')).waitFor({ timeout });
   /** Play until r1 has made at least `n` updates (at 20 steps/s, so it is not over before we look). */
   async function playTo(page: Page, n: number): Promise<void> {
     await page.getByRole('button', { name: 'Play' }).click();
