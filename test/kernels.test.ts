@@ -13,7 +13,8 @@ import { ARITHS, groupedPrompts, withArith, withTrait } from './helpers';
 import { type Arith, ONE_HOT_KERNELS, biasGelu, biasTanh, layerNorm, logSoftmax, oneHotMatMul, oneHotRows } from '../src/core/nets/layers';
 import { createNet } from '../src/core/nets/net';
 import { Adam } from '../src/core/algos/common';
-import { completionOutputs, oneHotTokens, tokenLogProbs } from '../src/core/nets/policy';
+import { completionOutputs, maskedNll, oneHotTokens, tokenLogProbs } from '../src/core/nets/policy';
+import { ourExp } from '../workers/fused-kernels';
 
 function rand(rng: Rng, shape: number[], scale = 1): tf.Tensor {
   const n = shape.reduce((a, b) => a * b, 1);
@@ -328,6 +329,70 @@ describe('log softmax as one kernel each way', () => {
     expect(sameBits(r.ours[0], r.ops[0])).toBe('same');
     expect(sameBits(r.ours[1], r.ops[1])).toBe('same');
     tf.dispose([pairs, wide, ...r.ours, ...r.ops]);
+  });
+});
+
+describe("supervised fine-tuning's masked NLL as our kernels", () => {
+  // [n, T, V] logits as the policies give them (V 14), a scalar tail (V 5), one row, scales from
+  // near-uniform to saturated; masks with zeros, and a batch with no kept token (0 / 0).
+  it.each([[[64, 4, 14], 1, 0.3], [[9, 3, 5], 30, 0.5], [[1, 1, 14], 2, 0], [[33, 6, 14], 1e-3, 0.2], [[7, 4, 14], 4, 1]] as [number[], number, number][])(
+    "gives the tfjs ops' loss, entropy and gradient to the bit (shape %j, scale %d, share masked %d)", (shape, scale, masked) => {
+      const [n, T, V] = shape;
+      const rng = new Rng(n * 7 + T * 3 + V);
+      const logits = rand(rng, shape, scale) as tf.Tensor3D;
+      const tokens = Int32Array.from({ length: n * T }, () => rng.int(V));
+      const maskArr = Float32Array.from({ length: n * T }, () => (rng.next() < masked ? 0 : 1));
+      if (n === 1) maskArr.fill(masked ? 0 : 1);
+      const mask = tf.tensor2d(maskArr, [n, T]);
+      const run = (on: boolean) =>
+        withTrait('nll', on, () =>
+          tf.tidy(() => {
+            const { loss, entropy } = maskedNll(logits, tokens, mask);
+            const g = tf.grad((x: tf.Tensor) => maskedNll(x as tf.Tensor3D, tokens, mask).loss)(logits);
+            return [loss, entropy, g];
+          }),
+        );
+      const before = tf.memory().numTensors;
+      const ours = run(true);
+      expect(tf.memory().numTensors - before).toBe(3); // nothing else left behind
+      const ops = run(false);
+      for (let i = 0; i < 3; i++) expect(sameBits(ours[i], ops[i])).toBe('same');
+      // Not vacuous: the loss is finite where a token is kept, and the gradient is not all zero.
+      if (maskArr.some((m) => m > 0)) {
+        expect(Number.isFinite(ours[0].dataSync()[0])).toBe(true);
+        expect(Math.max(...Array.from(ours[2].dataSync(), Math.abs))).toBeGreaterThan(0);
+      } else expect(Number.isNaN(ours[0].dataSync()[0])).toBe(true);
+      tf.dispose([logits, mask, ...ours, ...ops]);
+    },
+  );
+
+  it('checks its inputs', () => {
+    const logits = tf.zeros([2, 3, 4]) as tf.Tensor3D;
+    const mask = tf.ones([2, 3]) as tf.Tensor2D;
+    withTrait('nll', true, () => {
+      expect(() => maskedNll(logits, Int32Array.of(0, 1, 2, 3, 4, 0), mask)).toThrow(/token id 4 is not in \[0, 3\]/);
+      expect(() => maskedNll(logits, Int32Array.of(0, 1, 2), mask)).toThrow(/6 int32 token ids expected/);
+    });
+    tf.dispose([logits, mask]);
+  });
+});
+
+describe("tfjs's Exp on our module", () => {
+  it("gives the stock kernel's values to the bit over the whole float range", () => {
+    // Every 4,099th float bit pattern: NaNs, infinities, subnormals, past both ends of expf's range.
+    const n = Math.floor(2 ** 32 / 4099);
+    const bits = Uint32Array.from({ length: n }, (_, i) => (i * 4099) >>> 0);
+    const x = tf.tensor1d(new Float32Array(bits.buffer));
+    const ours = tf.exp(x);
+    ourExp.enabled = false;
+    try {
+      const stock = tf.exp(x);
+      expect(sameBits(ours, stock)).toBe('same');
+      stock.dispose();
+    } finally {
+      ourExp.enabled = true;
+    }
+    tf.dispose([x, ours]);
   });
 });
 

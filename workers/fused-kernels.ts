@@ -18,7 +18,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { GRU_KERNELS } from '../src/core/nets/gru-bptt';
-import { ADAM_KERNELS, type Arith, arithmetic, ATTENTION_KERNELS, BIAS_GELU_KERNELS, BIAS_TANH_KERNELS, LAYER_NORM_KERNELS, LOG_SOFTMAX_KERNELS, ONE_HOT_KERNELS } from '../src/core/nets/layers';
+import { ADAM_KERNELS, type Arith, arithmetic, ATTENTION_KERNELS, BIAS_GELU_KERNELS, BIAS_TANH_KERNELS, LAYER_NORM_KERNELS, LOG_SOFTMAX_KERNELS, NLL_KERNELS, ONE_HOT_KERNELS } from '../src/core/nets/layers';
 import { wasmFeatures } from '../src/core/platform';
 import { WASM_BASE64 } from './kernels/kernels.wasm';
 import { WASM_BASE64 as FMA_WASM_BASE64 } from './kernels/kernels-fma.wasm';
@@ -45,6 +45,10 @@ export interface FusedModule {
   biasTanhForward(a: number, b: number, y: number, ss: number, N: number, D: number): void;
   biasTanhBackward(dy: number, ss: number, da: number, db: number, N: number, D: number): void;
   logSoftmaxForward(x: number, out: number, R: number, V: number, tab: number): void;
+  expf(x: number, out: number, n: number, tab: number): void;
+  nllForward(x: number, tok: number, mask: number, lp: number, out: number, R: number, V: number, tab: number): void;
+  nllBackward(dy: number, lp: number, tok: number, mask: number, dx: number, R: number, V: number, tab: number): void;
+  maskedEntropy(x: number, mask: number, out: number, scratch: number, R: number, V: number, tab: number): void;
   logSoftmaxBackward(dy: number, y: number, dx: number, R: number, V: number, tab: number): void;
   attentionForward(q: number, k: number, v: number, o: number, P: number, B: number, H: number, Lq: number, Lk: number, dh: number, scale: number): void;
   attentionBackward(dO: number, q: number, k: number, v: number, P: number, dq: number, dk: number, dv: number, scratch: number,
@@ -192,6 +196,9 @@ export function heapOffset(backend: unknown, t: tf.TensorInfo): number {
 }
 
 let installed = false;
+
+/** Whether tfjs's Exp runs our loop (the same values; the tests switch it off to compare). */
+export const ourExp = { enabled: true };
 
 /** Register our kernels: the GRU's two, the one-hot product's two, layer norm's two, bias + gelu's two, attention's two, Adam's two (idempotent). False if the backend is not tfjs-wasm. */
 export function installOwnKernels(): boolean {
@@ -410,6 +417,51 @@ export function installOwnKernels(): boolean {
     return out;
   };
 
+  /** Logits [..., V] with a token id (int32, each in [0, V)) and a mask value per row: R rows of V. */
+  const nllShapes = (name: string, b: WasmBackendLike, x: tf.TensorInfo, tok: tf.TensorInfo | null, mask: tf.TensorInfo) => {
+    float32(name, x);
+    const { R, V } = rowsOf(x);
+    float32(name, mask, R);
+    if (tok) {
+      if (tok.dtype !== 'int32' || tok.shape.reduce((p, q) => p * q, 1) !== R) throw new Error(`${name}: ${R} int32 token ids expected`);
+      const ids = b.typedArrayFromHeap(tok);
+      for (let i = 0; i < ids.length; i++) if (!(ids[i] >= 0 && ids[i] < V)) throw new Error(`${name}: token id ${ids[i]} is not in [0, ${V - 1}]`);
+    }
+    return { R, V };
+  };
+
+  /** [loss, lp]: the masked mean of -log p(token), and the log softmax the gradient reads. */
+  const nllForward = ({ inputs, backend: be }: KernelArgs): tf.TensorInfo[] => {
+    const b = be as WasmBackendLike;
+    const { x, tok, mask } = inputs as Record<string, tf.TensorInfo>;
+    const { R, V } = nllShapes(NLL_KERNELS.forward, b, x, tok, mask);
+    const loss = b.makeOutput([], 'float32');
+    const lp = b.makeOutput(x.shape, 'float32');
+    mod.nllForward(ptr(x), ptr(tok), ptr(mask), ptr(lp), ptr(loss), R, V, tablesPtr());
+    return [loss, lp];
+  };
+
+  const nllBackward = ({ inputs, backend: be }: KernelArgs): tf.TensorInfo => {
+    const b = be as WasmBackendLike;
+    const { dy, lp, tok, mask } = inputs as Record<string, tf.TensorInfo>;
+    const { R, V } = nllShapes(NLL_KERNELS.backward, b, lp, tok, mask);
+    float32(NLL_KERNELS.backward, dy, 1);
+    const dx = b.makeOutput(lp.shape, 'float32');
+    mod.nllBackward(ptr(dy), ptr(lp), ptr(tok), ptr(mask), ptr(dx), R, V, tablesPtr());
+    return dx;
+  };
+
+  const maskedEntropy = ({ inputs, backend: be }: KernelArgs): tf.TensorInfo => {
+    const b = be as WasmBackendLike;
+    const { x, mask } = inputs as Record<string, tf.TensorInfo>;
+    const { R, V } = nllShapes(NLL_KERNELS.entropy, b, x, null, mask);
+    const out = b.makeOutput([], 'float32');
+    const scratch = b.makeOutput([Math.max(1, V)], 'float32');
+    mod.maskedEntropy(ptr(x), ptr(mask), ptr(out), ptr(scratch), R, V, tablesPtr());
+    b.disposeData(scratch.dataId);
+    return out;
+  };
+
   /** q [B*Lq, A], k and v [B*Lk, A] with A = H*dh: the shapes attentionForward/Backward read. */
   const attentionShapes = (name: string, q: tf.TensorInfo, k: tf.TensorInfo, v: tf.TensorInfo, B: number, H: number) => {
     const A = q.shape[q.shape.length - 1];
@@ -493,9 +545,28 @@ export function installOwnKernels(): boolean {
     [BIAS_GELU_KERNELS.forward, biasGeluForward], [BIAS_GELU_KERNELS.backward, biasGeluBackward],
     [BIAS_TANH_KERNELS.forward, biasTanhForward], [BIAS_TANH_KERNELS.backward, biasTanhBackward],
     [LOG_SOFTMAX_KERNELS.forward, logSoftmaxForward], [LOG_SOFTMAX_KERNELS.backward, logSoftmaxBackward],
+    [NLL_KERNELS.forward, nllForward], [NLL_KERNELS.backward, nllBackward], [NLL_KERNELS.entropy, maskedEntropy],
     [ATTENTION_KERNELS.forward, attentionForward], [ATTENTION_KERNELS.backward, attentionBackward],
   ];
   for (const [kernelName, f] of kernels) tf.registerKernel({ kernelName, backendName: 'wasm', kernelFunc: f as tf.KernelFunc });
+
+  // Exp: the same function as tfjs-wasm's (musl's expf) in a loop of our module, to the bit, without
+  // the stock kernel's per-element call through its C++ (173 -> 74 us at [256, 4, 14]). Other
+  // dtypes, and ourExp off, go to the stock kernel.
+  const stockExp = tf.getKernel('Exp', 'wasm')?.kernelFunc as ((a: KernelArgs) => tf.TensorInfo) | undefined;
+  if (stockExp) {
+    const exp = (args: KernelArgs): tf.TensorInfo => {
+      const x = (args.inputs as Record<string, tf.TensorInfo>).x;
+      if (!ourExp.enabled || x.dtype !== 'float32') return stockExp(args);
+      const b = args.backend as WasmBackendLike;
+      const out = b.makeOutput(x.shape, 'float32');
+      const n = x.shape.reduce((p, q) => p * q, 1);
+      if (n > 0) mod.expf(ptr(x), ptr(out), n, tablesPtr());
+      return out;
+    };
+    tf.unregisterKernel('Exp', 'wasm');
+    tf.registerKernel({ kernelName: 'Exp', backendName: 'wasm', kernelFunc: exp as tf.KernelFunc });
+  }
   tablesPtr(); // made here, outside any kernel, so the kernels only read them
   installed = true;
   return true;

@@ -21,7 +21,7 @@
 import * as tf from '@tensorflow/tfjs';
 import type { Algorithm, RunContext } from './common';
 import { addFlops, adam, checkAlgoState, meanLength, optimiserStep, promptsOf, sumOf } from './common';
-import { completionMask, completionOutputs, oneHotTokens, sampleCompletions, tokenLogProbs } from '../nets/policy';
+import { completionMask, completionOutputs, maskedNll, oneHotTokens, sampleCompletions, tokenLogProbs } from '../nets/policy';
 import type { StepMetrics } from '../metrics';
 import type { Problem } from '../tasks/task';
 
@@ -121,14 +121,18 @@ export function createDistill(ctx: RunContext, kind: 'sft' | 'rsft' | 'kd'): Alg
         teacherProbs = tf.tensor3d(await teacher.distributionsBatch(problems, tokens), [m, T, V]);
       }
       const mask = tf.tensor2d(maskArr, [m, T]);
-      const oneHot = tf.tensor3d(oneHotTokens(tokens, V), [m, T, V]);
+      const oneHot = kind === 'kd' ? tf.tensor3d(oneHotTokens(tokens, V), [m, T, V]) : null;
       try {
         const r = await optimiserStep(opt, policy.vars, run.maxGradNorm, () => {
-          const { logp, entropy, logProbs } = tokenLogProbs(completionOutputs(policy, prompts, tokens, m, P, T, maskArr), oneHot);
-          let perTok: tf.Tensor2D; // [m, T]
+          const logits = completionOutputs(policy, prompts, tokens, m, P, T, maskArr);
           if (kind !== 'kd') {
-            perTok = tf.neg(logp) as tf.Tensor2D; // cross-entropy on the sampled tokens
-          } else if (!reverse) {
+            // cross-entropy on the sampled tokens
+            const { loss, entropy } = maskedNll(logits, tokens, mask);
+            return { loss, extras: [entropy] };
+          }
+          const { entropy, logProbs } = tokenLogProbs(logits, oneHot!);
+          let perTok: tf.Tensor2D; // [m, T]
+          if (!reverse) {
             // KL(p_T || p_S) = sum_v p_T (log p_T - log p_S)
             perTok = tf.sum(tf.mul(teacherProbs!, tf.sub(tf.log(teacherProbs!), logProbs)), -1) as tf.Tensor2D;
           } else {
@@ -148,7 +152,8 @@ export function createDistill(ctx: RunContext, kind: 'sft' | 'rsft' | 'kd'): Alg
           'completions/mean_length': meanLength(maskArr, m),
         };
       } finally {
-        tf.dispose([mask, oneHot]);
+        mask.dispose();
+        oneHot?.dispose();
         teacherProbs?.dispose();
       }
     },

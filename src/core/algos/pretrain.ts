@@ -12,12 +12,12 @@ import * as tf from '@tensorflow/tfjs';
 import type { Algorithm, RunContext } from './common';
 import { addFlops, adam, optimiserState, optimiserStep, promptsOf, sumOf } from './common';
 import { corpusCompletions } from '../corpus';
-import { completionMask, completionOutputs, oneHotTokens, tokenLogProbs } from '../nets/policy';
+import { completionMask, completionOutputs, maskedNll } from '../nets/policy';
 import type { StepMetrics } from '../metrics';
 
 export function createPretrain(ctx: RunContext): Algorithm {
   const { run, shape, policy, task } = ctx;
-  const { promptLen: P, maxNew: T, vocab: V, eos } = shape;
+  const { promptLen: P, maxNew: T, eos } = shape;
   const n = run.batch;
   const opt = adam(run.distillLr);
   const mix = { worked: run.corpusWorked, error: run.corpusError };
@@ -31,19 +31,16 @@ export function createPretrain(ctx: RunContext): Algorithm {
       ctx.cost.samples += n;
       ctx.cost.tokens += sumOf(maskArr);
       const mask = tf.tensor2d(maskArr, [n, T]);
-      const oneHot = tf.tensor3d(oneHotTokens(tokens, V), [n, T, V]);
       try {
         const r = await optimiserStep(opt, policy.vars, run.maxGradNorm, () => {
-          const { logp, entropy } = tokenLogProbs(completionOutputs(policy, prompts, tokens, n, P, T, maskArr), oneHot);
-          const denom = tf.sum(mask);
-          const loss = tf.div(tf.neg(tf.sum(tf.mul(logp, mask))), denom) as tf.Scalar;
-          const ent = tf.div(tf.sum(tf.mul(entropy, mask)), denom) as tf.Scalar;
-          return { loss, extras: [ent] };
+          // The mean of -log p(token) over the kept tokens (negating is exact: the same bits as -(sum of log p) / count)
+          const { loss, entropy } = maskedNll(completionOutputs(policy, prompts, tokens, n, P, T, maskArr), tokens, mask);
+          return { loss, extras: [entropy] };
         });
         addFlops(ctx.cost, policy, n * (P + T - 1), true);
         return { 'loss/policy': r.loss, entropy: r.extras[0], grad_norm: r.gradNorm };
       } finally {
-        tf.dispose([mask, oneHot]);
+        mask.dispose();
       }
     },
     ...optimiserState(opt),

@@ -36,7 +36,7 @@ export function taping(): boolean {
  * - gruSequence, oneHotRows, layerNorm, biasGelu, biasTanh, logSoftmax, attention, adam: use our
  *   kernels for these (gru-bptt.ts, below, and algos/common.ts's Adam) where they are registered.
  */
-export const backendTraits = { transposedMatMul: false, gruSequence: false, oneHotRows: false, layerNorm: false, biasGelu: false, biasTanh: false, logSoftmax: false, attention: false, adam: false };
+export const backendTraits = { transposedMatMul: false, gruSequence: false, oneHotRows: false, layerNorm: false, biasGelu: false, biasTanh: false, logSoftmax: false, nll: false, attention: false, adam: false };
 
 /**
  * The arithmetic of our kernels' matrix products (the experiment's `arith`): 'portable' rounds every
@@ -126,6 +126,25 @@ export const LOG_SOFTMAX_KERNELS = { forward: 'PlaygroundLogSoftmax', backward: 
 export function logSoftmax<T extends tf.Tensor>(x: T): T {
   if (!ownKernels('logSoftmax', LOG_SOFTMAX_KERNELS)) return tf.logSoftmax(x) as T;
   return kernelOp(LOG_SOFTMAX_KERNELS, { x }, {}, {}, (_, [y]) => ({ y })) as T;
+}
+
+/** The masked token NLL's two kernels and the masked entropy's one (registered by workers/fused-kernels.ts). */
+export const NLL_KERNELS = { forward: 'PlaygroundNll', backward: 'PlaygroundNllGrad', entropy: 'PlaygroundMaskedEntropy' } as const;
+
+/** Whether maskedNllKernels can run (the backend has the kernels and they are on: backendTraits.nll). */
+export function fusedNll(): boolean {
+  return ownKernels('nll', NLL_KERNELS);
+}
+
+/**
+ * policy.ts's maskedNll as our kernels (only where fusedNll()): logits [n, T, V], tok int32 [n*T],
+ * mask [n, T] -> the loss (differentiable in the logits) and the entropy's masked mean (not).
+ * They repeat the tfjs ops' arithmetic in their order: the same values and gradient to the bit.
+ */
+export function maskedNllKernels(logits: tf.Tensor3D, tok: tf.Tensor, mask: tf.Tensor2D): { loss: tf.Scalar; entropy: tf.Scalar } {
+  const loss = kernelOp(NLL_KERNELS, { x: logits }, { tok, mask }, {}, (ins, [, lp]) => ({ lp, tok: ins.tok, mask: ins.mask })) as tf.Scalar;
+  const entropy = tf.engine().runKernel(NLL_KERNELS.entropy, { x: logits, mask }) as tf.Scalar;
+  return { loss, entropy };
 }
 
 /** Causal multi-head attention's two kernels (registered by workers/fused-kernels.ts). */

@@ -306,20 +306,34 @@ export function gruForward(cr: usize, cz: usize, cn: usize, bxr: usize, bxz: usi
 /**
  * The input matrices' and biases' gradients from the projections' gradients da [L*B, H]: dc [K, H]
  * gets each row of da added into its token's row and its position's row (rows in order from 0),
- * dbx [H] the sum of all of da's rows (in order from 0); every other row of dc is 0.
+ * dbx [H] the sum of all of da's rows (in order from 0); every other row of dc is 0. One pass over
+ * da: a token's row (below posRow), a position's row and dbx are three different accumulators, each
+ * taking its rows in the same order as in a pass of its own (the same bits).
  */
 function embedGrad(da: usize, tok: usize, posRow: i32, dc: usize, dbx: usize, B: i32, H: i32, L: i32, K: i32): void {
   memory.fill(dc, 0, <usize>(K * H) << 2);
   memory.fill(dbx, 0, <usize>H << 2);
-  const rows = L * B;
-  for (let m = 0; m < rows; m++) {
-    const g = da + (<usize>(m * H) << 2);
-    addInto(dc + (<usize>(load<i32>(tok + (<usize>m << 2)) * H) << 2), g, H);
-    addInto(dbx, g, H);
-  }
+  const H4 = H & ~3;
   for (let t = 0; t < L; t++) {
     const pr = dc + (<usize>((posRow + t) * H) << 2);
-    for (let b = 0; b < B; b++) addInto(pr, da + (<usize>((t * B + b) * H) << 2), H);
+    for (let b = 0; b < B; b++) {
+      const m = t * B + b;
+      const g = da + (<usize>(m * H) << 2);
+      const tr = dc + (<usize>(load<i32>(tok + (<usize>m << 2)) * H) << 2);
+      let c = 0;
+      for (; c < H4; c += 4) {
+        const x = vld(g, c);
+        vst(tr, c, f32x4.add(vld(tr, c), x));
+        vst(dbx, c, f32x4.add(vld(dbx, c), x));
+        vst(pr, c, f32x4.add(vld(pr, c), x));
+      }
+      for (; c < H; c++) {
+        const x = ld(g, c);
+        st(tr, c, ld(tr, c) + x);
+        st(dbx, c, ld(dbx, c) + x);
+        st(pr, c, ld(pr, c) + x);
+      }
+    }
   }
 }
 
@@ -789,6 +803,11 @@ export function biasTanhBackward(dy: usize, ss: usize, da: usize, db: usize, N: 
   return <f32>y;
 }
 
+/** out[i] = exp(x[i]) for n floats, as tfjs-wasm's Exp kernel computes it (musl's expf), to the bit. */
+export function expf(x: usize, out: usize, n: i32, tab: usize): void {
+  for (let i = 0; i < n; i++) st(out, i, expfMusl(ld(x, i), tab));
+}
+
 /**
  * log softmax over rows of V, as tf.logSoftmax computes it, to the bit: m = the row's max (the
  * first value, replaced by each greater one), s = x - m, out = s - log(sum of exp(s)) (the sum
@@ -821,6 +840,66 @@ export function logSoftmaxBackward(dy: usize, y: usize, dx: usize, R: i32, V: i3
     for (let j = 0; j < V; j++) sum += ld(dy, o + j);
     for (let j = 0; j < V; j++) st(dx, o + j, ld(dy, o + j) - sum * expfMusl(ld(y, o + j), tab));
   }
+}
+
+/**
+ * The masked mean of the tokens' negative log-probs, as src/core/nets/policy.ts's maskedNll computes
+ * it with tfjs ops, to the bit: lp = log softmax of x [R, V] (R = n*T rows in row-major order, as
+ * logSoftmaxForward), logp_r = the sum over v of lp[r, v] * (v == tok_r) in order from 0 (the
+ * one-hot product and its sum), loss = (the sum of -logp_r * mask_r over r in order) / (the sum of
+ * mask_r in order), every operation in f32. Writes lp and out[0] = loss.
+ */
+export function nllForward(x: usize, tok: usize, mask: usize, lp: usize, out: usize, R: i32, V: i32, tab: usize): void {
+  logSoftmaxForward(x, lp, R, V, tab);
+  let den: f32 = 0;
+  for (let r = 0; r < R; r++) den += ld(mask, r);
+  let num: f32 = 0;
+  for (let r = 0; r < R; r++) {
+    const o = r * V, t = load<i32>(tok + (<usize>r << 2));
+    let s: f32 = 0;
+    for (let v = 0; v < V; v++) s += ld(lp, o + v) * <f32>(v == t);
+    num += -s * ld(mask, r);
+  }
+  st(out, 0, num / den);
+}
+
+/**
+ * nllForward's gradient as the tfjs ops' gradients compute it, to the bit: g = dy / (the sum of
+ * mask), each row's upstream -(g * mask_r) times the one-hot row, then logSoftmaxBackward's
+ * arithmetic (dx = d - (the row's sum of d) exp(lp)). dy [1]; writes dx [R, V].
+ */
+export function nllBackward(dy: usize, lp: usize, tok: usize, mask: usize, dx: usize, R: i32, V: i32, tab: usize): void {
+  let den: f32 = 0;
+  for (let r = 0; r < R; r++) den += ld(mask, r);
+  const g = ld(dy, 0) / den;
+  for (let r = 0; r < R; r++) {
+    const o = r * V, t = load<i32>(tok + (<usize>r << 2));
+    const q = -(g * ld(mask, r));
+    let sum: f32 = 0;
+    for (let v = 0; v < V; v++) sum += q * <f32>(v == t);
+    for (let v = 0; v < V; v++) st(dx, o + v, q * <f32>(v == t) - sum * expfMusl(ld(lp, o + v), tab));
+  }
+}
+
+/**
+ * The masked mean of the tokens' entropies (a diagnostic: no gradient), to the bit as the tfjs ops
+ * compute it: lp = log softmax of x [R, V], e_r = -(the sum over v of exp(lp) * lp, in order from
+ * 0), then (the sum of e_r * mask_r in order) / (the sum of mask_r in order). scratch [V] floats.
+ */
+export function maskedEntropy(x: usize, mask: usize, out: usize, scratch: usize, R: i32, V: i32, tab: usize): void {
+  let den: f32 = 0;
+  for (let r = 0; r < R; r++) den += ld(mask, r);
+  let num: f32 = 0;
+  for (let r = 0; r < R; r++) {
+    logSoftmaxForward(x + (<usize>(r * V) << 2), scratch, 1, V, tab);
+    let s: f32 = 0;
+    for (let v = 0; v < V; v++) {
+      const y = ld(scratch, v);
+      s += expfMusl(y, tab) * y;
+    }
+    num += -s * ld(mask, r);
+  }
+  st(out, 0, num / den);
 }
 
 /** q . k over dh floats from p and r: four lanes of partial products, then the lanes, then the tail. */
