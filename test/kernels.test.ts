@@ -103,6 +103,38 @@ describe('fused GRU kernels', () => {
     });
   }
 
+  // A split: U distinct prefixes for the first s steps, then B rows each continuing from one of them
+  // (prefix rows in any order, some used by several rows, one by none); at the first step, mid-way,
+  // and at the last step (where no B rows follow).
+  for (const arith of ARITHS) for (const [B, U, H, L, s] of [[9, 4, 64, 6, 3], [7, 3, 13, 4, 1], [5, 5, 6, 3, 2], [256, 90, 64, 9, 3], [6, 2, 8, 3, 3]]) {
+    it(`give the tfjs path's states and gradients with ${U} prefixes for ${s} of ${L} steps (B ${B}, H ${H}; arith ${arith})`, () => {
+      const rng = new Rng(B * 100 + U * 10 + L + s);
+      const V = 5, pos0 = 0, maxLen = L + 1, k = 1 / Math.sqrt(H);
+      const C = [0, 1, 2].map(() => rand(rng, [V + maxLen, H], 1)) as tf.Tensor2D[];
+      const bx = [0, 1, 2].map(() => rand(rng, [H], k)) as tf.Tensor1D[];
+      const wh = [0, 1, 2].map(() => rand(rng, [H, H], k)) as tf.Tensor2D[];
+      const bhn = rand(rng, [H], k) as tf.Tensor1D;
+      const rows = s * U + (L - s) * B;
+      const tok = Int32Array.from({ length: rows }, () => rng.int(V));
+      const idx = Int32Array.from({ length: B }, (_, b) => (b === 0 ? U - 1 : rng.int(Math.max(1, U - 1))));
+      const args: tf.Tensor[] = [...C, ...bx, ...wh, bhn];
+      const run = (t: tf.Tensor[]) =>
+        gruSequence({ C: t.slice(0, 3) as tf.Tensor2D[], bx: t.slice(3, 6) as tf.Tensor1D[], tok, pos0, V, split: { s, U, idx } }, t[6] as tf.Tensor2D, t[7] as tf.Tensor2D, t[8] as tf.Tensor2D, t[9] as tf.Tensor1D, null, B);
+      const seed = rand(rng, [rows, H]);
+      const f = (...xs: tf.Tensor[]) => tf.sum(tf.mul(run(xs), seed));
+      const { kernel, tfjs } = both(() => ({ hs: run(args), grads: tf.grads(f)(args) }), arith);
+      expect(kernel.hs.shape).toEqual([rows, H]);
+      expect(maxDiff(kernel.hs, tfjs.hs)).toBeLessThan(2e-6);
+      expect(kernel.grads.length).toBe(10);
+      kernel.grads.forEach((g, i) => {
+        const scale = Math.max(1, ...Array.from(tfjs.grads[i].dataSync(), Math.abs));
+        expect(maxDiff(g, tfjs.grads[i]) / scale, GRAD_NAMES[i]).toBeLessThan(1e-5);
+        expect(Math.max(...Array.from(g.dataSync(), Math.abs)), GRAD_NAMES[i]).toBeGreaterThan(0);
+      });
+      tf.dispose([...args, seed, kernel.hs, tfjs.hs, ...kernel.grads, ...tfjs.grads]);
+    });
+  }
+
   it('give a zero start state the same states and weight gradients as explicit zeros', () => {
     const B = 6, H = 8, L = 3;
     const { args, run, rng } = gruCase(11, B, H, L, true);
@@ -128,6 +160,10 @@ describe('fused GRU kernels', () => {
     expect(seq([0, -1], 0)).toThrow(/token id -1/);
     expect(seq([0, 1, 2, 3], 2)).toThrow(/do not fit/);
     expect(seq([0, 1, 2, 3], 1)).not.toThrow();
+    const split = (idx: number[], tok = [0, 1, 2, 3]) => () => tf.tidy(() => gruSequence({ C, bx, tok: Int32Array.from(tok), pos0: 0, V: 5, split: { s: 1, U: 2, idx: Int32Array.from(idx) } }, w, w, w, b, null, B));
+    expect(split([0, 2])).toThrow(/prefix row 2 is not in \[0, 1\]/);
+    expect(split([0, 1], [0, 1, 2])).toThrow(/do not fit/);
+    expect(split([1, 0])).not.toThrow();
     tf.dispose([...C, ...bx, w, b]);
   });
 

@@ -27,10 +27,11 @@ export interface FusedModule {
   gemm(a: number, rs: number, ks: number, w: number, out: number, M: number, K: number, N: number, acc: number): void;
   gruForward(cr: number, cz: number, cn: number, bxr: number, bxz: number, bxn: number, tok: number, posRow: number,
     whr: number, whz: number, whn: number, bhn: number, h0: number,
-    hs: number, R: number, Z: number, N: number, HN: number, B: number, H: number, L: number): void;
+    hs: number, R: number, Z: number, N: number, HN: number, B: number, H: number, L: number, U: number, s: number, idx: number, hpBuf: number): void;
   gruBackward(dy: number, whr: number, whz: number, whn: number, h0: number, hs: number, R: number, Z: number, N: number, HN: number,
     tok: number, posRow: number, dcr: number, dcz: number, dcn: number, dbxr: number, dbxz: number, dbxn: number,
-    dwhr: number, dwhz: number, dwhn: number, dbhn: number, dh0: number, scratch: number, B: number, H: number, L: number, K: number): void;
+    dwhr: number, dwhz: number, dwhn: number, dbhn: number, dh0: number, scratch: number, B: number, H: number, L: number, K: number,
+    U: number, s: number, idx: number): void;
   gatherRows(x: number, idx: number, out: number, n: number, rowBytes: number, dim: number): number;
   sumMiddle(x: number, out: number, outer: number, mid: number, inner: number): void;
   matmul(a: number, w: number, out: number, M: number, K: number, N: number, acc: number): void;
@@ -212,32 +213,48 @@ export function installOwnKernels(): boolean {
    * The GRU's shapes, checked: C_g [K, H], tok [L*B] int32 with every id in [0, V), positions
    * pos0..pos0+L-1 within C's K - V position rows. Returns the position rows' first row.
    */
-  const gruShapes = (name: string, b: WasmBackendLike, tok: tf.TensorInfo, B: number, V: number, pos0: number, K: number, H: number) => {
+  /**
+   * The GRU's shapes, checked: C_g [K, H], tok int32 with every id in [0, V) (U rows for each of
+   * the first s steps, then B rows for each step; s = 0: B rows throughout), idx int32 [B] with
+   * every row in [0, U) when s > 0, positions pos0..pos0+L-1 within C's K - V position rows.
+   * Returns the steps, the position rows' first row and the rows of all steps.
+   */
+  const gruShapes = (name: string, b: WasmBackendLike, tok: tf.TensorInfo, idx: tf.TensorInfo | undefined, a: GruAttrs, K: number) => {
+    const { B, V, pos0, U, s } = a;
     if (tok.dtype !== 'int32') throw new Error(`${name}: ${tok.dtype} token ids, int32 expected`);
-    const L = tok.shape[0] / B;
-    if (!Number.isInteger(L) || V + pos0 + L > K) throw new Error(`${name}: ${tok.shape[0]} token ids do not fit ${B} rows at positions from ${pos0} in ${K - V}`);
+    const n = tok.shape[0];
+    const L = s > 0 ? s + (n - s * U) / B : n / B;
+    if (!Number.isInteger(L) || L < s || V + pos0 + L > K) throw new Error(`${name}: ${n} token ids do not fit ${B} rows (${U} for the first ${s} steps) at positions from ${pos0} in ${K - V}`);
     const ids = b.typedArrayFromHeap(tok);
     for (let i = 0; i < ids.length; i++) if (!(ids[i] >= 0 && ids[i] < V)) throw new Error(`${name}: token id ${ids[i]} is not in [0, ${V - 1}]`);
-    return { L, posRow: V + pos0, BH: B * H };
+    if (s > 0) {
+      if (!idx || idx.dtype !== 'int32' || idx.shape[0] !== B) throw new Error(`${name}: ${B} int32 prefix rows expected`);
+      const rows = b.typedArrayFromHeap(idx);
+      for (let i = 0; i < B; i++) if (!(rows[i] >= 0 && rows[i] < U)) throw new Error(`${name}: prefix row ${rows[i]} is not in [0, ${U - 1}]`);
+    }
+    return { L, posRow: V + pos0, rows0: s > 0 ? U : B, TR: n };
   };
 
-  type GruAttrs = { B: number; V: number; pos0: number; zeroH0: boolean };
+  /** B rows; U distinct prefixes for the first s steps (s = 0: none, U = B). */
+  type GruAttrs = { B: number; V: number; pos0: number; zeroH0: boolean; U: number; s: number };
 
   const forward = ({ inputs, attrs, backend: be }: KernelArgs): tf.TensorInfo[] => {
     const b = be as WasmBackendLike;
-    const { cr, cz, cn, bxr, bxz, bxn, whr, whz, whn, bhn, h0, tok } = inputs as Record<string, tf.TensorInfo>;
-    const { B, V, pos0 } = attrs as unknown as GruAttrs;
+    const { cr, cz, cn, bxr, bxz, bxn, whr, whz, whn, bhn, h0, tok, idx } = inputs as Record<string, tf.TensorInfo>;
+    const a = attrs as unknown as GruAttrs;
     const [K, H] = cr.shape;
-    const { L, posRow, BH } = gruShapes(GRU_KERNELS.forward, b, tok, B, V, pos0, K, H);
+    const { L, posRow, rows0, TR } = gruShapes(GRU_KERNELS.forward, b, tok, idx, a, K);
     for (const t of [cr, cz, cn]) float32(GRU_KERNELS.forward, t, K * H);
     for (const t of [bxr, bxz, bxn, bhn]) float32(GRU_KERNELS.forward, t, H);
     for (const t of [whr, whz, whn]) float32(GRU_KERNELS.forward, t, H * H);
-    float32(GRU_KERNELS.forward, h0, BH);
-    const outs = [0, 1, 2, 3, 4].map(() => b.makeOutput([L * B, H], 'float32'));
-    if (L * BH > 0) {
+    float32(GRU_KERNELS.forward, h0, rows0 * H);
+    const outs = [0, 1, 2, 3, 4].map(() => b.makeOutput([TR, H], 'float32'));
+    if (TR * H > 0) {
       const [hs, R, Z, N, HN] = outs.map(ptr);
+      const hpBuf = b.makeOutput([a.s > 0 ? a.B * H : 1], 'float32');
       mod.gruForward(ptr(cr), ptr(cz), ptr(cn), ptr(bxr), ptr(bxz), ptr(bxn), ptr(tok), posRow,
-        ptr(whr), ptr(whz), ptr(whn), ptr(bhn), ptr(h0), hs, R, Z, N, HN, B, H, L);
+        ptr(whr), ptr(whz), ptr(whn), ptr(bhn), ptr(h0), hs, R, Z, N, HN, a.B, H, L, a.U, a.s, a.s > 0 ? ptr(idx) : 0, ptr(hpBuf));
+      b.disposeData(hpBuf.dataId);
     }
     return outs;
   };
@@ -245,13 +262,15 @@ export function installOwnKernels(): boolean {
   /** Outputs in the order of the forward's differentiated inputs: dC_g, dbx_g, dW_g, dbhn, then dh0 unless zeroH0. */
   const backward = ({ inputs, attrs, backend: be }: KernelArgs): tf.TensorInfo[] => {
     const b = be as WasmBackendLike;
-    const { dy, whr, whz, whn, h0, hs, R, Z, N, HN, tok } = inputs as Record<string, tf.TensorInfo>;
-    const { B, V, pos0, zeroH0, K } = attrs as unknown as GruAttrs & { K: number };
+    const { dy, whr, whz, whn, h0, hs, R, Z, N, HN, tok, idx } = inputs as Record<string, tf.TensorInfo>;
+    const a = attrs as unknown as GruAttrs & { K: number };
+    const { B, zeroH0, K } = a;
     const H = whr.shape[0];
-    const { L, posRow, BH } = gruShapes(GRU_KERNELS.backward, b, tok, B, V, pos0, K, H);
-    for (const t of [dy, hs, R, Z, N, HN]) float32(GRU_KERNELS.backward, t, L * BH);
+    const { L, posRow, rows0, TR } = gruShapes(GRU_KERNELS.backward, b, tok, idx, a, K);
+    if (a.s > 0 && !zeroH0) throw new Error(`${GRU_KERNELS.backward}: prefixes start from zeros`);
+    for (const t of [dy, hs, R, Z, N, HN]) float32(GRU_KERNELS.backward, t, TR * H);
     for (const t of [whr, whz, whn]) float32(GRU_KERNELS.backward, t, H * H);
-    float32(GRU_KERNELS.backward, h0, BH);
+    float32(GRU_KERNELS.backward, h0, rows0 * H);
     const outs = [
       ...[0, 1, 2].map(() => b.makeOutput([K, H], 'float32')),
       ...[0, 1, 2].map(() => b.makeOutput([H], 'float32')),
@@ -259,16 +278,18 @@ export function installOwnKernels(): boolean {
       b.makeOutput([H], 'float32'),
       ...(zeroH0 ? [] : [b.makeOutput([B, H], 'float32')]),
     ];
-    const scratch = b.makeOutput([4 * L * BH + 3 * H * H + BH], 'float32');
-    if (L * BH > 0) {
+    const scratch = b.makeOutput([4 * TR * H + 3 * H * H + 3 * B * H], 'float32');
+    if (TR * H > 0) {
       const [dcr, dcz, dcn, dbxr, dbxz, dbxn, dwhr, dwhz, dwhn, dbhn, dh0] = outs.map(ptr);
       // dh0 = 0 (no such output): the module skips what only h0's gradient needs.
       mod.gruBackward(ptr(dy), ptr(whr), ptr(whz), ptr(whn), ptr(h0), ptr(hs), ptr(R), ptr(Z), ptr(N), ptr(HN),
-        ptr(tok), posRow, dcr, dcz, dcn, dbxr, dbxz, dbxn, dwhr, dwhz, dwhn, dbhn, zeroH0 ? 0 : dh0, ptr(scratch), B, H, L, K);
+        ptr(tok), posRow, dcr, dcz, dcn, dbxr, dbxz, dbxn, dwhr, dwhz, dwhn, dbhn, zeroH0 ? 0 : dh0, ptr(scratch), B, H, L, K,
+        a.U, a.s, a.s > 0 ? ptr(idx) : 0);
     }
     b.disposeData(scratch.dataId);
     return outs;
   };
+
 
   /**
    * The module checks the columns as it goes (-1 or each within [0, K)) and returns the first bad
@@ -515,26 +536,40 @@ export function installOwnKernels(): boolean {
   };
 
   /**
-   * One Adam step of one weight tensor w with gradient g: returns the new weights. The moments are
-   * f64 in the optimiser's state tensor mv (int32 words: all of m, then all of v), this tensor's at
-   * word `offset` of each half; they are updated in place (mv is the optimiser's own, never shared).
+   * One Adam step of every weight tensor w0, w1, ... with its gradient g0, g1, ...: returns their
+   * new weights, in order (one kernel for the whole net). The moments are f64 in the optimiser's
+   * state tensor mv (int32 words: all of m, then all of v), the tensors' in order; they are updated
+   * in place (mv is the optimiser's own, never shared).
    */
-  const adam = ({ inputs, attrs, backend: be }: KernelArgs): tf.TensorInfo => {
+  const adam = ({ inputs, attrs, backend: be }: KernelArgs): tf.TensorInfo[] => {
     const b = be as WasmBackendLike;
-    const { w, g, mv } = inputs as Record<string, tf.TensorInfo>;
-    const { offset, scale, lr, b1, b2, eps, bc1, bc2 } = attrs as unknown as Record<string, number>;
-    const n = w.shape.reduce((p, q) => p * q, 1);
-    float32(ADAM_KERNELS.update, g, n);
-    float32(ADAM_KERNELS.update, w, n);
+    const ins = inputs as Record<string, tf.TensorInfo>;
+    const { mv } = ins;
+    const { scale, lr, b1, b2, eps, bc1, bc2 } = attrs as unknown as Record<string, number>;
     if (mv.dtype !== 'int32') throw new Error(`${ADAM_KERNELS.update}: a ${mv.dtype} state, int32 words expected`);
     const half = mv.shape.reduce((p, q) => p * q, 1) / 2; // words of m, then of v
-    if (!(Number.isInteger(offset) && offset >= 0 && offset % 2 === 0 && offset + 2 * n <= half)) throw new Error(`${ADAM_KERNELS.update}: moments at word ${offset} for ${n} weights do not fit a state of ${half / 2}`);
-    const out = b.makeOutput(w.shape, 'float32');
-    if (n > 0) {
-      const m = ptr(mv) + offset * 4;
-      mod.adamUpdate(ptr(w), ptr(g), m, m + half * 4, ptr(out), n, scale, lr, b1, b2, eps, bc1, bc2);
+    const pairs: [tf.TensorInfo, tf.TensorInfo, number][] = [];
+    let words = 0;
+    for (let i = 0; `w${i}` in ins; i++) {
+      const w = ins[`w${i}`], g = ins[`g${i}`];
+      const n = w.shape.reduce((p, q) => p * q, 1);
+      float32(ADAM_KERNELS.update, w, n);
+      if (!g) throw new Error(`${ADAM_KERNELS.update}: no gradient g${i}`);
+      float32(ADAM_KERNELS.update, g, n);
+      pairs.push([w, g, n]);
+      words += 2 * n;
     }
-    return out;
+    if (words !== half) throw new Error(`${ADAM_KERNELS.update}: moments for ${words / 2} weights do not fit a state of ${half / 2}`);
+    const outs = pairs.map(([w]) => b.makeOutput(w.shape, 'float32'));
+    let off = 0;
+    pairs.forEach(([w, g, n], i) => {
+      if (n > 0) {
+        const m = ptr(mv) + off * 4;
+        mod.adamUpdate(ptr(w), ptr(g), m, m + half * 4, ptr(outs[i]), n, scale, lr, b1, b2, eps, bc1, bc2);
+      }
+      off += 2 * n;
+    });
+    return outs;
   };
 
   const kernels: [string, unknown][] = [

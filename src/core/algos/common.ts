@@ -331,12 +331,15 @@ export class Adam {
     const mv = this.inTensor(n);
     const { scale, bc1, bc2 } = this.next(norm, maxGradNorm);
     const { lr, beta1: b1, beta2: b2, eps } = this;
-    let off = 0;
+    const ins: tf.NamedTensorMap = { mv };
     vars.forEach((x, i) => {
-      const w = tf.engine().runKernel(ADAM_KERNELS.update, { w: x, g: grads[i], mv }, { offset: 2 * off, scale, lr, b1, b2, eps, bc1, bc2 }) as tf.Tensor;
-      x.assign(w);
-      w.dispose();
-      off += x.size;
+      ins[`w${i}`] = x;
+      ins[`g${i}`] = grads[i];
+    });
+    const ws = tf.engine().runKernel(ADAM_KERNELS.update, ins, { scale, lr, b1, b2, eps, bc1, bc2 }) as unknown as tf.Tensor[];
+    vars.forEach((x, i) => {
+      x.assign(ws[i]);
+      ws[i].dispose();
     });
     return norm;
   }
@@ -388,7 +391,7 @@ export async function optimiserStep(
   let extras: tf.Scalar[] = [];
   clearAux();
   // On the backend's Adam kernels the gradients stay tensors: only the loss, the extras and the
-  // norm are read back, and each variable gets its new weights from one kernel (the same numbers;
+  // norm are read back, and one kernel gives every variable its new weights (the same numbers;
   // ~40 fewer kernels, and no copy of every gradient and weight out and of the weights back in).
   const q = qatOf.get(vars);
   const kernels = !q && Adam.kernels();

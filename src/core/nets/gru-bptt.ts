@@ -11,7 +11,7 @@
  *   h' = n + z * (h - n)
  */
 import * as tf from '@tensorflow/tfjs';
-import { kernelOp, ownKernels, taping } from './layers';
+import { constLinear, kernelOp, ownKernels, taping } from './layers';
 
 /**
  * The whole sequence's forward and backward passes, input projections included, as one kernel
@@ -35,8 +35,14 @@ export interface GruInputs {
   C: tf.Tensor2D[];
   /** The gates' input biases [H] (b_ir + b_hr, b_iz + b_hz, b_in). */
   bx: tf.Tensor1D[];
-  /** Token ids [L*B], time-major (rows t*B .. t*B+B-1 are step t). */
+  /** Token ids, time-major: B per step (rows t*B .. t*B+B-1 are step t); with a split, U per step for its first s steps. */
   tok: Int32Array;
+  /**
+   * Rows that share their first s tokens, computed once: the first s steps have U rows (the
+   * distinct prefixes), the steps after them B, row b continuing from prefix row idx[b]. Only from
+   * a zero start state. The states come out in the same layout: U rows per step, then B.
+   */
+  split?: { s: number; U: number; idx: Int32Array };
   /** The absolute position of step 0. */
   pos0: number;
   /** Vocabulary size: C's first position row. */
@@ -45,18 +51,21 @@ export interface GruInputs {
 
 function gruSequenceKernel(x: GruInputs, whr: tf.Tensor2D, whz: tf.Tensor2D, whn: tf.Tensor2D, bhn: tf.Tensor1D, h0: tf.Tensor2D | null, B: number): tf.Tensor2D {
   const [cr, cz, cn] = x.C, [bxr, bxz, bxn] = x.bx;
-  const { V, pos0 } = x;
+  const { V, pos0, split } = x;
   const zeroH0 = h0 === null;
-  const h = h0 ?? (tf.zeros([B, whr.shape[0]]) as tf.Tensor2D);
+  const U = split ? split.U : B, s = split ? split.s : 0;
+  const h = h0 ?? (tf.zeros([U, whr.shape[0]]) as tf.Tensor2D);
   const tok = tf.tensor1d(x.tok, 'int32');
   // A zero start state is a constant: no gradient, and the kernels skip what only it would need.
   const inputs: Record<string, tf.Tensor> = { cr, cz, cn, bxr, bxz, bxn, whr, whz, whn, bhn };
   const constants: Record<string, tf.Tensor> = { tok };
+  if (split) constants.idx = tf.tensor1d(split.idx, 'int32');
   (zeroH0 ? constants : inputs).h0 = h;
+  const attrs = { B, V, pos0, U, s };
   // The forward kernel returns [hs, R, Z, N, HN]; the backward one the inputs' gradients, in their order.
-  return kernelOp(GRU_KERNELS, inputs, constants, { B, V, pos0 }, (ins, [hs, R, Z, N, HN]) => ({
-    whr: ins.whr, whz: ins.whz, whn: ins.whn, h0: ins.h0, hs, R, Z, N, HN, tok: ins.tok,
-  }), { B, V, pos0, zeroH0, K: cr.shape[0] }) as tf.Tensor2D;
+  return kernelOp(GRU_KERNELS, inputs, constants, attrs, (ins, [hs, R, Z, N, HN]) => ({
+    whr: ins.whr, whz: ins.whz, whn: ins.whn, h0: ins.h0, hs, R, Z, N, HN, tok: ins.tok, ...(split ? { idx: ins.idx } : {}),
+  }), { ...attrs, zeroH0, K: cr.shape[0] }) as tf.Tensor2D;
 }
 
 /**
@@ -105,12 +114,32 @@ function projections(x: GruInputs, B: number): tf.Tensor2D[] {
 /**
  * whr, whz, whn [H, H]; bhn [H]; h0 [B, H], the state before step 1, or null for zeros (then it
  * gets no gradient; otherwise it does, so a sequence can continue from another's state). Returns
- * all states h_1..h_L time-major [L*B, H].
+ * all states h_1..h_L time-major, in the layout of x.tok ([L*B, H]; with a split, U rows for each of
+ * its first s steps, then B).
  */
 export function gruSequence(x: GruInputs, whr: tf.Tensor2D, whz: tf.Tensor2D, whn: tf.Tensor2D, bhn: tf.Tensor1D, h0: tf.Tensor2D | null, B: number): tf.Tensor2D {
   const H = whr.shape[0];
-  const L = x.tok.length / B;
-  if (L * B * H > 0 && gruPath() === 'kernel') return gruSequenceKernel(x, whr, whz, whn, bhn, h0, B);
+  const split = x.split;
+  if (split && (h0 || split.s < 1 || split.idx.length !== B)) throw new Error('gruSequence: a split starts from zeros, after at least one step, with a prefix row for each of the B rows');
+  if (x.tok.length * H > 0 && gruPath() === 'kernel') return gruSequenceKernel(x, whr, whz, whn, bhn, h0, B);
+  if (split) {
+    // The prefixes, then each row from its prefix's last state, as two sequences.
+    const { s, U, idx } = split;
+    const pre = gruSequence({ ...x, tok: x.tok.subarray(0, s * U), split: undefined }, whr, whz, whn, bhn, null, U);
+    if (x.tok.length === s * U) return pre;
+    const last = tf.slice(pre, [(s - 1) * U, 0], [U, H]) as tf.Tensor2D;
+    const i = tf.tensor1d(idx, 'int32');
+    const gather = (l: tf.Tensor2D) => tf.gather(l, i) as tf.Tensor2D;
+    let hB: tf.Tensor2D;
+    if (!taping()) hB = gather(last);
+    else {
+      const sT = new Float32Array(U * B); // the selection matrix, transposed: [U, B]
+      for (let b = 0; b < B; b++) sT[idx[b] * B + b] = 1;
+      hB = constLinear(last, gather, tf.tensor2d(sT, [U, B]));
+    }
+    const rest = gruSequence({ ...x, tok: x.tok.subarray(s * U), pos0: x.pos0 + s, split: undefined }, whr, whz, whn, bhn, hB, B);
+    return tf.concat([pre, rest], 0) as tf.Tensor2D;
+  }
   const [xr, xz, xn] = projections(x, B);
   return gruRecurrence(xr, xz, xn, whr, whz, whn, bhn, h0 ?? (tf.zeros([B, H]) as tf.Tensor2D), B);
 }

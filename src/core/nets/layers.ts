@@ -51,8 +51,8 @@ export const arithmetic: { use: (want: Arith) => Arith } = { use: () => 'portabl
 
 /**
  * Adam's two kernels (registered by workers/fused-kernels.ts): the gradients' sum of squares, and
- * one weight tensor's step (its moments kept in the optimiser's own state tensor). They give the
- * JS Adam's numbers to the bit (the same f64 operations in the same order).
+ * every weight tensor's step in one call (the moments kept in the optimiser's own state tensor).
+ * They give the JS Adam's numbers to the bit (the same f64 operations in the same order).
  */
 export const ADAM_KERNELS = { sumSquares: 'PlaygroundSumSquares', update: 'PlaygroundAdam' } as const;
 

@@ -293,10 +293,12 @@ class GruNet implements SeqNet {
 
   /**
    * States after positions from..L-1 of ids [B, L], time-major [(L-from)*B, H]. Rows whose first
-   * s tokens agree share the state there: it is computed once per distinct prefix and copied to
-   * each row (the copy's gradient sums the rows' gradients). s is from+1 where that pays (GRPO's G
-   * samples of one prompt), else the longest shorter prefix that does (a batch of distinct
-   * prompts: 'aa+' has at most 100 values where a batch holds 256 rows): sharedPrefix.
+   * s tokens agree share the state there: it is computed once per distinct prefix. s is from+1
+   * where that pays (GRPO's G samples of one prompt): the prefixes' last states are outputs, copied
+   * to each row (the copy's gradient sums the rows' gradients), which goes on from them. Else s is
+   * the longest shorter prefix that pays (a batch of distinct prompts: 'aa+' has at most 100 values
+   * where a batch holds 256 rows; sharedPrefix), and one sequence runs the prefixes and then each
+   * row from its prefix's state (gruSequence's split: one kernel each way).
    */
   private states(C: tf.Tensor2D[], ids: Int32Array, B: number, L: number, from: number): tf.Tensor2D {
     const H = this.spec.hidden;
@@ -307,12 +309,24 @@ class GruNet implements SeqNet {
       return from === 0 ? hs : (tf.slice(hs, [from * B, 0], [(L - from) * B, H]) as tf.Tensor2D);
     }
     const { s, g } = shared;
-    const pre = this.sequence(C, ids, g.first, L, 0, s, 0, null);
-    const hB = expandRows(tf.slice(pre, [(s - 1) * g.U, 0], [g.U, H]) as tf.Tensor2D, g);
-    if (L === s) return hB;
-    const rest = this.sequence(C, ids, all, L, s, L - s, s, hB); // positions s..L-1
-    if (s === from + 1) return tf.concat([hB, rest], 0) as tf.Tensor2D;
-    return tf.slice(rest, [(from - s) * B, 0], [(L - from) * B, H]) as tf.Tensor2D;
+    const U = g.U;
+    if (s === from + 1) {
+      // The prefixes' last state is an output too (GRPO's G samples of a prompt): it is copied to
+      // every row, which goes on from it.
+      const pre = this.sequence(C, ids, g.first, L, 0, s, 0, null);
+      const hB = expandRows(tf.slice(pre, [(s - 1) * U, 0], [U, H]) as tf.Tensor2D, g);
+      if (L === s) return hB;
+      const rest = this.sequence(C, ids, all, L, s, L - s, s, hB); // positions s..L-1
+      return tf.concat([hB, rest], 0) as tf.Tensor2D;
+    }
+    // One sequence: the U prefixes for s steps, then every row from its prefix's state (positions
+    // s..L-1), the outputs among the latter (a batch of distinct prompts: 'aa+' shared).
+    const tok = new Int32Array(s * U + (L - s) * B);
+    for (let j = 0; j < s; j++) for (let u = 0; u < U; u++) tok[j * U + u] = ids[g.first[u] * L + j];
+    for (let j = s; j < L; j++) for (let b = 0; b < B; b++) tok[s * U + (j - s) * B + b] = ids[b * L + j];
+    const bx = this.bx as unknown as tf.Tensor1D[];
+    const hs = gruSequence({ C, bx, tok, pos0: 0, V: this.spec.vocab, split: { s, U, idx: g.of } }, asT(this.wh[0]), asT(this.wh[1]), asT(this.wh[2]), this.bhn as unknown as tf.Tensor1D, null, B);
+    return tf.slice(hs, [s * U + (from - s) * B, 0], [(L - from) * B, H]) as tf.Tensor2D;
   }
 
   private head(f: tf.Tensor2D): tf.Tensor2D {

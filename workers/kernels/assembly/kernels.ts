@@ -245,46 +245,77 @@ function allZero(p: usize, n: i32): bool {
   for (; c < H; c++) st(g, c, ssig((ld(a, c) + ld(q, c)) + ld(b, c) + ld(g, c)));
 }
 
+// A sequence may start as U distinct prefixes (rows that share their first s tokens computed once)
+// and go on as B rows: steps t < s have U rows, steps from s on have B, and row b of step s
+// continues from row idx[b] of step s - 1 (s = 0: B rows throughout, no idx). Rows are time-major,
+// step t's first at firstRow(t).
+
+/** Rows of step t. */
+@inline function rowsAt(t: i32, s: i32, U: i32, B: i32): i32 {
+  return t < s ? U : B;
+}
+
+/** The first row of step t. */
+@inline function firstRow(t: i32, s: i32, U: i32, B: i32): i32 {
+  return t < s ? t * U : s * U + (t - s) * B;
+}
+
+/** hp [B, H] = the rows idx[0..B-1] of src: the state each row continues from at the split. */
+function gatherStates(src: usize, idx: usize, hp: usize, B: i32, H: i32): void {
+  const rb = <usize>H << 2;
+  for (let b = 0; b < B; b++) memory.copy(hp + <usize>b * rb, src + <usize>load<i32>(idx + (<usize>b << 2)) * rb, rb);
+}
+
 /**
- * Forward over L steps of B rows. Step t's input projections are one-hot (token, position) rows
- * times the folded input matrices, so each is two rows of C_g plus the bias, summed in this order:
+ * Forward over L steps. Step t's input projections are one-hot (token, position) rows times the
+ * folded input matrices, so each is two rows of C_g plus the bias, summed in this order:
  * x_g = (C_g[tok] + C_g[posRow + t]) + bx_g for g = r, z, n, with C_g [K, H], bx_g [H] and tok
- * [L*B] (int32 row ids below posRow, time-major). whr, whz, whn [H, H]; bhn [H]; h0 [B, H]. Writes
- * hs [L*B, H] (the states after each step) and what the backward pass needs: R, Z, N (the gates)
- * and HN (h Whn + bhn), each [L*B, H]. Where h0 is all zeros its products are zeros and are skipped
- * (the same values). Each row goes in three passes, r, z, then n and the new state: the operations of
- * one pass in the same order (the same bits), with fewer pointers live at once. In one pass V8 kept
- * spilling and reloading them; this runs ~10% faster.
+ * (int32 row ids below posRow, time-major, one per row of every step). whr, whz, whn [H, H]; bhn
+ * [H]; h0 [rows of step 0, H] (zeros with a split). Writes hs (the states after each step) and what
+ * the backward pass needs: R, Z, N (the gates) and HN (h Whn + bhn), one row per row of every step;
+ * hpBuf [B, H] gets the states the rows continue from at the split. Where h0 is all zeros its
+ * products are zeros and are skipped (the same values). Each row goes in three passes, r, z, then
+ * n and the new state: the operations of one pass in the same order (the same bits), with fewer
+ * pointers live at once. In one pass V8 kept spilling and reloading them; this runs ~10% faster.
  */
 export function gruForward(cr: usize, cz: usize, cn: usize, bxr: usize, bxz: usize, bxn: usize, tok: usize, posRow: i32,
   whr: usize, whz: usize, whn: usize, bhn: usize, h0: usize,
-  hs: usize, R: usize, Z: usize, N: usize, HN: usize, B: i32, H: i32, L: i32): void {
-  const BH = B * H;
+  hs: usize, R: usize, Z: usize, N: usize, HN: usize, B: i32, H: i32, L: i32, U: i32, s: i32, idx: usize, hpBuf: usize): void {
   const H4 = H & ~3;
-  const fromZero = allZero(h0, BH);
+  const fromZero = allZero(h0, rowsAt(0, s, U, B) * H);
   for (let t = 0; t < L; t++) {
-    const o = <usize>(t * BH) << 2;
-    const hp = t == 0 ? h0 : hs + o - (<usize>BH << 2);
-    const r = R + o, z = Z + o, hn = HN + o, n = N + o, h = hs + o;
+    const n = rowsAt(t, s, U, B);
+    const nH = n * H;
+    const o = <usize>(firstRow(t, s, U, B) * H) << 2;
+    let hp = h0;
+    if (t > 0) {
+      hp = hs + (<usize>(firstRow(t - 1, s, U, B) * H) << 2);
+      if (t == s) {
+        gatherStates(hp, idx, hpBuf, B, H);
+        hp = hpBuf;
+      }
+    }
+    const r = R + o, z = Z + o, hn = HN + o, ng = N + o, h = hs + o;
     if (t == 0 && fromZero) {
-      memory.fill(r, 0, <usize>BH << 2);
-      memory.fill(z, 0, <usize>BH << 2);
-      memory.fill(hn, 0, <usize>BH << 2);
+      memory.fill(r, 0, <usize>nH << 2);
+      memory.fill(z, 0, <usize>nH << 2);
+      memory.fill(hn, 0, <usize>nH << 2);
     } else {
-      matmul(hp, whr, r, B, H, H, 0);
-      matmul(hp, whz, z, B, H, H, 0);
-      matmul(hp, whn, hn, B, H, H, 0);
+      matmul(hp, whr, r, n, H, H, 0);
+      matmul(hp, whz, z, n, H, H, 0);
+      matmul(hp, whn, hn, n, H, H, 0);
     }
     const pr = <usize>((posRow + t) * H) << 2; // the position's row, in bytes
     const qr = cr + pr, qz = cz + pr, qn = cn + pr;
-    for (let b = 0; b < B; b++) {
-      const tr = <usize>(load<i32>(tok + (<usize>(t * B + b) << 2)) * H) << 2; // the token's row
+    const tk = tok + (<usize>firstRow(t, s, U, B) << 2);
+    for (let b = 0; b < n; b++) {
+      const tr = <usize>(load<i32>(tk + (<usize>b << 2)) * H) << 2; // the token's row
       const ar = cr + tr, az = cz + tr, an = cn + tr;
-      const rb = <usize>(b * H) << 2; // this row of the [B, H] step, in bytes
+      const rb = <usize>(b * H) << 2; // this row of the step, in bytes
       gateSig(ar, qr, bxr, r + rb, H);
       gateSig(az, qz, bxz, z + rb, H);
       // n and the new state, from this row's r and z
-      const rr = r + rb, zr = z + rb, hnr = hn + rb, nr = n + rb, hr = h + rb, hpr = hp + rb;
+      const rr = r + rb, zr = z + rb, hnr = hn + rb, nr = ng + rb, hr = h + rb, hpr = hp + rb;
       let c = 0;
       for (; c < H4; c += 4) {
         const xn = f32x4.add(f32x4.add(vld(an, c), vld(qn, c)), vld(bxn, c));
@@ -304,20 +335,20 @@ export function gruForward(cr: usize, cz: usize, cn: usize, bxr: usize, bxz: usi
 }
 
 /**
- * The input matrices' and biases' gradients from the projections' gradients da [L*B, H]: dc [K, H]
- * gets each row of da added into its token's row and its position's row (rows in order from 0),
- * dbx [H] the sum of all of da's rows (in order from 0); every other row of dc is 0. One pass over
- * da: a token's row (below posRow), a position's row and dbx are three different accumulators, each
- * taking its rows in the same order as in a pass of its own (the same bits).
+ * The input matrices' and biases' gradients from the projections' gradients da (one row per row
+ * of every step): dc [K, H] gets each row of da added into its token's row and its step's position
+ * row (rows in order from 0), dbx [H] the sum of all of da's rows (in order from 0); every other
+ * row of dc is 0. One pass over da: a token's row (below posRow), a position's row and dbx are
+ * three different accumulators, each taking its rows in the same order as in a pass of its own.
  */
-function embedGrad(da: usize, tok: usize, posRow: i32, dc: usize, dbx: usize, B: i32, H: i32, L: i32, K: i32): void {
+function embedGrad(da: usize, tok: usize, posRow: i32, dc: usize, dbx: usize, B: i32, H: i32, L: i32, K: i32, U: i32, s: i32): void {
   memory.fill(dc, 0, <usize>(K * H) << 2);
   memory.fill(dbx, 0, <usize>H << 2);
   const H4 = H & ~3;
   for (let t = 0; t < L; t++) {
     const pr = dc + (<usize>((posRow + t) * H) << 2);
-    for (let b = 0; b < B; b++) {
-      const m = t * B + b;
+    const m0 = firstRow(t, s, U, B), n = rowsAt(t, s, U, B);
+    for (let m = m0; m < m0 + n; m++) {
       const g = da + (<usize>(m * H) << 2);
       const tr = dc + (<usize>(load<i32>(tok + (<usize>m << 2)) * H) << 2);
       let c = 0;
@@ -337,40 +368,90 @@ function embedGrad(da: usize, tok: usize, posRow: i32, dc: usize, dbx: usize, B:
   }
 }
 
+/** dW (+)= a^T b over `rows` rows (a [rows, H], b [rows, H]): the first piece stored, later ones added via tmp [H, H]. */
+function dwPiece(a: usize, b: usize, dw: usize, tmp: usize, rows: i32, H: i32, first: bool): void {
+  if (first) {
+    matmulTA(a, b, dw, rows, H, H, 0);
+    return;
+  }
+  matmulTA(a, b, tmp, rows, H, H, 0);
+  addInto(dw, tmp, H * H);
+}
+
 /**
- * Backward through the whole sequence, given dy = dLoss/dhs [L*B, H], the forward's inputs and
- * saves. Writes dcr, dcz, dcn [K, H] and dbxr, dbxz, dbxn [H] (the input matrices' and biases'
- * gradients); dwhr, dwhz, dwhn [H, H]; dbhn [H]; and, where dh0 is not 0, dh0 [B, H]. With
- * dh0 = 0 (h0 all zeros and no gradient wanted) the products that only feed h0's gradient, or
- * multiply its zeros, are skipped. scratch: [4*L*B*H + 3*H*H + B*H] (the projections' gradients
- * and dLoss/dhn per step, the three transposed recurrent matrices, the running dLoss/dh).
+ * dW = the sum over steps t of HP_t^T dA_t, HP_t the states before step t: h0 (t = 0; skipped when
+ * it is all zeros), the gathered states hpBuf (t = s), else the states of step t - 1. In pieces of
+ * contiguous rows, in the order of the steps. tmp [H, H] is free room.
+ */
+function recurrentGrad(h0: usize, hs: usize, hpBuf: usize, da: usize, dw: usize, tmp: usize, skipH0: bool, B: i32, H: i32, L: i32, U: i32, s: i32): void {
+  const TR = firstRow(L, s, U, B);
+  const n0 = rowsAt(0, s, U, B);
+  let first = true;
+  if (!skipH0) {
+    dwPiece(h0, da, dw, tmp, n0, H, first);
+    first = false;
+  }
+  // Steps 1 .. (the split, or L) - 1: the states of the steps before them are contiguous rows.
+  const split = s > 0 && s < L;
+  const rows1 = firstRow(split ? s : L, s, U, B) - n0;
+  if (rows1 > 0) {
+    dwPiece(hs, da + (<usize>(n0 * H) << 2), dw, tmp, rows1, H, first);
+    first = false;
+  }
+  if (split) {
+    const f = firstRow(s, s, U, B);
+    dwPiece(hpBuf, da + (<usize>(f * H) << 2), dw, tmp, B, H, first);
+    first = false;
+    const rows2 = TR - f - B;
+    if (rows2 > 0) dwPiece(hs + (<usize>(f * H) << 2), da + (<usize>((f + B) * H) << 2), dw, tmp, rows2, H, false);
+  }
+  if (first) memory.fill(dw, 0, <usize>(H * H) << 2);
+}
+
+/**
+ * Backward through the whole sequence, given dy = dLoss/dhs (one row per row of every step), the
+ * forward's inputs and saves. Writes dcr, dcz, dcn [K, H] and dbxr, dbxz, dbxn [H] (the input
+ * matrices' and biases' gradients); dwhr, dwhz, dwhn [H, H]; dbhn [H]; and, where dh0 is not 0,
+ * dh0 [B, H] (no split). With dh0 = 0 (h0 all zeros and no gradient wanted) the products that only
+ * feed h0's gradient, or multiply its zeros, are skipped. At the split, each row's dLoss/dh of the
+ * state it continued from is added into its prefix's row (rows in order). The recurrent matrices'
+ * gradients sum HP^T dA over the steps' rows in order (HP: the states before each step), in pieces
+ * where the rows are not contiguous (h0's, the split's). scratch: [4*TR*H + 3*H*H + 3*B*H] floats,
+ * TR the rows of all steps (the projections' gradients and dLoss/dhn per row, the three transposed
+ * recurrent matrices, the running dLoss/dh, the split's states and gradients).
  */
 export function gruBackward(dy: usize, whr: usize, whz: usize, whn: usize, h0: usize, hs: usize, R: usize, Z: usize, N: usize, HN: usize,
   tok: usize, posRow: i32, dcr: usize, dcz: usize, dcn: usize, dbxr: usize, dbxz: usize, dbxn: usize,
-  dwhr: usize, dwhz: usize, dwhn: usize, dbhn: usize, dh0: usize, scratch: usize, B: i32, H: i32, L: i32, K: i32): void {
-  const BH = B * H;
+  dwhr: usize, dwhz: usize, dwhn: usize, dbhn: usize, dh0: usize, scratch: usize, B: i32, H: i32, L: i32, K: i32, U: i32, s: i32, idx: usize): void {
   const H4 = H & ~3;
-  const LBH = <usize>(L * BH) << 2;
-  const dar = scratch, daz = scratch + LBH, dan = scratch + 2 * LBH, dhnAll = scratch + 3 * LBH;
-  const wT = scratch + 4 * LBH;
+  const TR = firstRow(L, s, U, B);
+  const all = <usize>(TR * H) << 2;
+  const dar = scratch, daz = scratch + all, dan = scratch + 2 * all, dhnAll = scratch + 3 * all;
+  const wT = scratch + 4 * all;
   const HH = <usize>(H * H) << 2;
+  const BHb = <usize>(B * H) << 2;
   const noH0 = dh0 == 0;
-  const dh = noH0 ? wT + 3 * HH : dh0;
+  let dh = noH0 ? wT + 3 * HH : dh0;
+  let dhAlt = wT + 3 * HH + BHb; // the prefix rows' dLoss/dh at the split
+  const hpBuf = dhAlt + BHb;
+  if (s > 0 && s < L) gatherStates(hs + (<usize>(firstRow(s - 1, s, U, B) * H) << 2), idx, hpBuf, B, H);
   transpose(whr, wT, H, H); transpose(whz, wT + HH, H, H); transpose(whn, wT + 2 * HH, H, H);
   const one = f32x4.splat(1.0);
   for (let t = L - 1; t >= 0; t--) {
-    const o = <usize>(t * BH) << 2;
-    const hp = t == 0 ? h0 : hs + o - (<usize>BH << 2);
-    const r = R + o, z = Z + o, n = N + o, hn = HN + o, g = dy + o;
+    const n = rowsAt(t, s, U, B);
+    const o = <usize>(firstRow(t, s, U, B) * H) << 2;
+    let hp = h0;
+    if (t > 0) hp = t == s ? hpBuf : hs + (<usize>(firstRow(t - 1, s, U, B) * H) << 2);
+    const r = R + o, z = Z + o, ng = N + o, hn = HN + o, g = dy + o;
     const dr = dar + o, dz = daz + o, dn = dan + o, dhn = dhnAll + o;
     const first = t == L - 1;
-    for (let b = 0; b < B; b++) {
+    for (let b = 0; b < n; b++) {
       const row = b * H;
       let c = 0;
       for (; c < H4; c += 4) {
         const e = row + c;
         const d = first ? vld(g, e) : f32x4.add(vld(dh, e), vld(g, e)); // dLoss/dh_t
-        const zv = vld(z, e), nv = vld(n, e), rv = vld(r, e);
+        const zv = vld(z, e), nv = vld(ng, e), rv = vld(r, e);
         const dnv = f32x4.sub(d, f32x4.mul(d, zv)); // d * (1 - z)
         const dzv = f32x4.mul(d, f32x4.sub(vld(hp, e), nv));
         const danv = f32x4.mul(dnv, f32x4.sub(one, f32x4.mul(nv, nv))); // through tanh
@@ -383,7 +464,7 @@ export function gruBackward(dy: usize, whr: usize, whz: usize, whn: usize, h0: u
       for (; c < H; c++) {
         const e = row + c;
         const d = first ? ld(g, e) : ld(dh, e) + ld(g, e);
-        const zv = ld(z, e), nv = ld(n, e), rv = ld(r, e);
+        const zv = ld(z, e), nv = ld(ng, e), rv = ld(r, e);
         const dnv = d - d * zv;
         const dzv = d * (ld(hp, e) - nv);
         const danv = dnv * (1 - nv * nv);
@@ -396,47 +477,34 @@ export function gruBackward(dy: usize, whr: usize, whz: usize, whn: usize, h0: u
     }
     if (t == 0 && noH0) break;
     // dh_{t-1} = d * z + dar Whr^T + daz Whz^T + dhn Whn^T
-    matmul(dr, wT, dh, B, H, H, 1);
-    matmul(dz, wT + HH, dh, B, H, H, 1);
-    matmul(dhn, wT + 2 * HH, dh, B, H, H, 1);
-  }
-  // dW = HP^T dA, HP = [h0; h_1 .. h_{L-1}] (the state before each step).
-  const rest = (L - 1) * B;
-  const BHb = <usize>BH << 2;
-  const skipH0 = noH0 && allZero(h0, BH);
-  if (skipH0) {
-    if (rest > 0) {
-      matmulTA(hs, dar + BHb, dwhr, rest, H, H, 0);
-      matmulTA(hs, daz + BHb, dwhz, rest, H, H, 0);
-      matmulTA(hs, dhnAll + BHb, dwhn, rest, H, H, 0);
-    } else {
-      memory.fill(dwhr, 0, HH); memory.fill(dwhz, 0, HH); memory.fill(dwhn, 0, HH);
-    }
-  } else {
-    matmulTA(h0, dar, dwhr, B, H, H, 0);
-    matmulTA(h0, daz, dwhz, B, H, H, 0);
-    matmulTA(h0, dhnAll, dwhn, B, H, H, 0);
-    if (rest > 0) {
-      // The rest into wT's room (free now), in panels, then added: the same bits as accumulating.
-      matmulTA(hs, dar + BHb, wT, rest, H, H, 0);
-      matmulTA(hs, daz + BHb, wT + HH, rest, H, H, 0);
-      matmulTA(hs, dhnAll + BHb, wT + 2 * HH, rest, H, H, 0);
-      addInto(dwhr, wT, H * H);
-      addInto(dwhz, wT + HH, H * H);
-      addInto(dwhn, wT + 2 * HH, H * H);
+    matmul(dr, wT, dh, n, H, H, 1);
+    matmul(dz, wT + HH, dh, n, H, H, 1);
+    matmul(dhn, wT + 2 * HH, dh, n, H, H, 1);
+    if (t == s && t > 0) {
+      // Each row's gradient goes to the prefix it continued from (rows in order).
+      memory.fill(dhAlt, 0, <usize>(U * H) << 2);
+      for (let b = 0; b < B; b++) addInto(dhAlt + (<usize>(load<i32>(idx + (<usize>b << 2)) * H) << 2), dh + (<usize>(b * H) << 2), H);
+      const x = dh;
+      dh = dhAlt;
+      dhAlt = x;
     }
   }
+  // dW = sum over steps t of HP_t^T dA_t, HP_t = h0 (t = 0), the gathered states (t = s), else the
+  // states of step t - 1; pieces of contiguous rows, in the order of the steps.
+  const skipH0 = noH0 && allZero(h0, rowsAt(0, s, U, B) * H);
+  recurrentGrad(h0, hs, hpBuf, dar, dwhr, wT, skipH0, B, H, L, U, s);
+  recurrentGrad(h0, hs, hpBuf, daz, dwhz, wT + HH, skipH0, B, H, L, U, s);
+  recurrentGrad(h0, hs, hpBuf, dhnAll, dwhn, wT + 2 * HH, skipH0, B, H, L, U, s);
   // dbhn: column sums of dhn over all rows, in row order.
   for (let c = 0; c < H; c++) st(dbhn, c, 0);
-  const rows = L * B;
-  for (let m = 0; m < rows; m++) {
+  for (let m = 0; m < TR; m++) {
     let c = 0;
     for (; c < H4; c += 4) vst(dbhn, c, f32x4.add(vld(dbhn, c), vld(dhnAll, m * H + c)));
     for (; c < H; c++) st(dbhn, c, ld(dbhn, c) + ld(dhnAll, m * H + c));
   }
-  embedGrad(dar, tok, posRow, dcr, dbxr, B, H, L, K);
-  embedGrad(daz, tok, posRow, dcz, dbxz, B, H, L, K);
-  embedGrad(dan, tok, posRow, dcn, dbxn, B, H, L, K);
+  embedGrad(dar, tok, posRow, dcr, dbxr, B, H, L, K, U, s);
+  embedGrad(daz, tok, posRow, dcz, dbxz, B, H, L, K, U, s);
+  embedGrad(dan, tok, posRow, dcn, dbxn, B, H, L, K, U, s);
 }
 
 /**
@@ -1013,11 +1081,26 @@ export function sumSquares(g: usize, n: i32, acc: f64): f64 {
 /**
  * One Adam step for n weights (Kingma & Ba, bias-corrected), the JS Adam's arithmetic to the bit:
  * the gradient g scaled by `scale` (clipping), moments m and v (f64, updated in place), and the new
- * weights w - lr (m / bc1) / (sqrt(v / bc2) + eps) rounded to f32 into out.
+ * weights w - lr (m / bc1) / (sqrt(v / bc2) + eps) rounded to f32 into out. Two weights at a time
+ * in f64x2 (each lane's operations are the scalar ones, correctly rounded), then the odd one.
  */
 export function adamUpdate(w: usize, g: usize, m: usize, v: usize, out: usize, n: i32,
   scale: f64, lr: f64, b1: f64, b2: f64, eps: f64, bc1: f64, bc2: f64): void {
-  for (let i = 0; i < n; i++) {
+  const sc = f64x2.splat(scale), lrv = f64x2.splat(lr), b1v = f64x2.splat(b1), b2v = f64x2.splat(b2);
+  const c1 = f64x2.splat(1 - b1), c2 = f64x2.splat(1 - b2), epsv = f64x2.splat(eps), bc1v = f64x2.splat(bc1), bc2v = f64x2.splat(bc2);
+  let i = 0;
+  for (; i + 2 <= n; i += 2) {
+    const gi = f64x2.mul(f64x2.promote_low_f32x4(v128.load64_zero(g + (<usize>i << 2))), sc);
+    const mp = m + (<usize>i << 3), vp = v + (<usize>i << 3);
+    const mi = f64x2.add(f64x2.mul(b1v, v128.load(mp)), f64x2.mul(c1, gi));
+    const vi = f64x2.add(f64x2.mul(b2v, v128.load(vp)), f64x2.mul(f64x2.mul(c2, gi), gi));
+    v128.store(mp, mi);
+    v128.store(vp, vi);
+    const wi = f64x2.promote_low_f32x4(v128.load64_zero(w + (<usize>i << 2)));
+    const step = f64x2.div(f64x2.mul(lrv, f64x2.div(mi, bc1v)), f64x2.add(f64x2.sqrt(f64x2.div(vi, bc2v)), epsv));
+    v128.store64_lane(out + (<usize>i << 2), f32x4.demote_f64x2_zero(f64x2.sub(wi, step)), 0);
+  }
+  for (; i < n; i++) {
     const gi = <f64>load<f32>(g + (<usize>i << 2)) * scale;
     const mp = m + (<usize>i << 3), vp = v + (<usize>i << 3);
     const mi = b1 * load<f64>(mp) + (1 - b1) * gi;
