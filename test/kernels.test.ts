@@ -7,7 +7,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs';
-import { gruPath, gruSequence } from '../src/core/nets/gru-bptt';
+import { gruPath, gruSequence, inputMatrices } from '../src/core/nets/gru-bptt';
 import { Rng } from '../src/core/rng';
 import { ARITHS, groupedPrompts, withArith, withTrait } from './helpers';
 import { type Arith, ONE_HOT_KERNELS, biasGelu, biasTanh, layerNorm, logSoftmax, oneHotMatMul, oneHotRows } from '../src/core/nets/layers';
@@ -73,18 +73,18 @@ describe('fused GRU kernels', () => {
     const rng = new Rng(seed);
     const V = 5, pos0 = rng.int(3), maxLen = pos0 + L + rng.int(3);
     const k = 1 / Math.sqrt(H);
-    const C = [0, 1, 2].map(() => rand(rng, [V + maxLen, H], 1)) as tf.Tensor2D[];
+    const C = rand(rng, [3 * (V + maxLen), H], 1) as tf.Tensor2D; // C_r, C_z, C_n stacked
     const bx = [0, 1, 2].map(() => rand(rng, [H], k)) as tf.Tensor1D[];
     const tok = Int32Array.from({ length: L * B }, () => rng.int(V));
     const wh = [0, 1, 2].map(() => rand(rng, [H, H], k)) as tf.Tensor2D[];
     const bhn = rand(rng, [H], k) as tf.Tensor1D;
     const h0 = zeroH0 ? null : (rand(rng, [B, H], 0.5) as tf.Tensor2D);
-    const args: tf.Tensor[] = [...C, ...bx, ...wh, bhn, ...(h0 ? [h0] : [])];
+    const args: tf.Tensor[] = [C, ...bx, ...wh, bhn, ...(h0 ? [h0] : [])];
     const run = (t: tf.Tensor[]) =>
-      gruSequence({ C: t.slice(0, 3) as tf.Tensor2D[], bx: t.slice(3, 6) as tf.Tensor1D[], tok, pos0, V }, t[6] as tf.Tensor2D, t[7] as tf.Tensor2D, t[8] as tf.Tensor2D, t[9] as tf.Tensor1D, (t[10] ?? null) as tf.Tensor2D | null, B);
+      gruSequence({ C: t[0] as tf.Tensor2D, bx: t.slice(1, 4) as tf.Tensor1D[], tok, pos0, V }, t[4] as tf.Tensor2D, t[5] as tf.Tensor2D, t[6] as tf.Tensor2D, t[7] as tf.Tensor1D, (t[8] ?? null) as tf.Tensor2D | null, B);
     return { args, run, rng };
   }
-  const GRAD_NAMES = ['Cr', 'Cz', 'Cn', 'bxr', 'bxz', 'bxn', 'whr', 'whz', 'whn', 'bhn', 'h0'];
+  const GRAD_NAMES = ['C', 'bxr', 'bxz', 'bxn', 'whr', 'whz', 'whn', 'bhn', 'h0'];
 
   for (const arith of ARITHS) for (const [B, H, L, zero] of [[8, 64, 5, 0], [7, 13, 3, 0], [5, 6, 1, 0], [256, 64, 4, 0], [3, 4, 2, 0], [1, 9, 6, 0], [8, 64, 5, 1], [5, 6, 1, 1], [7, 13, 3, 1]]) {
     it(`give the tfjs path's states and gradients (B ${B}, H ${H}, L ${L}${zero ? ', zero start' : ''}; arith ${arith})`, () => {
@@ -93,7 +93,7 @@ describe('fused GRU kernels', () => {
       const f = (...xs: tf.Tensor[]) => tf.sum(tf.mul(run(xs), seed));
       const { kernel, tfjs } = both(() => ({ hs: run(args), grads: tf.grads(f)(args) }), arith);
       expect(maxDiff(kernel.hs, tfjs.hs)).toBeLessThan(2e-6);
-      expect(kernel.grads.length).toBe(zero ? 10 : 11);
+      expect(kernel.grads.length).toBe(zero ? 8 : 9);
       kernel.grads.forEach((g, i) => {
         const scale = Math.max(1, ...Array.from(tfjs.grads[i].dataSync(), Math.abs));
         expect(maxDiff(g, tfjs.grads[i]) / scale, GRAD_NAMES[i]).toBeLessThan(1e-5);
@@ -110,22 +110,22 @@ describe('fused GRU kernels', () => {
     it(`give the tfjs path's states and gradients with ${U} prefixes for ${s} of ${L} steps (B ${B}, H ${H}; arith ${arith})`, () => {
       const rng = new Rng(B * 100 + U * 10 + L + s);
       const V = 5, pos0 = 0, maxLen = L + 1, k = 1 / Math.sqrt(H);
-      const C = [0, 1, 2].map(() => rand(rng, [V + maxLen, H], 1)) as tf.Tensor2D[];
+      const C = rand(rng, [3 * (V + maxLen), H], 1) as tf.Tensor2D;
       const bx = [0, 1, 2].map(() => rand(rng, [H], k)) as tf.Tensor1D[];
       const wh = [0, 1, 2].map(() => rand(rng, [H, H], k)) as tf.Tensor2D[];
       const bhn = rand(rng, [H], k) as tf.Tensor1D;
       const rows = s * U + (L - s) * B;
       const tok = Int32Array.from({ length: rows }, () => rng.int(V));
       const idx = Int32Array.from({ length: B }, (_, b) => (b === 0 ? U - 1 : rng.int(Math.max(1, U - 1))));
-      const args: tf.Tensor[] = [...C, ...bx, ...wh, bhn];
+      const args: tf.Tensor[] = [C, ...bx, ...wh, bhn];
       const run = (t: tf.Tensor[]) =>
-        gruSequence({ C: t.slice(0, 3) as tf.Tensor2D[], bx: t.slice(3, 6) as tf.Tensor1D[], tok, pos0, V, split: { s, U, idx } }, t[6] as tf.Tensor2D, t[7] as tf.Tensor2D, t[8] as tf.Tensor2D, t[9] as tf.Tensor1D, null, B);
+        gruSequence({ C: t[0] as tf.Tensor2D, bx: t.slice(1, 4) as tf.Tensor1D[], tok, pos0, V, split: { s, U, idx } }, t[4] as tf.Tensor2D, t[5] as tf.Tensor2D, t[6] as tf.Tensor2D, t[7] as tf.Tensor1D, null, B);
       const seed = rand(rng, [rows, H]);
       const f = (...xs: tf.Tensor[]) => tf.sum(tf.mul(run(xs), seed));
       const { kernel, tfjs } = both(() => ({ hs: run(args), grads: tf.grads(f)(args) }), arith);
       expect(kernel.hs.shape).toEqual([rows, H]);
       expect(maxDiff(kernel.hs, tfjs.hs)).toBeLessThan(2e-6);
-      expect(kernel.grads.length).toBe(10);
+      expect(kernel.grads.length).toBe(8);
       kernel.grads.forEach((g, i) => {
         const scale = Math.max(1, ...Array.from(tfjs.grads[i].dataSync(), Math.abs));
         expect(maxDiff(g, tfjs.grads[i]) / scale, GRAD_NAMES[i]).toBeLessThan(1e-5);
@@ -134,6 +134,24 @@ describe('fused GRU kernels', () => {
       tf.dispose([...args, seed, kernel.hs, tfjs.hs, ...kernel.grads, ...tfjs.grads]);
     });
   }
+
+  it.each([[14, 24, 32, 64], [5, 3, 7, 9], [1, 1, 1, 1]])("fold the embeddings into the input matrices as the tfjs ops do, to the bit (V %i, positions %i, E %i, H %i)", (V, P, E, H) => {
+    const rng = new Rng(V * 31 + P * 7 + E + H);
+    const args = [rand(rng, [V, E]), rand(rng, [P, E]), ...[0, 1, 2].map(() => rand(rng, [E, H], 0.3))] as tf.Tensor2D[];
+    const seed = rand(rng, [3 * (V + P), H]);
+    const run = (on: boolean) =>
+      withTrait('gruSequence', on, () =>
+        tf.tidy(() => {
+          const f = (...t: tf.Tensor[]) => tf.sum(tf.mul(inputMatrices(t[0] as tf.Tensor2D, t[1] as tf.Tensor2D, t.slice(2) as tf.Tensor2D[]), seed));
+          return [inputMatrices(args[0], args[1], args.slice(2)), ...tf.grads(f)(args)];
+        }),
+      );
+    const ours = run(true), ops = run(false);
+    expect(ours[0].shape).toEqual([3 * (V + P), H]);
+    ours.forEach((t, i) => expect(sameBits(t, ops[i]), `output ${i}`).toBe('same'));
+    expect(Math.max(...Array.from(ours[1].dataSync(), Math.abs))).toBeGreaterThan(0);
+    tf.dispose([...args, seed, ...ours, ...ops]);
+  });
 
   it('give a zero start state the same states and weight gradients as explicit zeros', () => {
     const B = 6, H = 8, L = 3;
@@ -151,7 +169,7 @@ describe('fused GRU kernels', () => {
 
   it('refuse token ids outside the vocabulary and positions past the input matrices', () => {
     const B = 2, H = 4;
-    const C = [0, 1, 2].map(() => tf.zeros([5 + 3, H])) as tf.Tensor2D[];
+    const C = tf.zeros([3 * (5 + 3), H]) as tf.Tensor2D;
     const bx = [0, 1, 2].map(() => tf.zeros([H])) as tf.Tensor1D[];
     const w = tf.zeros([H, H]) as tf.Tensor2D;
     const b = tf.zeros([H]) as tf.Tensor1D;
@@ -164,7 +182,7 @@ describe('fused GRU kernels', () => {
     expect(split([0, 2])).toThrow(/prefix row 2 is not in \[0, 1\]/);
     expect(split([0, 1], [0, 1, 2])).toThrow(/do not fit/);
     expect(split([1, 0])).not.toThrow();
-    tf.dispose([...C, ...bx, w, b]);
+    tf.dispose([C, ...bx, w, b]);
   });
 
   it('are deterministic: the same inputs give the same bits', () => {

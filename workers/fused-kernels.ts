@@ -17,7 +17,7 @@
  * and write into outputs made here, so nothing is copied.
  */
 import * as tf from '@tensorflow/tfjs';
-import { GRU_KERNELS } from '../src/core/nets/gru-bptt';
+import { EMBED_KERNELS, GRU_KERNELS } from '../src/core/nets/gru-bptt';
 import { ADAM_KERNELS, type Arith, arithmetic, ATTENTION_KERNELS, BIAS_GELU_KERNELS, BIAS_TANH_KERNELS, LAYER_NORM_KERNELS, LOG_SOFTMAX_KERNELS, NLL_KERNELS, ONE_HOT_KERNELS } from '../src/core/nets/layers';
 import { wasmFeatures } from '../src/core/platform';
 import { WASM_BASE64 } from './kernels/kernels.wasm';
@@ -32,6 +32,9 @@ export interface FusedModule {
     tok: number, posRow: number, dcr: number, dcz: number, dcn: number, dbxr: number, dbxz: number, dbxn: number,
     dwhr: number, dwhz: number, dwhn: number, dbhn: number, dh0: number, scratch: number, B: number, H: number, L: number, K: number,
     U: number, s: number, idx: number): void;
+  embedProject(tok: number, pos: number, wr: number, wz: number, wn: number, c: number, V: number, P: number, E: number, H: number, scratch: number): void;
+  embedProjectGrad(dc: number, tok: number, pos: number, wr: number, wz: number, wn: number,
+    dtok: number, dpos: number, dwr: number, dwz: number, dwn: number, V: number, P: number, E: number, H: number, scratch: number): void;
   gatherRows(x: number, idx: number, out: number, n: number, rowBytes: number, dim: number): number;
   sumMiddle(x: number, out: number, outer: number, mid: number, inner: number): void;
   matmul(a: number, w: number, out: number, M: number, K: number, N: number, acc: number): void;
@@ -240,11 +243,12 @@ export function installOwnKernels(): boolean {
 
   const forward = ({ inputs, attrs, backend: be }: KernelArgs): tf.TensorInfo[] => {
     const b = be as WasmBackendLike;
-    const { cr, cz, cn, bxr, bxz, bxn, whr, whz, whn, bhn, h0, tok, idx } = inputs as Record<string, tf.TensorInfo>;
+    const { c, bxr, bxz, bxn, whr, whz, whn, bhn, h0, tok, idx } = inputs as Record<string, tf.TensorInfo>;
     const a = attrs as unknown as GruAttrs;
-    const [K, H] = cr.shape;
+    const K = c.shape[0] / 3, H = c.shape[1];
+    if (!Number.isInteger(K)) throw new Error(`${GRU_KERNELS.forward}: input matrices [${c.shape}], three stacked expected`);
     const { L, posRow, rows0, TR } = gruShapes(GRU_KERNELS.forward, b, tok, idx, a, K);
-    for (const t of [cr, cz, cn]) float32(GRU_KERNELS.forward, t, K * H);
+    float32(GRU_KERNELS.forward, c, 3 * K * H);
     for (const t of [bxr, bxz, bxn, bhn]) float32(GRU_KERNELS.forward, t, H);
     for (const t of [whr, whz, whn]) float32(GRU_KERNELS.forward, t, H * H);
     float32(GRU_KERNELS.forward, h0, rows0 * H);
@@ -252,14 +256,15 @@ export function installOwnKernels(): boolean {
     if (TR * H > 0) {
       const [hs, R, Z, N, HN] = outs.map(ptr);
       const hpBuf = b.makeOutput([a.s > 0 ? a.B * H : 1], 'float32');
-      mod.gruForward(ptr(cr), ptr(cz), ptr(cn), ptr(bxr), ptr(bxz), ptr(bxn), ptr(tok), posRow,
+      const cr = ptr(c), KH = K * H * 4;
+      mod.gruForward(cr, cr + KH, cr + 2 * KH, ptr(bxr), ptr(bxz), ptr(bxn), ptr(tok), posRow,
         ptr(whr), ptr(whz), ptr(whn), ptr(bhn), ptr(h0), hs, R, Z, N, HN, a.B, H, L, a.U, a.s, a.s > 0 ? ptr(idx) : 0, ptr(hpBuf));
       b.disposeData(hpBuf.dataId);
     }
     return outs;
   };
 
-  /** Outputs in the order of the forward's differentiated inputs: dC_g, dbx_g, dW_g, dbhn, then dh0 unless zeroH0. */
+  /** Outputs in the order of the forward's differentiated inputs: dC (the three stacked), dbx_g, dW_g, dbhn, then dh0 unless zeroH0. */
   const backward = ({ inputs, attrs, backend: be }: KernelArgs): tf.TensorInfo[] => {
     const b = be as WasmBackendLike;
     const { dy, whr, whz, whn, h0, hs, R, Z, N, HN, tok, idx } = inputs as Record<string, tf.TensorInfo>;
@@ -272,7 +277,7 @@ export function installOwnKernels(): boolean {
     for (const t of [whr, whz, whn]) float32(GRU_KERNELS.backward, t, H * H);
     float32(GRU_KERNELS.backward, h0, rows0 * H);
     const outs = [
-      ...[0, 1, 2].map(() => b.makeOutput([K, H], 'float32')),
+      b.makeOutput([3 * K, H], 'float32'),
       ...[0, 1, 2].map(() => b.makeOutput([H], 'float32')),
       ...[0, 1, 2].map(() => b.makeOutput([H, H], 'float32')),
       b.makeOutput([H], 'float32'),
@@ -280,7 +285,8 @@ export function installOwnKernels(): boolean {
     ];
     const scratch = b.makeOutput([4 * TR * H + 3 * H * H + 3 * B * H], 'float32');
     if (TR * H > 0) {
-      const [dcr, dcz, dcn, dbxr, dbxz, dbxn, dwhr, dwhz, dwhn, dbhn, dh0] = outs.map(ptr);
+      const [dcr, dbxr, dbxz, dbxn, dwhr, dwhz, dwhn, dbhn, dh0] = outs.map(ptr);
+      const dcz = dcr + K * H * 4, dcn = dcz + K * H * 4;
       // dh0 = 0 (no such output): the module skips what only h0's gradient needs.
       mod.gruBackward(ptr(dy), ptr(whr), ptr(whz), ptr(whn), ptr(h0), ptr(hs), ptr(R), ptr(Z), ptr(N), ptr(HN),
         ptr(tok), posRow, dcr, dcz, dcn, dbxr, dbxz, dbxn, dwhr, dwhz, dwhn, dbhn, zeroH0 ? 0 : dh0, ptr(scratch), B, H, L, K,
@@ -398,6 +404,40 @@ export function installOwnKernels(): boolean {
     const outs = [b.makeOutput([N, D], 'float32'), b.makeOutput([D], 'float32')];
     if (D > 0) mod.biasTanhBackward(ptr(dy), ptr(ss), ptr(outs[0]), ptr(outs[1]), N, D);
     return outs;
+  };
+
+  /** The GRU's input matrices, the three stacked: [tok; pos] W_g for g = r, z, n. */
+  const embedForward = ({ inputs, backend: be }: KernelArgs): tf.TensorInfo => {
+    const b = be as WasmBackendLike;
+    const { tok, pos, wr, wz, wn } = inputs as Record<string, tf.TensorInfo>;
+    const { V, P, E, H } = embedShapes(EMBED_KERNELS.forward, tok, pos, wr, wz, wn);
+    const c = b.makeOutput([3 * (V + P), H], 'float32');
+    const scratch = b.makeOutput([Math.max(1, (V + P) * E)], 'float32');
+    mod.embedProject(ptr(tok), ptr(pos), ptr(wr), ptr(wz), ptr(wn), ptr(c), V, P, E, H, ptr(scratch));
+    b.disposeData(scratch.dataId);
+    return c;
+  };
+
+  /** Gradients in the order of the inputs: tok, pos, wr, wz, wn. */
+  const embedBackward = ({ inputs, backend: be }: KernelArgs): tf.TensorInfo[] => {
+    const b = be as WasmBackendLike;
+    const { dy, tok, pos, wr, wz, wn } = inputs as Record<string, tf.TensorInfo>;
+    const { V, P, E, H } = embedShapes(EMBED_KERNELS.backward, tok, pos, wr, wz, wn);
+    float32(EMBED_KERNELS.backward, dy, 3 * (V + P) * H);
+    const outs = [b.makeOutput([V, E], 'float32'), b.makeOutput([P, E], 'float32'), ...[0, 1, 2].map(() => b.makeOutput([E, H], 'float32'))];
+    const scratch = b.makeOutput([Math.max(1, 3 * (V + P) * E + H * E)], 'float32');
+    const [dtok, dpos, dwr, dwz, dwn] = outs.map(ptr);
+    mod.embedProjectGrad(ptr(dy), ptr(tok), ptr(pos), ptr(wr), ptr(wz), ptr(wn), dtok, dpos, dwr, dwz, dwn, V, P, E, H, ptr(scratch));
+    b.disposeData(scratch.dataId);
+    return outs;
+  };
+
+  const embedShapes = (name: string, tok: tf.TensorInfo, pos: tf.TensorInfo, wr: tf.TensorInfo, wz: tf.TensorInfo, wn: tf.TensorInfo) => {
+    const [V, E] = tok.shape, [P] = pos.shape, H = wr.shape[1];
+    const ok = tok.shape.length === 2 && pos.shape.length === 2 && pos.shape[1] === E && [wr, wz, wn].every((w) => w.shape.length === 2 && w.shape[0] === E && w.shape[1] === H);
+    if (!ok) throw new Error(`${name}: embeddings [${tok.shape}], [${pos.shape}] and input weights [${wr.shape}] do not fit`);
+    for (const t of [tok, pos, wr, wz, wn]) float32(name, t);
+    return { V, P, E, H };
   };
 
   /** Rows of the last axis: [..., V] as R rows of V. */
@@ -575,6 +615,7 @@ export function installOwnKernels(): boolean {
   const kernels: [string, unknown][] = [
     [ADAM_KERNELS.sumSquares, sumSquares], [ADAM_KERNELS.update, adam],
     [GRU_KERNELS.forward, forward], [GRU_KERNELS.backward, backward],
+    [EMBED_KERNELS.forward, embedForward], [EMBED_KERNELS.backward, embedBackward],
     [ONE_HOT_KERNELS.forward, rowsSum], [ONE_HOT_KERNELS.backward, rowsScatter],
     [LAYER_NORM_KERNELS.forward, layerNormForward], [LAYER_NORM_KERNELS.backward, layerNormBackward],
     [BIAS_GELU_KERNELS.forward, biasGeluForward], [BIAS_GELU_KERNELS.backward, biasGeluBackward],

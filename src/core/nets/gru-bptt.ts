@@ -11,7 +11,7 @@
  *   h' = n + z * (h - n)
  */
 import * as tf from '@tensorflow/tfjs';
-import { constLinear, kernelOp, ownKernels, taping } from './layers';
+import { constLinear, kernelOp, matMulFast, ownKernels, taping } from './layers';
 
 /**
  * The whole sequence's forward and backward passes, input projections included, as one kernel
@@ -20,6 +20,25 @@ import { constLinear, kernelOp, ownKernels, taping } from './layers';
  * below compute the same function (to float rounding; test/kernels.test.ts compares the two).
  */
 export const GRU_KERNELS = { forward: 'PlaygroundGruForward', backward: 'PlaygroundGruBackward' } as const;
+
+/** The input matrices' two kernels (registered with the GRU's, on the same switch). */
+export const EMBED_KERNELS = { forward: 'PlaygroundEmbedProject', backward: 'PlaygroundEmbedProjectGrad' } as const;
+
+/**
+ * The GRU's input matrices with the embeddings folded in, stacked: [C_r; C_z; C_n] [3K, H] with
+ * C_g = [tok; pos] W_g (tok [V, E], pos [maxLen, E], W_g [E, H], K = V + maxLen), so that a one-hot
+ * (token, position) row times C_g is x_t W_g. One kernel each way where the GRU's kernels run, in
+ * place of a concat and three products forward and nine kernels backward: the same values and
+ * gradients to the bit (test/kernels.test.ts).
+ */
+export function inputMatrices(tok: tf.Tensor2D, pos: tf.Tensor2D, w: tf.Tensor2D[]): tf.Tensor2D {
+  if (ownKernels('gruSequence', EMBED_KERNELS)) {
+    const [wr, wz, wn] = w;
+    return kernelOp(EMBED_KERNELS, { tok, pos, wr, wz, wn }, {}, {}, (ins) => ({ tok: ins.tok, pos: ins.pos, wr: ins.wr, wz: ins.wz, wn: ins.wn })) as tf.Tensor2D;
+  }
+  const emb = tf.concat([tok, pos], 0) as tf.Tensor2D; // [V + maxLen, E]
+  return tf.concat(w.map((wg) => matMulFast(emb, wg)), 0) as tf.Tensor2D;
+}
 
 /** Which path gruSequence takes on the current backend: 'kernel' (fused) or 'tfjs'. */
 export function gruPath(): 'kernel' | 'tfjs' {
@@ -31,8 +50,8 @@ export function gruPath(): 'kernel' | 'tfjs' {
  * whose product with an input matrix is the sum of two of its rows (plus the gate's bias).
  */
 export interface GruInputs {
-  /** The folded input matrices of the gates r, z, n, [V + maxLen, H]: V token rows, then one row per position. */
-  C: tf.Tensor2D[];
+  /** The folded input matrices of the gates r, z, n, stacked [3K, H] (inputMatrices): each K = V + maxLen rows, V token rows, then one row per position. */
+  C: tf.Tensor2D;
   /** The gates' input biases [H] (b_ir + b_hr, b_iz + b_hz, b_in). */
   bx: tf.Tensor1D[];
   /** Token ids, time-major: B per step (rows t*B .. t*B+B-1 are step t); with a split, U per step for its first s steps. */
@@ -50,14 +69,14 @@ export interface GruInputs {
 }
 
 function gruSequenceKernel(x: GruInputs, whr: tf.Tensor2D, whz: tf.Tensor2D, whn: tf.Tensor2D, bhn: tf.Tensor1D, h0: tf.Tensor2D | null, B: number): tf.Tensor2D {
-  const [cr, cz, cn] = x.C, [bxr, bxz, bxn] = x.bx;
+  const [bxr, bxz, bxn] = x.bx;
   const { V, pos0, split } = x;
   const zeroH0 = h0 === null;
   const U = split ? split.U : B, s = split ? split.s : 0;
   const h = h0 ?? (tf.zeros([U, whr.shape[0]]) as tf.Tensor2D);
   const tok = tf.tensor1d(x.tok, 'int32');
   // A zero start state is a constant: no gradient, and the kernels skip what only it would need.
-  const inputs: Record<string, tf.Tensor> = { cr, cz, cn, bxr, bxz, bxn, whr, whz, whn, bhn };
+  const inputs: Record<string, tf.Tensor> = { c: x.C, bxr, bxz, bxn, whr, whz, whn, bhn };
   const constants: Record<string, tf.Tensor> = { tok };
   if (split) constants.idx = tf.tensor1d(split.idx, 'int32');
   (zeroH0 ? constants : inputs).h0 = h;
@@ -65,7 +84,7 @@ function gruSequenceKernel(x: GruInputs, whr: tf.Tensor2D, whz: tf.Tensor2D, whn
   // The forward kernel returns [hs, R, Z, N, HN]; the backward one the inputs' gradients, in their order.
   return kernelOp(GRU_KERNELS, inputs, constants, attrs, (ins, [hs, R, Z, N, HN]) => ({
     whr: ins.whr, whz: ins.whz, whn: ins.whn, h0: ins.h0, hs, R, Z, N, HN, tok: ins.tok, ...(split ? { idx: ins.idx } : {}),
-  }), { ...attrs, zeroH0, K: cr.shape[0] }) as tf.Tensor2D;
+  }), { ...attrs, zeroH0, K: x.C.shape[0] / 3 }) as tf.Tensor2D;
 }
 
 /**
@@ -77,7 +96,8 @@ function gruSequenceKernel(x: GruInputs, whr: tf.Tensor2D, whz: tf.Tensor2D, whn
 function projections(x: GruInputs, B: number): tf.Tensor2D[] {
   const { tok: tokIds, pos0, V } = x;
   const N = tokIds.length, count = N / B;
-  const maxLen = x.C[0].shape[0] - V;
+  const K = x.C.shape[0] / 3, H = x.C.shape[1];
+  const maxLen = K - V;
   const tok = tf.tensor1d(tokIds, 'int32');
   const pos = tf.tensor1d(Int32Array.from({ length: N }, (_, r) => V + pos0 + Math.floor(r / B)), 'int32');
   const gathered = (c: tf.Tensor2D) => tf.add(tf.gather(c, tok), tf.gather(c, pos)) as tf.Tensor2D;
@@ -108,7 +128,7 @@ function projections(x: GruInputs, B: number): tf.Tensor2D[] {
     }) as any) as unknown as (c: tf.Tensor2D) => tf.Tensor2D;
     return op(c);
   };
-  return x.C.map((c, g) => tf.add(times(c), x.bx[g]) as tf.Tensor2D);
+  return [0, 1, 2].map((g) => tf.add(times(tf.slice(x.C, [g * K, 0], [K, H]) as tf.Tensor2D), x.bx[g]) as tf.Tensor2D);
 }
 
 /**

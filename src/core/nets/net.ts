@@ -21,7 +21,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import type { Rng } from '../rng';
-import { gruSequence } from './gru-bptt';
+import { gruSequence, inputMatrices } from './gru-bptt';
 import { glorot, MoeLayer, type MoeSpec } from './moe';
 import { TransformerNet } from './transformer';
 import { biasTanh, constLinear, inputMatMul, matMulFast, normalVar, oneHotMatMul, oneHotRows, tanh, taping, uniformVar, uniqueName, zerosVar } from './layers';
@@ -57,8 +57,8 @@ export interface NetSpec {
 export interface DecodeState {
   /** GRU hidden state [B, H]. */
   h?: tf.Tensor2D;
-  /** GRU: the input matrices of this decode (kept across steps, disposed with the state). */
-  C?: tf.Tensor2D[];
+  /** GRU: the input matrices of this decode, stacked (kept across steps, disposed with the state). */
+  C?: tf.Tensor2D;
   /** MLP: the tokens so far, [B * len] row-major. */
   tokens?: Int32Array;
   len?: number;
@@ -244,12 +244,12 @@ class GruNet implements SeqNet {
   }
 
   /**
-   * The embeddings folded into the input projections: C_g = [tok; pos] W_g, [V + maxLen, H], so
-   * that x_t W_g = onehot(token, position) C_g. Same function as embed-then-project.
+   * The embeddings folded into the input projections: C_g = [tok; pos] W_g, [V + maxLen, H] each,
+   * stacked [3(V + maxLen), H], so that x_t W_g = onehot(token, position) C_g. Same function as
+   * embed-then-project.
    */
-  private inputMatrices(): tf.Tensor2D[] {
-    const emb = tf.concat([this.tok, this.pos], 0) as tf.Tensor2D; // [V + maxLen, E]
-    return this.wx.map((w) => matMulFast(emb, asT(w)));
+  private inputMatrices(): tf.Tensor2D {
+    return inputMatrices(asT(this.tok), asT(this.pos), this.wx.map(asT));
   }
 
   /** One GRU step (PyTorch's equations): one-hot input x [B, K], state h [B, H] -> new state. */
@@ -265,7 +265,8 @@ class GruNet implements SeqNet {
 
   /** The reference path: step the cell on one-hot inputs and let autodiff unroll it (kept for the gradient check). */
   private unfusedOutputs(tokens: Int32Array, B: number, L: number, from: number): tf.Tensor3D {
-    const C = this.inputMatrices();
+    const emb = tf.concat([this.tok, this.pos], 0) as tf.Tensor2D; // [V + maxLen, E]
+    const C = this.wx.map((w) => matMulFast(emb, asT(w)));
     const hs: tf.Tensor2D[] = [];
     let h = tf.zeros([B, this.spec.hidden]) as tf.Tensor2D;
     for (let t = 0; t < L; t++) {
@@ -283,7 +284,7 @@ class GruNet implements SeqNet {
    * time-major. The one-hot (token, position) inputs times C_g are sums of two rows of C_g: the
    * projections are part of the sequence's op (gru-bptt.ts).
    */
-  private sequence(C: tf.Tensor2D[], ids: Int32Array, rows: Int32Array, stride: number, col0: number, count: number, pos0: number, h0: tf.Tensor2D | null): tf.Tensor2D {
+  private sequence(C: tf.Tensor2D, ids: Int32Array, rows: Int32Array, stride: number, col0: number, count: number, pos0: number, h0: tf.Tensor2D | null): tf.Tensor2D {
     const R = rows.length;
     const tok = new Int32Array(count * R);
     for (let j = 0; j < count; j++) for (let i = 0; i < R; i++) tok[j * R + i] = ids[rows[i] * stride + col0 + j];
@@ -300,7 +301,7 @@ class GruNet implements SeqNet {
    * where a batch holds 256 rows; sharedPrefix), and one sequence runs the prefixes and then each
    * row from its prefix's state (gruSequence's split: one kernel each way).
    */
-  private states(C: tf.Tensor2D[], ids: Int32Array, B: number, L: number, from: number): tf.Tensor2D {
+  private states(C: tf.Tensor2D, ids: Int32Array, B: number, L: number, from: number): tf.Tensor2D {
     const H = this.spec.hidden;
     const all = Int32Array.from({ length: B }, (_, b) => b);
     const shared = sharedPrefix(ids, B, L, from + 1);

@@ -127,7 +127,7 @@ export async function sampleCompletions(
         next = r.state;
         if (next.h) tf.keep(next.h);
         if (next.kv) next.kv.forEach((k) => tf.keep(k));
-        if (next.C && t === 0) next.C.forEach((c) => tf.keep(c));
+        if (next.C && t === 0) tf.keep(next.C);
         return logSoftmax(temperature === 1 ? r.out : tf.div(r.out, temperature));
       });
       state.h?.dispose();

@@ -245,6 +245,46 @@ function allZero(p: usize, n: i32): bool {
   for (; c < H; c++) st(g, c, ssig((ld(a, c) + ld(q, c)) + ld(b, c) + ld(g, c)));
 }
 
+/**
+ * The GRU's folded input matrices c = [C_r; C_z; C_n] [3K, H]: C_g = emb W_g with emb = [tok; pos]
+ * (tok [V, E], pos [P, E], K = V + P) and W_g [E, H], each as our matMul computes it (the tfjs ops'
+ * concat and three products, to the bit). scratch: [K*E] floats.
+ */
+export function embedProject(tok: usize, pos: usize, wr: usize, wz: usize, wn: usize, c: usize, V: i32, P: i32, E: i32, H: i32, scratch: usize): void {
+  const K = V + P, KH = <usize>(K * H) << 2;
+  memory.copy(scratch, tok, <usize>(V * E) << 2);
+  memory.copy(scratch + (<usize>(V * E) << 2), pos, <usize>(P * E) << 2);
+  matmul(scratch, wr, c, K, E, H, 0);
+  matmul(scratch, wz, c + KH, K, E, H, 0);
+  matmul(scratch, wn, c + 2 * KH, K, E, H, 0);
+}
+
+/**
+ * embedProject's gradient as the tfjs ops compute it, to the bit: dW_g = emb^T dC_g; the
+ * embeddings' (dC_n W_n^T + dC_z W_z^T) + dC_r W_r^T (autodiff adds them in the reverse order of
+ * the products), split into dtok [V, E] and dpos [P, E]. scratch: [3*K*E + H*E] floats.
+ */
+export function embedProjectGrad(dc: usize, tok: usize, pos: usize, wr: usize, wz: usize, wn: usize,
+  dtok: usize, dpos: usize, dwr: usize, dwz: usize, dwn: usize, V: i32, P: i32, E: i32, H: i32, scratch: usize): void {
+  const K = V + P, KH = <usize>(K * H) << 2, KE = <usize>(K * E) << 2, VE = <usize>(V * E) << 2;
+  const emb = scratch, g1 = emb + KE, g2 = g1 + KE, wT = g2 + KE;
+  memory.copy(emb, tok, VE);
+  memory.copy(emb + VE, pos, <usize>(P * E) << 2);
+  matmulTA(emb, dc, dwr, K, E, H, 0);
+  matmulTA(emb, dc + KH, dwz, K, E, H, 0);
+  matmulTA(emb, dc + 2 * KH, dwn, K, E, H, 0);
+  transpose(wn, wT, E, H);
+  matmul(dc + 2 * KH, wT, g1, K, H, E, 0);
+  transpose(wz, wT, E, H);
+  matmul(dc + KH, wT, g2, K, H, E, 0);
+  addInto(g1, g2, K * E);
+  transpose(wr, wT, E, H);
+  matmul(dc, wT, g2, K, H, E, 0);
+  addInto(g1, g2, K * E);
+  memory.copy(dtok, g1, VE);
+  memory.copy(dpos, g1 + VE, <usize>(P * E) << 2);
+}
+
 // A sequence may start as U distinct prefixes (rows that share their first s tokens computed once)
 // and go on as B rows: steps t < s have U rows, steps from s on have B, and row b of step s
 // continues from row idx[b] of step s - 1 (s = 0: B rows throughout, no idx). Rows are time-major,
