@@ -68,6 +68,22 @@ describe.each(CASES)('teacher on $spec.task with blind spot $blindSpot', ({ spec
     });
   });
 
+  it('samples as a categorical draw over answerDistribution, in its order (the same random stream)', async () => {
+    for (const accuracy of [0.8, 0, 1]) {
+      const t = new Teacher(task, { accuracy, blindSpot });
+      const a = new Rng(7), b = new Rng(7);
+      const ps = [...held.slice(0, 150), ...task.sample(new Rng(3), 150)];
+      const toks = await t.sampleBatch(a, ps);
+      ps.forEach((p, i) => {
+        const d = t.answerDistribution(p);
+        const k = b.categorical(d.map((x) => x.prob));
+        const want = [...d[k].tokens, task.eos, ...Array(task.maxNew).fill(task.pad)].slice(0, task.maxNew);
+        expect(Array.from(toks.subarray(i * task.maxNew, (i + 1) * task.maxNew))).toEqual(want);
+      });
+      expect(a.next()).toBe(b.next()); // one draw per problem on both sides
+    }
+  });
+
   it('gives next-token distributions whose chain rule recovers each answer probability', () => {
     for (const p of held.slice(0, 50)) {
       for (const { tokens, prob } of teacher.answerDistribution(p)) {

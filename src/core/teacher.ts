@@ -220,19 +220,45 @@ export class Teacher implements TeacherModel {
     return this.samplers.get(p.key) ?? remember(this.samplers, p.key, CACHE_LIMIT, this.samplerOf(p));
   }
 
-  /** A problem's sampling table, from its answer distribution. */
+  /**
+   * A problem's sampling table: build()'s answers and probabilities, in its order, made without
+   * its objects (this runs for every new problem a batch draws: ~70% of a fresh run's first steps).
+   */
   private samplerOf(p: Problem): { weights: number[]; rows: Int32Array } {
-    const d = this.cache.get(p.key) ?? this.build(p);
-    const T = this.task.maxNew;
+    const { maxNew: T, eos, pad } = this.task;
+    const answers: (readonly number[])[] = [];
     const weights: number[] = [];
-    const rows = new Int32Array(d.length * T).fill(this.task.pad);
-    for (let i = 0; i < d.length; i++) {
-      weights.push(d[i].prob);
-      const n = Math.min(d[i].tokens.length, T);
-      for (let j = 0; j < n; j++) rows[i * T + j] = d[i].tokens[j];
-      if (n < T) rows[i * T + n] = this.task.eos;
+    if (this.onBlindSpot(p)) {
+      answers.push(this.blindSpot!.wrongAnswer(p));
+      weights.push(1);
+    } else {
+      answers.push(p.target);
+      weights.push(this.accuracy);
+      const misses = this.task.nearMisses(p);
+      for (const m of misses) {
+        const prob = (1 - this.accuracy) / misses.length;
+        let k = 0;
+        while (k < answers.length && !sameTokens(answers[k], m)) k++;
+        if (k < answers.length) weights[k] += prob;
+        else {
+          answers.push(m);
+          weights.push(prob);
+        }
+      }
     }
-    return { weights, rows };
+    let kept = 0; // zero-probability answers left out, as build() does
+    for (let i = 0; i < weights.length; i++) if (weights[i] > 0) kept++;
+    const rows = new Int32Array(kept * T).fill(pad);
+    const w: number[] = [];
+    for (let i = 0, r = 0; i < answers.length; i++) {
+      if (!(weights[i] > 0)) continue;
+      w.push(weights[i]);
+      const a = answers[i], n = Math.min(a.length, T);
+      for (let j = 0; j < n; j++) rows[r * T + j] = a[j];
+      if (n < T) rows[r * T + n] = eos;
+      r++;
+    }
+    return { weights: w, rows };
   }
 
   /** The answer distribution of answerDistribution(), made anew (plain loops: it runs for every new problem). */
