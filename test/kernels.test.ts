@@ -153,6 +153,43 @@ describe('fused GRU kernels', () => {
     tf.dispose([...args, seed, ...ours, ...ops]);
   });
 
+  // Rows left out after their last used step (from the split on, or from step 0 without one): the
+  // used states and every gradient are the same bits as computing all of them; the others are 0.
+  for (const [B, U, H, L, s] of [[9, 4, 64, 6, 3], [7, 7, 13, 4, 0], [256, 90, 64, 9, 3]]) {
+    it(`leave out the rows past their last used step, changing no used state or gradient (B ${B}, H ${H}, L ${L}, split ${s})`, () => {
+      const rng = new Rng(B + U + H + L + s);
+      const V = 5, maxLen = L + 1, k = 1 / Math.sqrt(H);
+      const rows = s * U + (L - s) * B;
+      const args: tf.Tensor[] = [rand(rng, [3 * (V + maxLen), H], 1), ...[0, 1, 2].map(() => rand(rng, [H], k)), ...[0, 1, 2].map(() => rand(rng, [H, H], k)), rand(rng, [H], k)];
+      const tok = Int32Array.from({ length: rows }, () => rng.int(V));
+      const idx = Int32Array.from({ length: B }, () => rng.int(U));
+      const last = Int32Array.from({ length: B }, (_, b) => (b === 0 ? L - 1 : Math.max(s, L - 1 - rng.int(3))));
+      const used = new Float32Array(rows * H); // 1 where a state is used
+      for (let t = 0; t < L; t++)
+        for (let b = 0; b < (t < s ? U : B); b++) if (t < s || t <= last[b]) used.fill(1, ((t < s ? t * U : s * U + (t - s) * B) + b) * H, ((t < s ? t * U : s * U + (t - s) * B) + b + 1) * H);
+      const mask = tf.tensor2d(used, [rows, H]);
+      const seed = tf.mul(rand(rng, [rows, H]), mask);
+      const run = (withLast: boolean) => {
+        const f = (...t: tf.Tensor[]) =>
+          gruSequence({ C: t[0] as tf.Tensor2D, bx: t.slice(1, 4) as tf.Tensor1D[], tok, pos0: 0, V, ...(s ? { split: { s, U, idx } } : {}), ...(withLast ? { last } : {}) }, t[4] as tf.Tensor2D, t[5] as tf.Tensor2D, t[6] as tf.Tensor2D, t[7] as tf.Tensor1D, null, B);
+        return tf.tidy(() => ({ hs: f(...args), grads: tf.grads((...xs: tf.Tensor[]) => tf.sum(tf.mul(f(...xs), seed)))(args) }));
+      };
+      const all = run(false), live = run(true);
+      const a = all.hs.dataSync(), l = live.hs.dataSync();
+      let left = 0;
+      for (let i = 0; i < a.length; i++) {
+        if (used[i]) expect(l[i]).toBe(a[i]);
+        else {
+          expect(l[i]).toBe(0);
+          left++;
+        }
+      }
+      expect(left).toBeGreaterThan(0); // some rows were left out
+      live.grads.forEach((g, i) => expect(sameBits(g, all.grads[i]), GRAD_NAMES[i]).toBe('same'));
+      tf.dispose([...args, mask, seed, all.hs, live.hs, ...all.grads, ...live.grads]);
+    });
+  }
+
   it('give a zero start state the same states and weight gradients as explicit zeros', () => {
     const B = 6, H = 8, L = 3;
     const { args, run, rng } = gruCase(11, B, H, L, true);

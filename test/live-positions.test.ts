@@ -1,7 +1,7 @@
 /**
  * Teacher-forced passes that compute only the positions a completion mask keeps (the MLP's
- * `positions`, src/core/nets/net.ts) change no number: every algorithm's eval rows and final
- * weights are the same bits with the switch on and off.
+ * `positions`; the GRU's rows left out after their last output, src/core/nets/net.ts) change no
+ * number: every algorithm's eval rows and final weights are the same bits with the switch on and off.
  */
 import { describe, expect, it } from 'vitest';
 import { liveOnly } from '../src/core/nets/net';
@@ -33,6 +33,9 @@ describe('computing only the live positions', () => {
     ['soft distillation, reverse KL', () => configOf('v=1&task=add&runs=kd&steps=10&evalEvery=5&r1.kdDir=reverse&r1.batch=32')],
     ['PPO with a critic, two minibatches and a KL penalty', () => configOf('v=1&task=add&runs=sft-ppo&steps=12&evalEvery=6&r1.distillSteps=4&r1.minibatches=2&r1.batch=32')],
     ['RLOO on the worked-answer sum', () => presetWith('r1-zero', 'steps=12&evalEvery=6&runs=pretrain-rloo&r1.distillSteps=6&r1.batch=32')],
+    ['the GRU: distillation, then GRPO with a KL term', () => configOf('v=1&task=add&net=gru&runs=sft-grpo&steps=16&evalEvery=8&r1.distillSteps=8&r1.beta=0.05&r1.batch=64&r1.G=4')],
+    ['the GRU: PPO with a critic', () => configOf('v=1&task=add&net=gru&runs=sft-ppo&steps=12&evalEvery=6&r1.distillSteps=4&r1.batch=64')],
+    ['the GRU: pretraining on worked answers, then GRPO', () => presetWith('r1-zero', 'net=gru&steps=16&evalEvery=8&r1.distillSteps=8&r1.batch=32')],
   ])('gives the same rows and weights: %s', async (_, config) => {
     const skipped = liveOnly.skipped;
     const { all, live } = await both(config());

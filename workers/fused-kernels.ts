@@ -27,11 +27,11 @@ export interface FusedModule {
   gemm(a: number, rs: number, ks: number, w: number, out: number, M: number, K: number, N: number, acc: number): void;
   gruForward(cr: number, cz: number, cn: number, bxr: number, bxz: number, bxn: number, tok: number, posRow: number,
     whr: number, whz: number, whn: number, bhn: number, h0: number,
-    hs: number, R: number, Z: number, N: number, HN: number, B: number, H: number, L: number, U: number, s: number, idx: number, hpBuf: number): void;
+    hs: number, R: number, Z: number, N: number, HN: number, B: number, H: number, L: number, U: number, s: number, idx: number, last: number, work: number): void;
   gruBackward(dy: number, whr: number, whz: number, whn: number, h0: number, hs: number, R: number, Z: number, N: number, HN: number,
     tok: number, posRow: number, dcr: number, dcz: number, dcn: number, dbxr: number, dbxz: number, dbxn: number,
     dwhr: number, dwhz: number, dwhn: number, dbhn: number, dh0: number, scratch: number, B: number, H: number, L: number, K: number,
-    U: number, s: number, idx: number): void;
+    U: number, s: number, idx: number, last: number): void;
   embedProject(tok: number, pos: number, wr: number, wz: number, wn: number, c: number, V: number, P: number, E: number, H: number, scratch: number): void;
   embedProjectGrad(dc: number, tok: number, pos: number, wr: number, wz: number, wn: number,
     dtok: number, dpos: number, dwr: number, dwz: number, dwn: number, V: number, P: number, E: number, H: number, scratch: number): void;
@@ -219,10 +219,11 @@ export function installOwnKernels(): boolean {
   /**
    * The GRU's shapes, checked: C_g [K, H], tok int32 with every id in [0, V) (U rows for each of
    * the first s steps, then B rows for each step; s = 0: B rows throughout), idx int32 [B] with
-   * every row in [0, U) when s > 0, positions pos0..pos0+L-1 within C's K - V position rows.
+   * every row in [0, U) when s > 0, last (if given) int32 [B], positions pos0..pos0+L-1 within C's
+   * K - V position rows.
    * Returns the steps, the position rows' first row and the rows of all steps.
    */
-  const gruShapes = (name: string, b: WasmBackendLike, tok: tf.TensorInfo, idx: tf.TensorInfo | undefined, a: GruAttrs, K: number) => {
+  const gruShapes = (name: string, b: WasmBackendLike, tok: tf.TensorInfo, idx: tf.TensorInfo | undefined, last: tf.TensorInfo | undefined, a: GruAttrs, K: number) => {
     const { B, V, pos0, U, s } = a;
     if (tok.dtype !== 'int32') throw new Error(`${name}: ${tok.dtype} token ids, int32 expected`);
     const n = tok.shape[0];
@@ -230,6 +231,7 @@ export function installOwnKernels(): boolean {
     if (!Number.isInteger(L) || L < s || V + pos0 + L > K) throw new Error(`${name}: ${n} token ids do not fit ${B} rows (${U} for the first ${s} steps) at positions from ${pos0} in ${K - V}`);
     const ids = b.typedArrayFromHeap(tok);
     for (let i = 0; i < ids.length; i++) if (!(ids[i] >= 0 && ids[i] < V)) throw new Error(`${name}: token id ${ids[i]} is not in [0, ${V - 1}]`);
+    if (last && (last.dtype !== 'int32' || last.shape[0] !== B)) throw new Error(`${name}: ${B} int32 last steps expected`);
     if (s > 0) {
       if (!idx || idx.dtype !== 'int32' || idx.shape[0] !== B) throw new Error(`${name}: ${B} int32 prefix rows expected`);
       const rows = b.typedArrayFromHeap(idx);
@@ -243,11 +245,11 @@ export function installOwnKernels(): boolean {
 
   const forward = ({ inputs, attrs, backend: be }: KernelArgs): tf.TensorInfo[] => {
     const b = be as WasmBackendLike;
-    const { c, bxr, bxz, bxn, whr, whz, whn, bhn, h0, tok, idx } = inputs as Record<string, tf.TensorInfo>;
+    const { c, bxr, bxz, bxn, whr, whz, whn, bhn, h0, tok, idx, last } = inputs as Record<string, tf.TensorInfo>;
     const a = attrs as unknown as GruAttrs;
     const K = c.shape[0] / 3, H = c.shape[1];
     if (!Number.isInteger(K)) throw new Error(`${GRU_KERNELS.forward}: input matrices [${c.shape}], three stacked expected`);
-    const { L, posRow, rows0, TR } = gruShapes(GRU_KERNELS.forward, b, tok, idx, a, K);
+    const { L, posRow, rows0, TR } = gruShapes(GRU_KERNELS.forward, b, tok, idx, last, a, K);
     float32(GRU_KERNELS.forward, c, 3 * K * H);
     for (const t of [bxr, bxz, bxn, bhn]) float32(GRU_KERNELS.forward, t, H);
     for (const t of [whr, whz, whn]) float32(GRU_KERNELS.forward, t, H * H);
@@ -255,11 +257,11 @@ export function installOwnKernels(): boolean {
     const outs = [0, 1, 2, 3, 4].map(() => b.makeOutput([TR, H], 'float32'));
     if (TR * H > 0) {
       const [hs, R, Z, N, HN] = outs.map(ptr);
-      const hpBuf = b.makeOutput([a.s > 0 ? a.B * H : 1], 'float32');
+      const work = b.makeOutput([5 * a.B * H + a.B], 'float32');
       const cr = ptr(c), KH = K * H * 4;
       mod.gruForward(cr, cr + KH, cr + 2 * KH, ptr(bxr), ptr(bxz), ptr(bxn), ptr(tok), posRow,
-        ptr(whr), ptr(whz), ptr(whn), ptr(bhn), ptr(h0), hs, R, Z, N, HN, a.B, H, L, a.U, a.s, a.s > 0 ? ptr(idx) : 0, ptr(hpBuf));
-      b.disposeData(hpBuf.dataId);
+        ptr(whr), ptr(whz), ptr(whn), ptr(bhn), ptr(h0), hs, R, Z, N, HN, a.B, H, L, a.U, a.s, a.s > 0 ? ptr(idx) : 0, last ? ptr(last) : 0, ptr(work));
+      b.disposeData(work.dataId);
     }
     return outs;
   };
@@ -267,11 +269,11 @@ export function installOwnKernels(): boolean {
   /** Outputs in the order of the forward's differentiated inputs: dC (the three stacked), dbx_g, dW_g, dbhn, then dh0 unless zeroH0. */
   const backward = ({ inputs, attrs, backend: be }: KernelArgs): tf.TensorInfo[] => {
     const b = be as WasmBackendLike;
-    const { dy, whr, whz, whn, h0, hs, R, Z, N, HN, tok, idx } = inputs as Record<string, tf.TensorInfo>;
+    const { dy, whr, whz, whn, h0, hs, R, Z, N, HN, tok, idx, last } = inputs as Record<string, tf.TensorInfo>;
     const a = attrs as unknown as GruAttrs & { K: number };
     const { B, zeroH0, K } = a;
     const H = whr.shape[0];
-    const { L, posRow, rows0, TR } = gruShapes(GRU_KERNELS.backward, b, tok, idx, a, K);
+    const { L, posRow, rows0, TR } = gruShapes(GRU_KERNELS.backward, b, tok, idx, last, a, K);
     if (a.s > 0 && !zeroH0) throw new Error(`${GRU_KERNELS.backward}: prefixes start from zeros`);
     for (const t of [dy, hs, R, Z, N, HN]) float32(GRU_KERNELS.backward, t, TR * H);
     for (const t of [whr, whz, whn]) float32(GRU_KERNELS.backward, t, H * H);
@@ -283,14 +285,14 @@ export function installOwnKernels(): boolean {
       b.makeOutput([H], 'float32'),
       ...(zeroH0 ? [] : [b.makeOutput([B, H], 'float32')]),
     ];
-    const scratch = b.makeOutput([4 * TR * H + 3 * H * H + 3 * B * H], 'float32');
+    const scratch = b.makeOutput([4 * TR * H + 3 * H * H + 3 * B * H + B + 6 * B * H], 'float32');
     if (TR * H > 0) {
       const [dcr, dbxr, dbxz, dbxn, dwhr, dwhz, dwhn, dbhn, dh0] = outs.map(ptr);
       const dcz = dcr + K * H * 4, dcn = dcz + K * H * 4;
       // dh0 = 0 (no such output): the module skips what only h0's gradient needs.
       mod.gruBackward(ptr(dy), ptr(whr), ptr(whz), ptr(whn), ptr(h0), ptr(hs), ptr(R), ptr(Z), ptr(N), ptr(HN),
         ptr(tok), posRow, dcr, dcz, dcn, dbxr, dbxz, dbxn, dwhr, dwhz, dwhn, dbhn, zeroH0 ? 0 : dh0, ptr(scratch), B, H, L, K,
-        a.U, a.s, a.s > 0 ? ptr(idx) : 0);
+        a.U, a.s, a.s > 0 ? ptr(idx) : 0, last ? ptr(last) : 0);
     }
     b.disposeData(scratch.dataId);
     return outs;

@@ -62,6 +62,12 @@ export interface GruInputs {
    * a zero start state. The states come out in the same layout: U rows per step, then B.
    */
   split?: { s: number; U: number; idx: Int32Array };
+  /**
+   * Each of the B rows' last step whose state is used (its last output), or none: every state.
+   * Where given, the kernels leave a row out of the steps after it (from the split on) and its
+   * states there are 0; the states that are used, and every gradient, stay the same.
+   */
+  last?: Int32Array;
   /** The absolute position of step 0. */
   pos0: number;
   /** Vocabulary size: C's first position row. */
@@ -79,11 +85,12 @@ function gruSequenceKernel(x: GruInputs, whr: tf.Tensor2D, whz: tf.Tensor2D, whn
   const inputs: Record<string, tf.Tensor> = { c: x.C, bxr, bxz, bxn, whr, whz, whn, bhn };
   const constants: Record<string, tf.Tensor> = { tok };
   if (split) constants.idx = tf.tensor1d(split.idx, 'int32');
+  if (x.last) constants.last = tf.tensor1d(x.last, 'int32');
   (zeroH0 ? constants : inputs).h0 = h;
   const attrs = { B, V, pos0, U, s };
   // The forward kernel returns [hs, R, Z, N, HN]; the backward one the inputs' gradients, in their order.
   return kernelOp(GRU_KERNELS, inputs, constants, attrs, (ins, [hs, R, Z, N, HN]) => ({
-    whr: ins.whr, whz: ins.whz, whn: ins.whn, h0: ins.h0, hs, R, Z, N, HN, tok: ins.tok, ...(split ? { idx: ins.idx } : {}),
+    whr: ins.whr, whz: ins.whz, whn: ins.whn, h0: ins.h0, hs, R, Z, N, HN, tok: ins.tok, ...(split ? { idx: ins.idx } : {}), ...(x.last ? { last: ins.last } : {}),
   }), { ...attrs, zeroH0, K: x.C.shape[0] / 3 }) as tf.Tensor2D;
 }
 

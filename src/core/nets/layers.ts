@@ -33,8 +33,9 @@ export function taping(): boolean {
  * - transposedMatMul: a matMul with a transposed operand costs no more than a plain one (our
  *   BatchMatMul; it gives the same bits as transposing first). tfjs-wasm's own ran ~20x slower
  *   with a transposed operand, so without ours the gradients below transpose first.
- * - gruSequence, oneHotRows, layerNorm, biasGelu, biasTanh, logSoftmax, attention, adam: use our
- *   kernels for these (gru-bptt.ts, below, and algos/common.ts's Adam) where they are registered.
+ * - gruSequence, oneHotRows, layerNorm, biasGelu, biasTanh, logSoftmax, nll, attention, adam: use
+ *   our kernels for these (gru-bptt.ts, below, policy.ts's maskedNll and algos/common.ts's Adam)
+ *   where they are registered.
  */
 export const backendTraits = { transposedMatMul: false, gruSequence: false, oneHotRows: false, layerNorm: false, biasGelu: false, biasTanh: false, logSoftmax: false, nll: false, attention: false, adam: false };
 

@@ -21,7 +21,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import type { Rng } from '../rng';
-import { gruSequence, inputMatrices } from './gru-bptt';
+import { gruPath, gruSequence, inputMatrices } from './gru-bptt';
 import { glorot, MoeLayer, type MoeSpec } from './moe';
 import { TransformerNet } from './transformer';
 import { biasTanh, constLinear, inputMatMul, matMulFast, normalVar, oneHotMatMul, oneHotRows, tanh, taping, uniformVar, uniqueName, zerosVar } from './layers';
@@ -284,12 +284,32 @@ class GruNet implements SeqNet {
    * time-major. The one-hot (token, position) inputs times C_g are sums of two rows of C_g: the
    * projections are part of the sequence's op (gru-bptt.ts).
    */
-  private sequence(C: tf.Tensor2D, ids: Int32Array, rows: Int32Array, stride: number, col0: number, count: number, pos0: number, h0: tf.Tensor2D | null): tf.Tensor2D {
+  private sequence(C: tf.Tensor2D, ids: Int32Array, rows: Int32Array, stride: number, col0: number, count: number, pos0: number, h0: tf.Tensor2D | null, last?: Int32Array): tf.Tensor2D {
     const R = rows.length;
     const tok = new Int32Array(count * R);
     for (let j = 0; j < count; j++) for (let i = 0; i < R; i++) tok[j * R + i] = ids[rows[i] * stride + col0 + j];
     const bx = this.bx as unknown as tf.Tensor1D[];
-    return gruSequence({ C, bx, tok, pos0, V: this.spec.vocab }, asT(this.wh[0]), asT(this.wh[1]), asT(this.wh[2]), this.bhn as unknown as tf.Tensor1D, h0, R);
+    // last is by position; the sequence's steps start at pos0
+    const lastStep = last && last.map((p) => p - pos0);
+    return gruSequence({ C, bx, tok, pos0, V: this.spec.vocab, last: lastStep }, asT(this.wh[0]), asT(this.wh[1]), asT(this.wh[2]), this.bhn as unknown as tf.Tensor1D, h0, R);
+  }
+
+  /**
+   * Each row's last position whose state is used (its last live output; from - 1 for none), from
+   * the completion mask `live` [B, L - from], or undefined where every state is (no mask, or
+   * liveOnly off). Counts the states left out in liveOnly.skipped.
+   */
+  private lastLive(B: number, L: number, from: number, live?: ArrayLike<number>): Int32Array | undefined {
+    if (!live || !liveOnly.enabled || gruPath() !== 'kernel') return undefined;
+    const n = L - from;
+    const last = new Int32Array(B);
+    for (let b = 0; b < B; b++) {
+      let j = n - 1;
+      while (j >= 0 && !(live[b * n + j] > 0)) j--;
+      last[b] = from + j;
+      liveOnly.skipped += L - 1 - last[b];
+    }
+    return last;
   }
 
   /**
@@ -301,12 +321,12 @@ class GruNet implements SeqNet {
    * where a batch holds 256 rows; sharedPrefix), and one sequence runs the prefixes and then each
    * row from its prefix's state (gruSequence's split: one kernel each way).
    */
-  private states(C: tf.Tensor2D, ids: Int32Array, B: number, L: number, from: number): tf.Tensor2D {
+  private states(C: tf.Tensor2D, ids: Int32Array, B: number, L: number, from: number, last?: Int32Array): tf.Tensor2D {
     const H = this.spec.hidden;
     const all = Int32Array.from({ length: B }, (_, b) => b);
     const shared = sharedPrefix(ids, B, L, from + 1);
     if (!shared) {
-      const hs = this.sequence(C, ids, all, L, 0, L, 0, null);
+      const hs = this.sequence(C, ids, all, L, 0, L, 0, null, last);
       return from === 0 ? hs : (tf.slice(hs, [from * B, 0], [(L - from) * B, H]) as tf.Tensor2D);
     }
     const { s, g } = shared;
@@ -317,7 +337,7 @@ class GruNet implements SeqNet {
       const pre = this.sequence(C, ids, g.first, L, 0, s, 0, null);
       const hB = expandRows(tf.slice(pre, [(s - 1) * U, 0], [U, H]) as tf.Tensor2D, g);
       if (L === s) return hB;
-      const rest = this.sequence(C, ids, all, L, s, L - s, s, hB); // positions s..L-1
+      const rest = this.sequence(C, ids, all, L, s, L - s, s, hB, last); // positions s..L-1
       return tf.concat([hB, rest], 0) as tf.Tensor2D;
     }
     // One sequence: the U prefixes for s steps, then every row from its prefix's state (positions
@@ -326,7 +346,7 @@ class GruNet implements SeqNet {
     for (let j = 0; j < s; j++) for (let u = 0; u < U; u++) tok[j * U + u] = ids[g.first[u] * L + j];
     for (let j = s; j < L; j++) for (let b = 0; b < B; b++) tok[s * U + (j - s) * B + b] = ids[b * L + j];
     const bx = this.bx as unknown as tf.Tensor1D[];
-    const hs = gruSequence({ C, bx, tok, pos0: 0, V: this.spec.vocab, split: { s, U, idx: g.of } }, asT(this.wh[0]), asT(this.wh[1]), asT(this.wh[2]), this.bhn as unknown as tf.Tensor1D, null, B);
+    const hs = gruSequence({ C, bx, tok, pos0: 0, V: this.spec.vocab, split: { s, U, idx: g.of }, last }, asT(this.wh[0]), asT(this.wh[1]), asT(this.wh[2]), this.bhn as unknown as tf.Tensor1D, null, B);
     return tf.slice(hs, [s * U + (from - s) * B, 0], [(L - from) * B, H]) as tf.Tensor2D;
   }
 
@@ -334,10 +354,11 @@ class GruNet implements SeqNet {
     return tf.add(matMulFast(f, asT(this.wo)), this.bo) as tf.Tensor2D;
   }
 
-  outputs(tokens: Int32Array, B: number, L: number, from: number): tf.Tensor3D {
+  outputs(tokens: Int32Array, B: number, L: number, from: number, live?: ArrayLike<number>): tf.Tensor3D {
     if (!this.fusedBptt && taping()) return this.unfusedOutputs(tokens, B, L, from);
     const n = L - from;
-    const out = tf.reshape(this.head(this.states(this.inputMatrices(), tokens, B, L, from)), [n, B, this.spec.outDim]);
+    const last = this.lastLive(B, L, from, live);
+    const out = tf.reshape(this.head(this.states(this.inputMatrices(), tokens, B, L, from, last)), [n, B, this.spec.outDim]);
     return tf.transpose(out, [1, 0, 2]) as tf.Tensor3D; // [B, n, outDim]
   }
 

@@ -307,22 +307,71 @@ function gatherStates(src: usize, idx: usize, hp: usize, B: i32, H: i32): void {
 }
 
 /**
+ * The rows of step t still needed, listed in order into live (int32): with last given (int32 [n]:
+ * each row's last step whose state is used) the rows with last >= t, else all n. Before the split
+ * (t < s: the prefixes) every row is needed. Returns their count.
+ */
+function liveRows(last: usize, t: i32, s: i32, n: i32, live: usize): i32 {
+  if (last == 0 || t < s) return n;
+  let k = 0;
+  for (let b = 0; b < n; b++) {
+    if (load<i32>(last + (<usize>b << 2)) >= t) {
+      store<i32>(live + (<usize>k << 2), b);
+      k++;
+    }
+  }
+  return k;
+}
+
+/** Row i of a step: live[i] where some rows are left out (k < n), else i. */
+@inline function rowOf(live: usize, i: i32, packed: bool): i32 {
+  return packed ? load<i32>(live + (<usize>i << 2)) : i;
+}
+
+/** dst rows 0..k-1 = src rows live[0..k-1] (rows of H floats). */
+function packRows(src: usize, live: usize, k: i32, dst: usize, H: i32): void {
+  const rb = <usize>H << 2;
+  for (let i = 0; i < k; i++) memory.copy(dst + <usize>i * rb, src + <usize>load<i32>(live + (<usize>i << 2)) * rb, rb);
+}
+
+/** dst rows live[0..k-1] = src rows 0..k-1. */
+function unpackRows(src: usize, live: usize, k: i32, dst: usize, H: i32): void {
+  const rb = <usize>H << 2;
+  for (let i = 0; i < k; i++) memory.copy(dst + <usize>load<i32>(live + (<usize>i << 2)) * rb, src + <usize>i * rb, rb);
+}
+
+/** Zero the rows of a step (n rows of H floats at p) that are not among live[0..k-1] (live in increasing order). */
+function zeroOthers(p: usize, live: usize, k: i32, n: i32, H: i32): void {
+  const rb = <usize>H << 2;
+  let i = 0;
+  for (let b = 0; b < n; b++) {
+    if (i < k && load<i32>(live + (<usize>i << 2)) == b) i++;
+    else memory.fill(p + <usize>b * rb, 0, rb);
+  }
+}
+
+/**
  * Forward over L steps. Step t's input projections are one-hot (token, position) rows times the
  * folded input matrices, so each is two rows of C_g plus the bias, summed in this order:
  * x_g = (C_g[tok] + C_g[posRow + t]) + bx_g for g = r, z, n, with C_g [K, H], bx_g [H] and tok
  * (int32 row ids below posRow, time-major, one per row of every step). whr, whz, whn [H, H]; bhn
  * [H]; h0 [rows of step 0, H] (zeros with a split). Writes hs (the states after each step) and what
- * the backward pass needs: R, Z, N (the gates) and HN (h Whn + bhn), one row per row of every step;
- * hpBuf [B, H] gets the states the rows continue from at the split. Where h0 is all zeros its
+ * the backward pass needs: R, Z, N (the gates) and HN (h Whn + bhn), one row per row of every step.
+ * last (int32 [B], or 0): each row's last step whose state is used (its last output); from the
+ * split on, a row past it is left out of the step (0 in every output), the others' products taken
+ * packed (the same bits). work: [5*B*H + B] floats (the states the rows continue from at the
+ * split, the live rows' list, their packed states and products). Where h0 is all zeros its
  * products are zeros and are skipped (the same values). Each row goes in three passes, r, z, then
  * n and the new state: the operations of one pass in the same order (the same bits), with fewer
  * pointers live at once. In one pass V8 kept spilling and reloading them; this runs ~10% faster.
  */
 export function gruForward(cr: usize, cz: usize, cn: usize, bxr: usize, bxz: usize, bxn: usize, tok: usize, posRow: i32,
   whr: usize, whz: usize, whn: usize, bhn: usize, h0: usize,
-  hs: usize, R: usize, Z: usize, N: usize, HN: usize, B: i32, H: i32, L: i32, U: i32, s: i32, idx: usize, hpBuf: usize): void {
+  hs: usize, R: usize, Z: usize, N: usize, HN: usize, B: i32, H: i32, L: i32, U: i32, s: i32, idx: usize, last: usize, work: usize): void {
   const H4 = H & ~3;
   const fromZero = allZero(h0, rowsAt(0, s, U, B) * H);
+  const BHb = <usize>(B * H) << 2;
+  const hpBuf = work, live = work + BHb, pA = live + (<usize>B << 2), pR = pA + BHb, pZ = pR + BHb, pHN = pZ + BHb;
   for (let t = 0; t < L; t++) {
     const n = rowsAt(t, s, U, B);
     const nH = n * H;
@@ -336,19 +385,34 @@ export function gruForward(cr: usize, cz: usize, cn: usize, bxr: usize, bxz: usi
       }
     }
     const r = R + o, z = Z + o, hn = HN + o, ng = N + o, h = hs + o;
+    // Rows whose states are no longer used (past their last output) are left out: 0 in every output.
+    const k = liveRows(last, t, s, n, live);
+    const packed = k < n;
+    if (packed) {
+      zeroOthers(r, live, k, n, H); zeroOthers(z, live, k, n, H); zeroOthers(hn, live, k, n, H);
+      zeroOthers(ng, live, k, n, H); zeroOthers(h, live, k, n, H);
+    }
     if (t == 0 && fromZero) {
       memory.fill(r, 0, <usize>nH << 2);
       memory.fill(z, 0, <usize>nH << 2);
       memory.fill(hn, 0, <usize>nH << 2);
-    } else {
+    } else if (!packed) {
       matmul(hp, whr, r, n, H, H, 0);
       matmul(hp, whz, z, n, H, H, 0);
       matmul(hp, whn, hn, n, H, H, 0);
+    } else if (k > 0) {
+      // The products of the live rows only (each row's the same bits as in the whole product).
+      packRows(hp, live, k, pA, H);
+      matmul(pA, whr, pR, k, H, H, 0);
+      matmul(pA, whz, pZ, k, H, H, 0);
+      matmul(pA, whn, pHN, k, H, H, 0);
+      unpackRows(pR, live, k, r, H); unpackRows(pZ, live, k, z, H); unpackRows(pHN, live, k, hn, H);
     }
     const pr = <usize>((posRow + t) * H) << 2; // the position's row, in bytes
     const qr = cr + pr, qz = cz + pr, qn = cn + pr;
     const tk = tok + (<usize>firstRow(t, s, U, B) << 2);
-    for (let b = 0; b < n; b++) {
+    for (let i = 0; i < k; i++) {
+      const b = rowOf(live, i, packed);
       const tr = <usize>(load<i32>(tk + (<usize>b << 2)) * H) << 2; // the token's row
       const ar = cr + tr, az = cz + tr, an = cn + tr;
       const rb = <usize>(b * H) << 2; // this row of the step, in bytes
@@ -458,11 +522,12 @@ function recurrentGrad(h0: usize, hs: usize, hpBuf: usize, da: usize, dw: usize,
  * gradients sum HP^T dA over the steps' rows in order (HP: the states before each step), in pieces
  * where the rows are not contiguous (h0's, the split's). scratch: [4*TR*H + 3*H*H + 3*B*H] floats,
  * TR the rows of all steps (the projections' gradients and dLoss/dhn per row, the three transposed
- * recurrent matrices, the running dLoss/dh, the split's states and gradients).
+ * recurrent matrices, the running dLoss/dh, the split's states and gradients), then [B + 6*B*H]
+ * for the live rows (last: as gruForward's; 0 where every row is used).
  */
 export function gruBackward(dy: usize, whr: usize, whz: usize, whn: usize, h0: usize, hs: usize, R: usize, Z: usize, N: usize, HN: usize,
   tok: usize, posRow: i32, dcr: usize, dcz: usize, dcn: usize, dbxr: usize, dbxz: usize, dbxn: usize,
-  dwhr: usize, dwhz: usize, dwhn: usize, dbhn: usize, dh0: usize, scratch: usize, B: i32, H: i32, L: i32, K: i32, U: i32, s: i32, idx: usize): void {
+  dwhr: usize, dwhz: usize, dwhn: usize, dbhn: usize, dh0: usize, scratch: usize, B: i32, H: i32, L: i32, K: i32, U: i32, s: i32, idx: usize, last: usize): void {
   const H4 = H & ~3;
   const TR = firstRow(L, s, U, B);
   const all = <usize>(TR * H) << 2;
@@ -474,6 +539,8 @@ export function gruBackward(dy: usize, whr: usize, whz: usize, whn: usize, h0: u
   let dh = noH0 ? wT + 3 * HH : dh0;
   let dhAlt = wT + 3 * HH + BHb; // the prefix rows' dLoss/dh at the split
   const hpBuf = dhAlt + BHb;
+  // Where rows are left out: their list, the live rows' gradients packed, and their products.
+  const live = hpBuf + BHb, p1 = live + (<usize>B << 2), p2 = p1 + BHb, p3 = p2 + BHb, q1 = p3 + BHb, q2 = q1 + BHb, q3 = q2 + BHb;
   if (s > 0 && s < L) gatherStates(hs + (<usize>(firstRow(s - 1, s, U, B) * H) << 2), idx, hpBuf, B, H);
   transpose(whr, wT, H, H); transpose(whz, wT + HH, H, H); transpose(whn, wT + 2 * HH, H, H);
   const one = f32x4.splat(1.0);
@@ -485,8 +552,15 @@ export function gruBackward(dy: usize, whr: usize, whz: usize, whn: usize, h0: u
     const r = R + o, z = Z + o, ng = N + o, hn = HN + o, g = dy + o;
     const dr = dar + o, dz = daz + o, dn = dan + o, dhn = dhnAll + o;
     const first = t == L - 1;
-    for (let b = 0; b < n; b++) {
-      const row = b * H;
+    // Rows past their last output have no gradient here (nor after): 0, and left out of the products.
+    const k = liveRows(last, t, s, n, live);
+    const packed = k < n;
+    if (packed) {
+      zeroOthers(dr, live, k, n, H); zeroOthers(dz, live, k, n, H); zeroOthers(dn, live, k, n, H);
+      zeroOthers(dhn, live, k, n, H); zeroOthers(dh, live, k, n, H);
+    }
+    for (let i = 0; i < k; i++) {
+      const row = rowOf(live, i, packed) * H;
       let c = 0;
       for (; c < H4; c += 4) {
         const e = row + c;
@@ -517,9 +591,21 @@ export function gruBackward(dy: usize, whr: usize, whz: usize, whn: usize, h0: u
     }
     if (t == 0 && noH0) break;
     // dh_{t-1} = d * z + dar Whr^T + daz Whz^T + dhn Whn^T
-    matmul(dr, wT, dh, n, H, H, 1);
-    matmul(dz, wT + HH, dh, n, H, H, 1);
-    matmul(dhn, wT + 2 * HH, dh, n, H, H, 1);
+    if (!packed) {
+      matmul(dr, wT, dh, n, H, H, 1);
+      matmul(dz, wT + HH, dh, n, H, H, 1);
+      matmul(dhn, wT + 2 * HH, dh, n, H, H, 1);
+    } else if (k > 0) {
+      // The live rows' products, each added in the same order as the whole products add them.
+      packRows(dr, live, k, p1, H); packRows(dz, live, k, p2, H); packRows(dhn, live, k, p3, H);
+      matmul(p1, wT, q1, k, H, H, 0);
+      matmul(p2, wT + HH, q2, k, H, H, 0);
+      matmul(p3, wT + 2 * HH, q3, k, H, H, 0);
+      for (let i = 0; i < k; i++) {
+        const d = dh + (<usize>(load<i32>(live + (<usize>i << 2)) * H) << 2), ro = <usize>(i * H) << 2;
+        addInto(d, q1 + ro, H); addInto(d, q2 + ro, H); addInto(d, q3 + ro, H);
+      }
+    }
     if (t == s && t > 0) {
       // Each row's gradient goes to the prefix it continued from (rows in order).
       memory.fill(dhAlt, 0, <usize>(U * H) << 2);
