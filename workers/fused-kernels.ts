@@ -50,9 +50,8 @@ export interface FusedModule {
   biasTanhBackward(dy: number, ss: number, da: number, db: number, N: number, D: number): void;
   logSoftmaxForward(x: number, out: number, R: number, V: number, tab: number): void;
   expf(x: number, out: number, n: number, tab: number): void;
-  nllForward(x: number, tok: number, mask: number, lp: number, out: number, R: number, V: number, tab: number): void;
+  nllForward(x: number, tok: number, mask: number, lp: number, out: number, ent: number, R: number, V: number, tab: number): void;
   nllBackward(dy: number, lp: number, tok: number, mask: number, dx: number, R: number, V: number, tab: number): void;
-  maskedEntropy(x: number, mask: number, out: number, scratch: number, R: number, V: number, tab: number): void;
   logSoftmaxBackward(dy: number, y: number, dx: number, R: number, V: number, tab: number): void;
   attentionForward(q: number, k: number, v: number, o: number, P: number, B: number, H: number, Lq: number, Lk: number, dh: number, scale: number): void;
   attentionBackward(dO: number, q: number, k: number, v: number, P: number, dq: number, dk: number, dv: number, scratch: number,
@@ -481,27 +480,26 @@ export function installOwnKernels(): boolean {
   };
 
   /** Logits [..., V] with a token id (int32, each in [0, V)) and a mask value per row: R rows of V. */
-  const nllShapes = (name: string, b: WasmBackendLike, x: tf.TensorInfo, tok: tf.TensorInfo | null, mask: tf.TensorInfo) => {
+  const nllShapes = (name: string, b: WasmBackendLike, x: tf.TensorInfo, tok: tf.TensorInfo, mask: tf.TensorInfo) => {
     float32(name, x);
     const { R, V } = rowsOf(x);
     float32(name, mask, R);
-    if (tok) {
-      if (tok.dtype !== 'int32' || tok.shape.reduce((p, q) => p * q, 1) !== R) throw new Error(`${name}: ${R} int32 token ids expected`);
-      const ids = b.typedArrayFromHeap(tok);
-      for (let i = 0; i < ids.length; i++) if (!(ids[i] >= 0 && ids[i] < V)) throw new Error(`${name}: token id ${ids[i]} is not in [0, ${V - 1}]`);
-    }
+    if (tok.dtype !== 'int32' || tok.shape.reduce((p, q) => p * q, 1) !== R) throw new Error(`${name}: ${R} int32 token ids expected`);
+    const ids = b.typedArrayFromHeap(tok);
+    for (let i = 0; i < ids.length; i++) if (!(ids[i] >= 0 && ids[i] < V)) throw new Error(`${name}: token id ${ids[i]} is not in [0, ${V - 1}]`);
     return { R, V };
   };
 
-  /** [loss, lp]: the masked mean of -log p(token), and the log softmax the gradient reads. */
+  /** [loss, lp, entropy]: the masked means of -log p(token) and of the entropy, and the log softmax the gradient reads. */
   const nllForward = ({ inputs, backend: be }: KernelArgs): tf.TensorInfo[] => {
     const b = be as WasmBackendLike;
     const { x, tok, mask } = inputs as Record<string, tf.TensorInfo>;
     const { R, V } = nllShapes(NLL_KERNELS.forward, b, x, tok, mask);
     const loss = b.makeOutput([], 'float32');
     const lp = b.makeOutput(x.shape, 'float32');
-    mod.nllForward(ptr(x), ptr(tok), ptr(mask), ptr(lp), ptr(loss), R, V, tablesPtr());
-    return [loss, lp];
+    const ent = b.makeOutput([], 'float32');
+    mod.nllForward(ptr(x), ptr(tok), ptr(mask), ptr(lp), ptr(loss), ptr(ent), R, V, tablesPtr());
+    return [loss, lp, ent];
   };
 
   const nllBackward = ({ inputs, backend: be }: KernelArgs): tf.TensorInfo => {
@@ -512,17 +510,6 @@ export function installOwnKernels(): boolean {
     const dx = b.makeOutput(lp.shape, 'float32');
     mod.nllBackward(ptr(dy), ptr(lp), ptr(tok), ptr(mask), ptr(dx), R, V, tablesPtr());
     return dx;
-  };
-
-  const maskedEntropy = ({ inputs, backend: be }: KernelArgs): tf.TensorInfo => {
-    const b = be as WasmBackendLike;
-    const { x, mask } = inputs as Record<string, tf.TensorInfo>;
-    const { R, V } = nllShapes(NLL_KERNELS.entropy, b, x, null, mask);
-    const out = b.makeOutput([], 'float32');
-    const scratch = b.makeOutput([Math.max(1, V)], 'float32');
-    mod.maskedEntropy(ptr(x), ptr(mask), ptr(out), ptr(scratch), R, V, tablesPtr());
-    b.disposeData(scratch.dataId);
-    return out;
   };
 
   /** q [B*Lq, A], k and v [B*Lk, A] with A = H*dh: the shapes attentionForward/Backward read. */
@@ -623,7 +610,7 @@ export function installOwnKernels(): boolean {
     [BIAS_GELU_KERNELS.forward, biasGeluForward], [BIAS_GELU_KERNELS.backward, biasGeluBackward],
     [BIAS_TANH_KERNELS.forward, biasTanhForward], [BIAS_TANH_KERNELS.backward, biasTanhBackward],
     [LOG_SOFTMAX_KERNELS.forward, logSoftmaxForward], [LOG_SOFTMAX_KERNELS.backward, logSoftmaxBackward],
-    [NLL_KERNELS.forward, nllForward], [NLL_KERNELS.backward, nllBackward], [NLL_KERNELS.entropy, maskedEntropy],
+    [NLL_KERNELS.forward, nllForward], [NLL_KERNELS.backward, nllBackward],
     [ATTENTION_KERNELS.forward, attentionForward], [ATTENTION_KERNELS.backward, attentionBackward],
   ];
   for (const [kernelName, f] of kernels) tf.registerKernel({ kernelName, backendName: 'wasm', kernelFunc: f as tf.KernelFunc });

@@ -129,8 +129,8 @@ export function logSoftmax<T extends tf.Tensor>(x: T): T {
   return kernelOp(LOG_SOFTMAX_KERNELS, { x }, {}, {}, (_, [y]) => ({ y })) as T;
 }
 
-/** The masked token NLL's two kernels and the masked entropy's one (registered by workers/fused-kernels.ts). */
-export const NLL_KERNELS = { forward: 'PlaygroundNll', backward: 'PlaygroundNllGrad', entropy: 'PlaygroundMaskedEntropy' } as const;
+/** The masked token NLL's two kernels (registered by workers/fused-kernels.ts). */
+export const NLL_KERNELS = { forward: 'PlaygroundNll', backward: 'PlaygroundNllGrad' } as const;
 
 /** Whether maskedNllKernels can run (the backend has the kernels and they are on: backendTraits.nll). */
 export function fusedNll(): boolean {
@@ -139,13 +139,33 @@ export function fusedNll(): boolean {
 
 /**
  * policy.ts's maskedNll as our kernels (only where fusedNll()): logits [n, T, V], tok int32 [n*T],
- * mask [n, T] -> the loss (differentiable in the logits) and the entropy's masked mean (not).
- * They repeat the tfjs ops' arithmetic in their order: the same values and gradient to the bit.
+ * mask [n, T] -> the loss (differentiable in the logits) and the entropy's masked mean (not), from
+ * one forward call. They repeat the tfjs ops' arithmetic in their order: the same values and
+ * gradient to the bit.
  */
 export function maskedNllKernels(logits: tf.Tensor3D, tok: tf.Tensor, mask: tf.Tensor2D): { loss: tf.Scalar; entropy: tf.Scalar } {
-  const loss = kernelOp(NLL_KERNELS, { x: logits }, { tok, mask }, {}, (ins, [, lp]) => ({ lp, tok: ins.tok, mask: ins.mask })) as tf.Scalar;
-  const entropy = tf.engine().runKernel(NLL_KERNELS.entropy, { x: logits, mask }) as tf.Scalar;
-  return { loss, entropy };
+  const run = (x: tf.Tensor) => tf.engine().runKernel(NLL_KERNELS.forward, { x, tok, mask }) as unknown as [tf.Scalar, tf.Tensor, tf.Scalar];
+  if (!taping()) {
+    const [loss, lp, entropy] = run(logits);
+    lp.dispose();
+    return { loss, entropy };
+  }
+  let entropy: tf.Scalar | null = null;
+  const op = tf.customGrad(((x: tf.Tensor, save: tf.GradSaveFunc) => {
+    const [loss, lp, e] = run(x);
+    entropy = tf.keep(e); // made in the op's own scope: kept, then handed to the caller's below
+    save([lp, tok, mask]);
+    return {
+      value: loss,
+      gradFunc: (dy: tf.Tensor | tf.Tensor[], [lpS, tokS, maskS]: tf.Tensor[]) => [tf.engine().runKernel(NLL_KERNELS.backward, { dy: dy as tf.Tensor, lp: lpS, tok: tokS, mask: maskS }) as tf.Tensor],
+    };
+    // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  }) as any) as (x: tf.Tensor) => tf.Scalar;
+  const loss = op(logits);
+  const e = entropy as unknown as tf.Scalar;
+  const out = tf.clone(e);
+  e.dispose();
+  return { loss, entropy: out };
 }
 
 /** Causal multi-head attention's two kernels (registered by workers/fused-kernels.ts). */

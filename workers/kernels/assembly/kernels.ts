@@ -1037,24 +1037,33 @@ export function logSoftmaxBackward(dy: usize, y: usize, dx: usize, R: i32, V: i3
 }
 
 /**
- * The masked mean of the tokens' negative log-probs, as src/core/nets/policy.ts's maskedNll computes
- * it with tfjs ops, to the bit: lp = log softmax of x [R, V] (R = n*T rows in row-major order, as
- * logSoftmaxForward), logp_r = the sum over v of lp[r, v] * (v == tok_r) in order from 0 (the
- * one-hot product and its sum), loss = (the sum of -logp_r * mask_r over r in order) / (the sum of
- * mask_r in order), every operation in f32. Writes lp and out[0] = loss.
+ * The masked mean of the tokens' negative log-probs and of their entropies, as src/core/nets/
+ * policy.ts's maskedNll computes them with tfjs ops, to the bit: lp = log softmax of x [R, V]
+ * (R = n*T rows in row-major order, as logSoftmaxForward), logp_r = the sum over v of
+ * lp[r, v] * (v == tok_r) in order from 0 (the one-hot product and its sum), e_r = -(the sum over v
+ * of exp(lp) * lp, in order from 0); loss = (the sum of -logp_r * mask_r over r in order) / (the
+ * sum of mask_r in order), entropy = (the sum of e_r * mask_r in order) / (the same), every
+ * operation in f32. Writes lp, out[0] = loss and ent[0] = entropy.
  */
-export function nllForward(x: usize, tok: usize, mask: usize, lp: usize, out: usize, R: i32, V: i32, tab: usize): void {
+export function nllForward(x: usize, tok: usize, mask: usize, lp: usize, out: usize, ent: usize, R: i32, V: i32, tab: usize): void {
   logSoftmaxForward(x, lp, R, V, tab);
   let den: f32 = 0;
   for (let r = 0; r < R; r++) den += ld(mask, r);
-  let num: f32 = 0;
+  let num: f32 = 0, numE: f32 = 0;
   for (let r = 0; r < R; r++) {
     const o = r * V, t = load<i32>(tok + (<usize>r << 2));
-    let s: f32 = 0;
-    for (let v = 0; v < V; v++) s += ld(lp, o + v) * <f32>(v == t);
-    num += -s * ld(mask, r);
+    let s: f32 = 0, e: f32 = 0;
+    for (let v = 0; v < V; v++) {
+      const y = ld(lp, o + v);
+      s += y * <f32>(v == t);
+      e += expfMusl(y, tab) * y;
+    }
+    const m = ld(mask, r);
+    num += -s * m;
+    numE += -e * m;
   }
   st(out, 0, num / den);
+  st(ent, 0, numE / den);
 }
 
 /**
@@ -1073,27 +1082,6 @@ export function nllBackward(dy: usize, lp: usize, tok: usize, mask: usize, dx: u
     for (let v = 0; v < V; v++) sum += q * <f32>(v == t);
     for (let v = 0; v < V; v++) st(dx, o + v, q * <f32>(v == t) - sum * expfMusl(ld(lp, o + v), tab));
   }
-}
-
-/**
- * The masked mean of the tokens' entropies (a diagnostic: no gradient), to the bit as the tfjs ops
- * compute it: lp = log softmax of x [R, V], e_r = -(the sum over v of exp(lp) * lp, in order from
- * 0), then (the sum of e_r * mask_r in order) / (the sum of mask_r in order). scratch [V] floats.
- */
-export function maskedEntropy(x: usize, mask: usize, out: usize, scratch: usize, R: i32, V: i32, tab: usize): void {
-  let den: f32 = 0;
-  for (let r = 0; r < R; r++) den += ld(mask, r);
-  let num: f32 = 0;
-  for (let r = 0; r < R; r++) {
-    logSoftmaxForward(x + (<usize>(r * V) << 2), scratch, 1, V, tab);
-    let s: f32 = 0;
-    for (let v = 0; v < V; v++) {
-      const y = ld(scratch, v);
-      s += expfMusl(y, tab) * y;
-    }
-    num += -s * ld(mask, r);
-  }
-  st(out, 0, num / den);
 }
 
 /** q . k over dh floats from p and r: four lanes of partial products, then the lanes, then the tail. */
