@@ -5,7 +5,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { describe, expect, it } from 'vitest';
 import { Rng } from '../src/core/rng';
-import { ourMatMul } from '../workers/wasm-kernels';
+import { ourMatMul, ourPad } from '../workers/wasm-kernels';
 
 /** The slice computed in plain JS from the flat values. */
 function sliceJs(vals: Float32Array, shape: number[], begin: number[], size: number[]): number[] {
@@ -155,6 +155,30 @@ describe('wasm kernels', () => {
     const x = tf.tensor2d([1, 2, 3, 4], [2, 2]);
     expect(() => tf.gather(x, tf.tensor1d([2], 'int32'))).toThrow(/index value 2/);
     x.dispose();
+  });
+
+  it("pads of rank 1-4 (any axes, any constant) equal the stock kernel's exactly", () => {
+    const rng = new Rng(5);
+    const stock = (f: () => tf.Tensor) => {
+      ourPad.enabled = false;
+      try {
+        return f();
+      } finally {
+        ourPad.enabled = true;
+      }
+    };
+    for (let trial = 0; trial < 200; trial++) {
+      const rank = 1 + rng.int(4);
+      const shape = Array.from({ length: rank }, () => 1 + rng.int(5));
+      const paddings = shape.map(() => [rng.int(3), rng.int(3)] as [number, number]);
+      if (trial % 4 === 0) paddings.forEach((p, d) => d > 0 && (p[0] = p[1] = 0)); // only the first axis: one run
+      const c = trial % 3 === 0 ? 0 : rng.next() * 4 - 2;
+      const x = tf.tensor(Float32Array.from({ length: shape.reduce((a, b) => a * b, 1) }, () => rng.next() * 2 - 1), shape);
+      const ours = tf.pad(x, paddings, c), theirs = stock(() => tf.pad(x, paddings, c));
+      expect(ours.shape).toEqual(theirs.shape);
+      expect(Array.from(ours.dataSync())).toEqual(Array.from(theirs.dataSync()));
+      tf.dispose([x, ours, theirs]);
+    }
   });
 
   it('slices of rank 1-4, contiguous or not, equal the JS slice exactly', () => {

@@ -1,8 +1,8 @@
 /**
  * Faster replacements for tfjs-backend-wasm 4.22 kernels that cost far more than they should at
  * our sizes (measured with `npm run bench -- --only profile`). Installed by whoever picks the
- * backend: the worker, scripts/backend.ts (CLI, benchmarks) and the test setup. Slice, GatherV2,
- * Identity and Sum compute exactly the values of the kernel they replace; BatchMatMul sums in
+ * backend: the worker, scripts/backend.ts (CLI, benchmarks) and the test setup. Slice, PadV2,
+ * GatherV2, Identity and Sum compute exactly the values of the kernel they replace; BatchMatMul sums in
  * another order (our own path: the same bits in every engine, not the stock kernel's bits).
  *
  * - Slice: the stock kernel starts with `backend.readSync(x)`, which copies the WHOLE input out of
@@ -53,6 +53,46 @@ function fastSlice(args: { inputs: tf.NamedTensorInfoMap; attrs?: tf.NamedAttrMa
     o += inner;
     let d = rank - 2;
     while (d >= 0 && ++idx[d] === size[d]) idx[d--] = 0;
+    if (d < 0) break;
+  }
+  return out;
+}
+
+let stockPad: Kernel | null = null;
+
+/** Whether PadV2 on float32 runs ours (the same values; the tests switch it off to compare). */
+export const ourPad = { enabled: true };
+
+/**
+ * PadV2 on float32 (what the gradient of a slice runs: the GRU's outputs are a slice of its states,
+ * [1,806, 64] in a GRU SFT step): the stock kernel walked every element through its C++ index
+ * arithmetic (~1.3 ms for that pad in a PPO step). The output is filled with the constant and the
+ * input copied in runs as long as the padding allows (one run where only the first axis is padded):
+ * the same values. Other dtypes go to the stock kernel.
+ */
+function fastPad(args: { inputs: tf.NamedTensorInfoMap; attrs?: tf.NamedAttrMap; backend: unknown }): tf.TensorInfo {
+  const x = args.inputs.x as tf.TensorInfo;
+  const { paddings, constantValue } = args.attrs as unknown as { paddings: [number, number][]; constantValue: number };
+  const rank = x.shape.length;
+  if (!ourPad.enabled || x.dtype !== 'float32' || rank === 0 || paddings.length !== rank || tf.util.sizeFromShape(x.shape) === 0) return stockPad!(args);
+  const backend = args.backend as WasmBackendLike;
+  const outShape = x.shape.map((d, i) => paddings[i][0] + d + paddings[i][1]);
+  const out = backend.makeOutput(outShape, 'float32');
+  const xv = backend.typedArrayFromHeap(x);
+  const ov = backend.typedArrayFromHeap(out);
+  ov.fill(constantValue);
+  // The last padded axis k: below it the input's rows are whole rows of the output.
+  let k = rank - 1;
+  while (k > 0 && paddings[k][0] === 0 && paddings[k][1] === 0) k--;
+  const outStrides = [...tf.util.computeStrides(outShape), 1];
+  const run = x.shape.slice(k).reduce((a, b) => a * b, 1);
+  const idx = new Array<number>(k).fill(0);
+  for (let from = 0; ; from += run) {
+    let o = paddings[k][0] * outStrides[k];
+    for (let d = 0; d < k; d++) o += (idx[d] + paddings[d][0]) * outStrides[d];
+    ov.set(xv.subarray(from, from + run), o);
+    let d = k - 1;
+    while (d >= 0 && ++idx[d] === x.shape[d]) idx[d--] = 0;
     if (d < 0) break;
   }
   return out;
@@ -239,6 +279,8 @@ export function installWasmKernels(): void {
   replace('Slice', fastSlice);
   replace('GatherV2', fastGather);
   replace('Identity', sharedIdentity);
+  stockPad = (tf.getKernel('PadV2', 'wasm')?.kernelFunc ?? null) as Kernel | null;
+  if (stockPad) replace('PadV2', fastPad);
   installCheapSaves();
   stockSum = (tf.getKernel('Sum', 'wasm')?.kernelFunc ?? null) as Kernel | null;
   if (stockSum) replace('Sum', fastSum);
