@@ -163,21 +163,25 @@ export interface PrefixGroups {
 function prefixLevels(ids: Int32Array, B: number, stride: number, len: number): PrefixGroups[] {
   const levels: PrefixGroups[] = [];
   let prev = new Int32Array(B); // every row shares the empty prefix
+  let U = B > 0 ? 1 : 0;
   for (let s = 1; s <= len; s++) {
-    const seen = new Map<number, number>();
+    // (previous group, token) -> group, in a table: token ids are small non-negative integers
+    let V = 0;
+    for (let b = 0; b < B; b++) V = Math.max(V, ids[b * stride + s - 1] + 1);
+    const seen = new Int32Array(U * V).fill(-1);
     const first: number[] = [];
     const of = new Int32Array(B);
     for (let b = 0; b < B; b++) {
-      const key = prev[b] * 0x100000 + ids[b * stride + s - 1]; // token ids are small non-negative integers
-      let u = seen.get(key);
-      if (u === undefined) {
-        u = first.length;
-        seen.set(key, u);
+      const key = prev[b] * V + ids[b * stride + s - 1];
+      let u = seen[key];
+      if (u < 0) {
+        u = seen[key] = first.length;
         first.push(b);
       }
       of[b] = u;
     }
-    levels.push({ U: first.length, first: Int32Array.from(first), of });
+    U = first.length;
+    levels.push({ U, first: Int32Array.from(first), of });
     prev = of;
   }
   return levels;
