@@ -256,7 +256,8 @@ export function installOwnKernels(): boolean {
     const outs = [0, 1, 2, 3, 4].map(() => b.makeOutput([TR, H], 'float32'));
     if (TR * H > 0) {
       const [hs, R, Z, N, HN] = outs.map(ptr);
-      const work = b.makeOutput([5 * a.B * H + a.B], 'float32');
+      // Room for the split's states and the live rows' packed products (none needed: one float).
+      const work = b.makeOutput([a.s > 0 || last ? 5 * a.B * H + a.B : 1], 'float32');
       const cr = ptr(c), KH = K * H * 4;
       mod.gruForward(cr, cr + KH, cr + 2 * KH, ptr(bxr), ptr(bxz), ptr(bxn), ptr(tok), posRow,
         ptr(whr), ptr(whz), ptr(whn), ptr(bhn), ptr(h0), hs, R, Z, N, HN, a.B, H, L, a.U, a.s, a.s > 0 ? ptr(idx) : 0, last ? ptr(last) : 0, ptr(work));
