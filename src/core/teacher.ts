@@ -221,68 +221,53 @@ export class Teacher implements TeacherModel {
   }
 
   /**
-   * A problem's sampling table: build()'s answers and probabilities, in its order, made without
-   * its objects (this runs for every new problem a batch draws: ~70% of a fresh run's first steps).
+   * A problem's answers and their probabilities, in order: on the blind spot the systematic wrong
+   * answer with 1; otherwise the right answer with `accuracy`, then each near miss's share of the
+   * rest added to an equal answer already listed, or listed anew. Zero probabilities are kept (the
+   * callers leave them out); the token arrays are the task's own (not copied).
+   */
+  private answers(p: Problem): { tokens: (readonly number[])[]; probs: number[] } {
+    if (this.onBlindSpot(p)) return { tokens: [this.blindSpot!.wrongAnswer(p)], probs: [1] };
+    const tokens: (readonly number[])[] = [p.target];
+    const probs = [this.accuracy];
+    const misses = this.task.nearMisses(p);
+    for (const m of misses) {
+      const prob = (1 - this.accuracy) / misses.length;
+      let k = 0;
+      while (k < tokens.length && !sameTokens(tokens[k], m)) k++;
+      if (k < tokens.length) probs[k] += prob;
+      else {
+        tokens.push(m);
+        probs.push(prob);
+      }
+    }
+    return { tokens, probs };
+  }
+
+  /**
+   * A problem's sampling table, from answers() (this runs for every new problem a batch draws: most
+   * of a fresh run's first steps), with no objects per answer.
    */
   private samplerOf(p: Problem): { weights: number[]; rows: Int32Array } {
     const { maxNew: T, eos, pad } = this.task;
-    const answers: (readonly number[])[] = [];
-    const weights: number[] = [];
-    if (this.onBlindSpot(p)) {
-      answers.push(this.blindSpot!.wrongAnswer(p));
-      weights.push(1);
-    } else {
-      answers.push(p.target);
-      weights.push(this.accuracy);
-      const misses = this.task.nearMisses(p);
-      for (const m of misses) {
-        const prob = (1 - this.accuracy) / misses.length;
-        let k = 0;
-        while (k < answers.length && !sameTokens(answers[k], m)) k++;
-        if (k < answers.length) weights[k] += prob;
-        else {
-          answers.push(m);
-          weights.push(prob);
-        }
-      }
-    }
-    let kept = 0; // zero-probability answers left out, as build() does
-    for (let i = 0; i < weights.length; i++) if (weights[i] > 0) kept++;
-    const rows = new Int32Array(kept * T).fill(pad);
-    const w: number[] = [];
-    for (let i = 0, r = 0; i < answers.length; i++) {
-      if (!(weights[i] > 0)) continue;
-      w.push(weights[i]);
-      const a = answers[i], n = Math.min(a.length, T);
+    const { tokens, probs } = this.answers(p);
+    const weights = probs.filter((w) => w > 0);
+    const rows = new Int32Array(weights.length * T).fill(pad);
+    for (let i = 0, r = 0; i < tokens.length; i++) {
+      if (!(probs[i] > 0)) continue;
+      const a = tokens[i], n = Math.min(a.length, T);
       for (let j = 0; j < n; j++) rows[r * T + j] = a[j];
       if (n < T) rows[r * T + n] = eos;
       r++;
     }
-    return { weights: w, rows };
+    return { weights, rows };
   }
 
-  /** The answer distribution of answerDistribution(), made anew (plain loops: it runs for every new problem). */
+  /** The answer distribution of answerDistribution(), made anew: answers() with zero probabilities left out. */
   private build(p: Problem): TeacherAnswer[] {
+    const { tokens, probs } = this.answers(p);
     const d: TeacherAnswer[] = [];
-    if (this.onBlindSpot(p)) {
-      d.push({ tokens: this.blindSpot!.wrongAnswer(p), prob: 1 });
-    } else {
-      const misses = this.task.nearMisses(p);
-      const all: TeacherAnswer[] = [{ tokens: p.target.slice(), prob: this.accuracy }];
-      for (const m of misses) {
-        const prob = (1 - this.accuracy) / misses.length;
-        let same: TeacherAnswer | undefined;
-        for (const a of all) {
-          if (sameTokens(a.tokens, m)) {
-            same = a;
-            break;
-          }
-        }
-        if (same) same.prob += prob;
-        else all.push({ tokens: m.slice(), prob });
-      }
-      for (const a of all) if (a.prob > 0) d.push(a);
-    }
+    for (let i = 0; i < tokens.length; i++) if (probs[i] > 0) d.push({ tokens: tokens[i].slice(), prob: probs[i] });
     return d;
   }
 

@@ -11,7 +11,7 @@
  *   h' = n + z * (h - n)
  */
 import * as tf from '@tensorflow/tfjs';
-import { constLinear, kernelOp, matMulFast, ownKernels, taping } from './layers';
+import { kernelOp, matMulFast, ownKernels, pickRows, taping } from './layers';
 
 /**
  * The whole sequence's forward and backward passes, input projections included, as one kernel
@@ -154,16 +154,7 @@ export function gruSequence(x: GruInputs, whr: tf.Tensor2D, whz: tf.Tensor2D, wh
     const { s, U, idx } = split;
     const pre = gruSequence({ ...x, tok: x.tok.subarray(0, s * U), split: undefined }, whr, whz, whn, bhn, null, U);
     if (x.tok.length === s * U) return pre;
-    const last = tf.slice(pre, [(s - 1) * U, 0], [U, H]) as tf.Tensor2D;
-    const i = tf.tensor1d(idx, 'int32');
-    const gather = (l: tf.Tensor2D) => tf.gather(l, i) as tf.Tensor2D;
-    let hB: tf.Tensor2D;
-    if (!taping()) hB = gather(last);
-    else {
-      const sT = new Float32Array(U * B); // the selection matrix, transposed: [U, B]
-      for (let b = 0; b < B; b++) sT[idx[b] * B + b] = 1;
-      hB = constLinear(last, gather, tf.tensor2d(sT, [U, B]));
-    }
+    const hB = pickRows(tf.slice(pre, [(s - 1) * U, 0], [U, H]) as tf.Tensor2D, idx);
     const rest = gruSequence({ ...x, tok: x.tok.subarray(s * U), pos0: x.pos0 + s, split: undefined }, whr, whz, whn, bhn, hB, B);
     return tf.concat([pre, rest], 0) as tf.Tensor2D;
   }

@@ -293,6 +293,19 @@ export function constLinear(w: tf.Tensor2D, forward: (w: tf.Tensor2D) => tf.Tens
 }
 
 /**
+ * Row rows[b] of x [U, D] for each b: [rows.length, D]; the gradient sums each row's copies (x's
+ * gradient is the selection matrix's transpose times dy: tfjs-wasm registers no gradient for gather).
+ */
+export function pickRows(x: tf.Tensor2D, rows: Int32Array): tf.Tensor2D {
+  const idx = tf.tensor1d(rows, 'int32');
+  if (!taping()) return tf.gather(x, idx) as tf.Tensor2D;
+  const U = x.shape[0], B = rows.length;
+  const sT = new Float32Array(U * B); // the selection matrix, transposed: [U, B]
+  for (let b = 0; b < B; b++) sT[rows[b] * B + b] = 1;
+  return constLinear(x, (xIn) => tf.gather(xIn, idx) as tf.Tensor2D, tf.tensor2d(sT, [U, B]));
+}
+
+/**
  * x [N, I] . w [I, O] where x is a constant input (a one-hot built in JS) whose transpose xT
  * [I, N] the caller built too: the only gradient is w's, xT . dy (matMulFast would also compute
  * dy . w^T, a wasted matMul as large as the forward one). Outside a gradient tape a plain matMul.

@@ -24,7 +24,7 @@ import type { Rng } from '../rng';
 import { gruPath, gruSequence, inputMatrices } from './gru-bptt';
 import { glorot, MoeLayer, type MoeSpec } from './moe';
 import { TransformerNet } from './transformer';
-import { biasTanh, constLinear, inputMatMul, matMulFast, normalVar, oneHotMatMul, oneHotRows, tanh, taping, uniformVar, uniqueName, zerosVar } from './layers';
+import { biasTanh, inputMatMul, matMulFast, normalVar, oneHotMatMul, oneHotRows, pickRows, tanh, taping, uniformVar, uniqueName, zerosVar } from './layers';
 
 export type NetKind = 'gru' | 'mlp' | 'transformer';
 
@@ -194,12 +194,7 @@ export function prefixGroups(ids: Int32Array, B: number, stride: number, len: nu
 
 /** Row g.of[b] of x [U, D] for each row b: [B, D]; the gradient sums each group's rows. */
 export function expandRows(x: tf.Tensor2D, g: PrefixGroups): tf.Tensor2D {
-  const idx = tf.tensor1d(g.of, 'int32');
-  if (!taping()) return tf.gather(x, idx) as tf.Tensor2D;
-  const B = g.of.length;
-  const sT = new Float32Array(g.U * B); // the selection matrix, transposed: [U, B]
-  for (let b = 0; b < B; b++) sT[g.of[b] * B + b] = 1;
-  return constLinear(x, (xIn) => tf.gather(xIn, idx) as tf.Tensor2D, tf.tensor2d(sT, [g.U, B]));
+  return pickRows(x, g.of);
 }
 
 /** Rows g.first of ids [., stride], their first `len` tokens: [U, len]. */
