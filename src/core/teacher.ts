@@ -72,11 +72,12 @@ export class Teacher implements TeacherModel {
   /** Each problem's answer distribution (for distributions and metrics). */
   private cache = new Map<string, TeacherAnswer[]>();
   /**
-   * For sampling, each problem's answer probabilities and completions (answer, eos, pads: maxNew
-   * tokens each) packed in one array. Few objects per problem: a run draws thousands of new
-   * problems in its first steps, and every object kept is copied by the garbage collector.
+   * For sampling, each problem's answers in one array: their count k, their k probabilities, then
+   * their completions (answer, eos, pads: maxNew tokens each). One object per problem: a run draws
+   * thousands of new problems in its first steps, and every object kept is copied by the garbage
+   * collector.
    */
-  private samplers = new Map<string, { weights: number[]; rows: Int32Array }>();
+  private samplers = new Map<string, number[]>();
 
   constructor(readonly task: Task, opts: TeacherOptions) {
     this.accuracy = Math.min(1, Math.max(0, Number.isFinite(opts.accuracy) ? opts.accuracy : 0));
@@ -139,10 +140,11 @@ export class Teacher implements TeacherModel {
 
   /** sample() written into out[at..]: no arrays made per completion. */
   private sampleInto(rng: Rng, p: Problem, out: Int32Array, at: number): void {
-    const { weights, rows } = this.sampler(p);
+    const table = this.sampler(p);
     const T = this.task.maxNew;
-    const k = rng.categorical(weights) * T;
-    for (let j = 0; j < T; j++) out[at + j] = rows[k + j];
+    const n = table[0];
+    const from = 1 + n + rng.categorical(table, 1, n) * T;
+    for (let j = 0; j < T; j++) out[at + j] = table[from + j];
   }
 
   /**
@@ -216,7 +218,7 @@ export class Teacher implements TeacherModel {
     return this.cache.get(p.key) ?? remember(this.cache, p.key, CACHE_LIMIT, this.build(p));
   }
 
-  private sampler(p: Problem): { weights: number[]; rows: Int32Array } {
+  private sampler(p: Problem): number[] {
     return this.samplers.get(p.key) ?? remember(this.samplers, p.key, CACHE_LIMIT, this.samplerOf(p));
   }
 
@@ -246,21 +248,21 @@ export class Teacher implements TeacherModel {
 
   /**
    * A problem's sampling table, from answers() (this runs for every new problem a batch draws: most
-   * of a fresh run's first steps), with no objects per answer.
+   * of a fresh run's first steps): [k, the k non-zero probabilities, their k completions].
    */
-  private samplerOf(p: Problem): { weights: number[]; rows: Int32Array } {
+  private samplerOf(p: Problem): number[] {
     const { maxNew: T, eos, pad } = this.task;
     const { tokens, probs } = this.answers(p);
-    const weights = probs.filter((w) => w > 0);
-    const rows = new Int32Array(weights.length * T).fill(pad);
-    for (let i = 0, r = 0; i < tokens.length; i++) {
+    const table = [0];
+    for (const w of probs) if (w > 0) table.push(w);
+    table[0] = table.length - 1;
+    for (let i = 0; i < tokens.length; i++) {
       if (!(probs[i] > 0)) continue;
       const a = tokens[i], n = Math.min(a.length, T);
-      for (let j = 0; j < n; j++) rows[r * T + j] = a[j];
-      if (n < T) rows[r * T + n] = eos;
-      r++;
+      for (let j = 0; j < n; j++) table.push(a[j]);
+      for (let j = n; j < T; j++) table.push(j === n ? eos : pad);
     }
-    return { weights, rows };
+    return table;
   }
 
   /** The answer distribution of answerDistribution(), made anew: answers() with zero probabilities left out. */
