@@ -10,10 +10,10 @@ import * as tf from '@tensorflow/tfjs';
 import { gruPath, gruSequence, inputMatrices } from '../src/core/nets/gru-bptt';
 import { Rng } from '../src/core/rng';
 import { ARITHS, groupedPrompts, withArith, withTrait } from './helpers';
-import { type Arith, ONE_HOT_KERNELS, biasGelu, biasTanh, layerNorm, logSoftmax, oneHotMatMul, oneHotRows } from '../src/core/nets/layers';
+import { type Arith, ONE_HOT_KERNELS, biasGelu, biasTanh, fusedHeadNll, headNllKernels, layerNorm, logSoftmax, matMulFast, oneHotMatMul, oneHotRows } from '../src/core/nets/layers';
 import { createNet } from '../src/core/nets/net';
 import { Adam } from '../src/core/algos/common';
-import { completionOutputs, maskedNll, oneHotTokens, tokenLogProbs } from '../src/core/nets/policy';
+import { completionNll, completionOutputs, maskedNll, oneHotTokens, tokenLogProbs } from '../src/core/nets/policy';
 import { ourExp } from '../workers/fused-kernels';
 
 function rand(rng: Rng, shape: number[], scale = 1): tf.Tensor {
@@ -465,6 +465,77 @@ describe("supervised fine-tuning's masked NLL as our kernels", () => {
       expect(() => maskedNll(logits, Int32Array.of(0, 1, 2), mask)).toThrow(/6 int32 token ids expected/);
     });
     tf.dispose([logits, mask]);
+  });
+});
+
+describe('a linear head fused with the masked NLL (headNllKernels)', () => {
+  // The head's features time-major [T*B, H] (the GRU's), as the tfjs path takes them: matMulFast,
+  // the bias, [T, B, V] -> [B, T, V], then maskedNll (our NLL kernels, or the ops).
+  const unfused = (f: tf.Tensor2D, w: tf.Tensor2D, bias: tf.Tensor1D, tokens: Int32Array, mask: tf.Tensor2D) => {
+    const [B, T] = mask.shape;
+    const logits = tf.transpose(tf.reshape(tf.add(matMulFast(f, w), bias), [T, B, w.shape[1]]), [1, 0, 2]) as tf.Tensor3D;
+    return maskedNll(logits, tokens, mask);
+  };
+  it.each([[64, 4, 64, 14, 1, 0.3], [9, 3, 5, 5, 3, 0.5], [1, 1, 7, 14, 1, 0], [33, 6, 17, 14, 0.1, 0.2], [7, 4, 8, 14, 2, 1]])(
+    'gives the unfused path\'s loss, entropy and gradients to the bit (B %d, T %d, H %d, V %d, scale %d, share masked %d)', (B, T, H, V, scale, masked) => {
+      const rng = new Rng(B * 31 + T * 7 + H);
+      const f = rand(rng, [T * B, H], scale) as tf.Tensor2D;
+      const w = rand(rng, [H, V], 0.5) as tf.Tensor2D;
+      const bias = rand(rng, [V], 0.2) as tf.Tensor1D;
+      const tokens = Int32Array.from({ length: B * T }, () => rng.int(V));
+      const maskArr = Float32Array.from({ length: B * T }, () => (rng.next() < masked ? 0 : 1));
+      if (B === 1) maskArr.fill(masked ? 0 : 1);
+      const mask = tf.tensor2d(maskArr, [B, T]);
+      const tok = tf.tensor1d(tokens, 'int32');
+      const run = (loss: (f: tf.Tensor2D, w: tf.Tensor2D, b: tf.Tensor1D) => { loss: tf.Scalar; entropy: tf.Scalar }) =>
+        tf.tidy(() => {
+          const { loss: l, entropy } = loss(f, w, bias);
+          const g = tf.grads((a: tf.Tensor, b: tf.Tensor, c: tf.Tensor) => loss(a as tf.Tensor2D, b as tf.Tensor2D, c as tf.Tensor1D).loss)([f, w, bias]);
+          return [l, entropy, ...g];
+        });
+      expect(fusedHeadNll()).toBe(true);
+      const before = tf.memory().numTensors;
+      const fused = run((a, b, c) => headNllKernels(a, b, c, tok, mask));
+      expect(tf.memory().numTensors - before).toBe(5); // nothing else left behind
+      for (const nll of [true, false]) {
+        const ref = withTrait('nll', nll, () => run((a, b, c) => unfused(a, b, c, tokens, mask)));
+        for (let i = 0; i < 5; i++) expect(sameBits(fused[i], ref[i])).toBe('same');
+        tf.dispose(ref);
+      }
+      // Not vacuous: the loss is finite where a token is kept, and every gradient is not all zero.
+      if (maskArr.some((m) => m > 0)) {
+        expect(Number.isFinite(fused[0].dataSync()[0])).toBe(true);
+        for (let i = 2; i < 5; i++) expect(Math.max(...Array.from(fused[i].dataSync(), Math.abs))).toBeGreaterThan(0);
+      } else expect(Number.isNaN(fused[0].dataSync()[0])).toBe(true);
+      tf.dispose([f, w, bias, mask, tok, ...fused]);
+    },
+  );
+
+  it("is the GRU's SFT loss: the same loss and gradient as its outputs through maskedNll", () => {
+    const net = createNet({ kind: 'gru', vocab: 14, maxLen: 10, embed: 8, hidden: 12, layers: 1, window: 10, outDim: 14 }, new Rng(5));
+    const rng = new Rng(6);
+    const B = 20, P = 6, T = 4;
+    const prompts = Int32Array.from({ length: B * P }, () => rng.int(12));
+    const tokens = Int32Array.from({ length: B * T }, () => rng.int(14));
+    const maskArr = Float32Array.from({ length: B * T }, (_, i) => (i % T < 1 + (i % 3) ? 1 : 0));
+    const mask = tf.tensor2d(maskArr, [B, T]);
+    const grads = (on: boolean) => withTrait('headNll', on, () => tf.tidy(() => {
+      const { value, grads: g } = tf.variableGrads(() => completionNll(net, prompts, tokens, B, P, T, maskArr, mask).loss, net.vars);
+      return [value, ...net.vars.map((v) => g[v.name])];
+    }));
+    const fused = grads(true), ref = grads(false);
+    for (let i = 0; i < fused.length; i++) expect(sameBits(fused[i], ref[i])).toBe('same');
+    tf.dispose([mask, ...fused, ...ref]);
+    net.dispose();
+  });
+
+  it('checks its inputs', () => {
+    const f = tf.zeros([6, 3]) as tf.Tensor2D, w = tf.zeros([3, 4]) as tf.Tensor2D, bias = tf.zeros([4]) as tf.Tensor1D;
+    const mask = tf.ones([2, 3]) as tf.Tensor2D;
+    expect(() => headNllKernels(f, w, bias, tf.tensor1d([0, 1, 2, 3, 4, 0], 'int32'), mask)).toThrow(/token id 4 is not in \[0, 3\]/);
+    expect(() => headNllKernels(f, w, bias, tf.tensor1d([0, 1, 2], 'int32'), mask)).toThrow(/6 int32 token ids expected/);
+    expect(() => headNllKernels(tf.zeros([5, 3]) as tf.Tensor2D, w, bias, tf.tensor1d([0, 1, 2, 3, 0, 1], 'int32'), mask)).toThrow(/an input of shape \[5,3\], 18 values expected/);
+    tf.dispose([f, w, bias, mask]);
   });
 });
 

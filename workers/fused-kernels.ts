@@ -18,7 +18,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { EMBED_KERNELS, GRU_KERNELS } from '../src/core/nets/gru-bptt';
-import { ADAM_KERNELS, type Arith, arithmetic, ATTENTION_KERNELS, BIAS_GELU_KERNELS, BIAS_TANH_KERNELS, LAYER_NORM_KERNELS, LOG_SOFTMAX_KERNELS, NLL_KERNELS, ONE_HOT_KERNELS } from '../src/core/nets/layers';
+import { ADAM_KERNELS, type Arith, arithmetic, ATTENTION_KERNELS, BIAS_GELU_KERNELS, BIAS_TANH_KERNELS, LAYER_NORM_KERNELS, HEAD_NLL_KERNELS, LOG_SOFTMAX_KERNELS, NLL_KERNELS, ONE_HOT_KERNELS } from '../src/core/nets/layers';
 import { wasmFeatures } from '../src/core/platform';
 import { WASM_BASE64 } from './kernels/kernels.wasm';
 import { WASM_BASE64 as FMA_WASM_BASE64 } from './kernels/kernels-fma.wasm';
@@ -52,6 +52,10 @@ export interface FusedModule {
   expf(x: number, out: number, n: number, tab: number): void;
   nllForward(x: number, tok: number, mask: number, lp: number, out: number, ent: number, R: number, V: number, tab: number): void;
   nllBackward(dy: number, lp: number, tok: number, mask: number, dx: number, R: number, V: number, tab: number): void;
+  headNllForward(f: number, w: number, bias: number, tok: number, mask: number, x: number, lp: number, p: number, out: number, ent: number,
+    B: number, T: number, H: number, V: number, tab: number): void;
+  headNllBackward(dy: number, lp: number, p: number, tok: number, mask: number, f: number, w: number, df: number, dw: number, dbias: number,
+    scratch: number, B: number, T: number, H: number, V: number, tab: number): void;
   logSoftmaxBackward(dy: number, y: number, dx: number, R: number, V: number, tab: number): void;
   attentionForward(q: number, k: number, v: number, o: number, P: number, B: number, H: number, Lq: number, Lk: number, dh: number, scale: number): void;
   attentionBackward(dO: number, q: number, k: number, v: number, P: number, dq: number, dk: number, dv: number, scratch: number,
@@ -203,7 +207,7 @@ let installed = false;
 /** Whether tfjs's Exp runs our loop (the same values; the tests switch it off to compare). */
 export const ourExp = { enabled: true };
 
-/** Register our kernels: the GRU's two, the one-hot product's two, layer norm's two, bias + gelu's two, attention's two, Adam's two (idempotent). False if the backend is not tfjs-wasm. */
+/** Register our kernels: the GRU's two, the one-hot product's two, layer norm's two, bias + gelu's two, the NLL's two, a head with the NLL's two, attention's two, Adam's two (idempotent). False if the backend is not tfjs-wasm. */
 export function installOwnKernels(): boolean {
   if (installed) return true;
   const mod = fusedModule();
@@ -513,6 +517,57 @@ export function installOwnKernels(): boolean {
     return dx;
   };
 
+  /**
+   * The head's features f [B*T, H] (time-major), w [H, V], bias [V], and the loss's token ids and
+   * mask (B*T each, batch-major), checked as nllShapes checks them. Returns R = B*T, H and V.
+   */
+  const headNllShapes = (name: string, b: WasmBackendLike, f: tf.TensorInfo, w: tf.TensorInfo, bias: tf.TensorInfo | null, tok: tf.TensorInfo, mask: tf.TensorInfo, a: { B: number; T: number }) => {
+    const R = a.B * a.T;
+    if (w.shape.length !== 2) throw new Error(`${name}: head weights [${w.shape}], [H, V] expected`);
+    const [H, V] = w.shape;
+    float32(name, f, R * H);
+    float32(name, w);
+    if (bias) float32(name, bias, V);
+    float32(name, mask, R);
+    if (tok.dtype !== 'int32' || tok.shape.reduce((p, q) => p * q, 1) !== R) throw new Error(`${name}: ${R} int32 token ids expected`);
+    const ids = b.typedArrayFromHeap(tok);
+    for (let i = 0; i < ids.length; i++) if (!(ids[i] >= 0 && ids[i] < V)) throw new Error(`${name}: token id ${ids[i]} is not in [0, ${V - 1}]`);
+    return { R, H, V };
+  };
+
+  /** [loss, lp, p, entropy]: maskedNll of the head's logits, with the log softmax and its exp the gradient reads. */
+  const headNllForward = ({ inputs, attrs, backend: be }: KernelArgs): tf.TensorInfo[] => {
+    const b = be as WasmBackendLike;
+    const { f, w, bias, tok, mask } = inputs as Record<string, tf.TensorInfo>;
+    const a = attrs as unknown as { B: number; T: number };
+    const { R, H, V } = headNllShapes(HEAD_NLL_KERNELS.forward, b, f, w, bias, tok, mask, a);
+    const loss = b.makeOutput([], 'float32');
+    const lp = b.makeOutput([R, V], 'float32');
+    const p = b.makeOutput([R, V], 'float32');
+    const ent = b.makeOutput([], 'float32');
+    const x = b.makeOutput([Math.max(1, 2 * R * V)], 'float32');
+    mod.headNllForward(ptr(f), ptr(w), ptr(bias), ptr(tok), ptr(mask), ptr(x), ptr(lp), ptr(p), ptr(loss), ptr(ent), a.B, a.T, H, V, tablesPtr());
+    b.disposeData(x.dataId);
+    return [loss, lp, p, ent];
+  };
+
+  /** [df, dw, dbias]. */
+  const headNllBackward = ({ inputs, attrs, backend: be }: KernelArgs): tf.TensorInfo[] => {
+    const b = be as WasmBackendLike;
+    const { dy, lp, p, tok, mask, f, w } = inputs as Record<string, tf.TensorInfo>;
+    const a = attrs as unknown as { B: number; T: number };
+    const name = HEAD_NLL_KERNELS.backward;
+    const { R, H, V } = headNllShapes(name, b, f, w, null, tok, mask, a);
+    float32(name, dy, 1);
+    for (const t of [lp, p]) float32(name, t, R * V);
+    const outs = [b.makeOutput([R, H], 'float32'), b.makeOutput([H, V], 'float32'), b.makeOutput([V], 'float32')];
+    const scratch = b.makeOutput([2 * R * V + V * H], 'float32');
+    const [df, dw, db] = outs.map(ptr);
+    mod.headNllBackward(ptr(dy), ptr(lp), ptr(p), ptr(tok), ptr(mask), ptr(f), ptr(w), df, dw, db, ptr(scratch), a.B, a.T, H, V, tablesPtr());
+    b.disposeData(scratch.dataId);
+    return outs;
+  };
+
   /** q [B*Lq, A], k and v [B*Lk, A] with A = H*dh: the shapes attentionForward/Backward read. */
   const attentionShapes = (name: string, q: tf.TensorInfo, k: tf.TensorInfo, v: tf.TensorInfo, B: number, H: number) => {
     const A = q.shape[q.shape.length - 1];
@@ -612,6 +667,7 @@ export function installOwnKernels(): boolean {
     [BIAS_TANH_KERNELS.forward, biasTanhForward], [BIAS_TANH_KERNELS.backward, biasTanhBackward],
     [LOG_SOFTMAX_KERNELS.forward, logSoftmaxForward], [LOG_SOFTMAX_KERNELS.backward, logSoftmaxBackward],
     [NLL_KERNELS.forward, nllForward], [NLL_KERNELS.backward, nllBackward],
+    [HEAD_NLL_KERNELS.forward, headNllForward], [HEAD_NLL_KERNELS.backward, headNllBackward],
     [ATTENTION_KERNELS.forward, attentionForward], [ATTENTION_KERNELS.backward, attentionBackward],
   ];
   for (const [kernelName, f] of kernels) tf.registerKernel({ kernelName, backendName: 'wasm', kernelFunc: f as tf.KernelFunc });

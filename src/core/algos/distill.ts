@@ -21,7 +21,7 @@
 import * as tf from '@tensorflow/tfjs';
 import type { Algorithm, RunContext } from './common';
 import { addFlops, adam, checkAlgoState, meanLength, optimiserStep, promptsOf, sumOf } from './common';
-import { completionMask, completionOutputs, maskedNll, oneHotTokens, sampleCompletions, tokenLogProbs } from '../nets/policy';
+import { completionMask, completionNll, completionOutputs, oneHotTokens, sampleCompletions, tokenLogProbs } from '../nets/policy';
 import type { StepMetrics } from '../metrics';
 import type { Problem } from '../tasks/task';
 
@@ -124,12 +124,12 @@ export function createDistill(ctx: RunContext, kind: 'sft' | 'rsft' | 'kd'): Alg
       const oneHot = kind === 'kd' ? tf.tensor3d(oneHotTokens(tokens, V), [m, T, V]) : null;
       try {
         const r = await optimiserStep(opt, policy.vars, run.maxGradNorm, () => {
-          const logits = completionOutputs(policy, prompts, tokens, m, P, T, maskArr);
           if (kind !== 'kd') {
             // cross-entropy on the sampled tokens
-            const { loss, entropy } = maskedNll(logits, tokens, mask);
+            const { loss, entropy } = completionNll(policy, prompts, tokens, m, P, T, maskArr, mask);
             return { loss, extras: [entropy] };
           }
+          const logits = completionOutputs(policy, prompts, tokens, m, P, T, maskArr);
           const { entropy, logProbs } = tokenLogProbs(logits, oneHot!);
           let perTok: tf.Tensor2D; // [m, T]
           if (!reverse) {

@@ -12,7 +12,7 @@ import * as tf from '@tensorflow/tfjs';
 import type { Algorithm, RunContext } from './common';
 import { addFlops, adam, optimiserState, optimiserStep, promptsOf, sumOf } from './common';
 import { corpusCompletions } from '../corpus';
-import { completionMask, completionOutputs, maskedNll } from '../nets/policy';
+import { completionMask, completionNll } from '../nets/policy';
 import type { StepMetrics } from '../metrics';
 
 export function createPretrain(ctx: RunContext): Algorithm {
@@ -34,7 +34,7 @@ export function createPretrain(ctx: RunContext): Algorithm {
       try {
         const r = await optimiserStep(opt, policy.vars, run.maxGradNorm, () => {
           // The mean of -log p(token) over the kept tokens (negating is exact: the same bits as -(sum of log p) / count)
-          const { loss, entropy } = maskedNll(completionOutputs(policy, prompts, tokens, n, P, T, maskArr), tokens, mask);
+          const { loss, entropy } = completionNll(policy, prompts, tokens, n, P, T, maskArr, mask);
           return { loss, extras: [entropy] };
         });
         addFlops(ctx.cost, policy, n * (P + T - 1), true);

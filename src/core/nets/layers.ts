@@ -37,7 +37,7 @@ export function taping(): boolean {
  *   our kernels for these (gru-bptt.ts, below, policy.ts's maskedNll and algos/common.ts's Adam)
  *   where they are registered.
  */
-export const backendTraits = { transposedMatMul: false, gruSequence: false, oneHotRows: false, layerNorm: false, biasGelu: false, biasTanh: false, logSoftmax: false, nll: false, attention: false, adam: false };
+export const backendTraits = { transposedMatMul: false, gruSequence: false, oneHotRows: false, layerNorm: false, biasGelu: false, biasTanh: false, logSoftmax: false, nll: false, headNll: false, attention: false, adam: false };
 
 /**
  * The arithmetic of our kernels' matrix products (the experiment's `arith`): 'portable' rounds every
@@ -162,6 +162,49 @@ export function maskedNllKernels(logits: tf.Tensor3D, tok: tf.Tensor, mask: tf.T
     // eslint-disable-next-line @typescript-eslint/no-explicit-any
   }) as any) as (x: tf.Tensor) => tf.Scalar;
   const loss = op(logits);
+  const e = entropy as unknown as tf.Scalar;
+  const out = tf.clone(e);
+  e.dispose();
+  return { loss, entropy: out };
+}
+
+/** A linear head with the masked token NLL: two kernels (registered by workers/fused-kernels.ts). */
+export const HEAD_NLL_KERNELS = { forward: 'PlaygroundHeadNll', backward: 'PlaygroundHeadNllGrad' } as const;
+
+/** Whether headNllKernels can run (the backend has the kernels and they are on: backendTraits.headNll). */
+export function fusedHeadNll(): boolean {
+  return ownKernels('headNll', HEAD_NLL_KERNELS);
+}
+
+/**
+ * maskedNllKernels of a linear head's logits, the head in the same kernels (only where
+ * fusedHeadNll()): features f [B*T, H] time-major (row t*B + b), weights w [H, V], bias [V]; tok
+ * int32 [B*T] and mask [B, T] batch-major. The same loss, entropy and gradients (of f, w and bias)
+ * to the bit as the head's matMulFast, bias add, reshape and transpose to [B, T, V], then
+ * maskedNllKernels: two kernels in place of ~14, and the loss's exp(log p) kept for the gradient.
+ */
+export function headNllKernels(f: tf.Tensor2D, w: tf.Tensor2D, bias: tf.Tensor1D, tok: tf.Tensor, mask: tf.Tensor2D): { loss: tf.Scalar; entropy: tf.Scalar } {
+  const [B, T] = mask.shape;
+  const run = (fi: tf.Tensor, wi: tf.Tensor, bi: tf.Tensor) =>
+    tf.engine().runKernel(HEAD_NLL_KERNELS.forward, { f: fi, w: wi, bias: bi, tok, mask }, { B, T }) as unknown as [tf.Scalar, tf.Tensor, tf.Tensor, tf.Scalar];
+  if (!taping()) {
+    const [loss, lp, p, entropy] = run(f, w, bias);
+    tf.dispose([lp, p]);
+    return { loss, entropy };
+  }
+  let entropy: tf.Scalar | null = null;
+  const op = tf.customGrad(((fi: tf.Tensor, wi: tf.Tensor, bi: tf.Tensor, save: tf.GradSaveFunc) => {
+    const [loss, lp, p, e] = run(fi, wi, bi);
+    entropy = tf.keep(e); // made in the op's own scope: kept, then handed to the caller's below
+    save([lp, p, tok, mask, fi, wi]);
+    return {
+      value: loss,
+      gradFunc: (dy: tf.Tensor | tf.Tensor[], [lpS, pS, tokS, maskS, fS, wS]: tf.Tensor[]) =>
+        tf.engine().runKernel(HEAD_NLL_KERNELS.backward, { dy: dy as tf.Tensor, lp: lpS, p: pS, tok: tokS, mask: maskS, f: fS, w: wS }, { B, T }) as unknown as tf.Tensor[],
+    };
+    // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  }) as any) as (fi: tf.Tensor, wi: tf.Tensor, bi: tf.Tensor) => tf.Scalar;
+  const loss = op(f, w, bias);
   const e = entropy as unknown as tf.Scalar;
   const out = tf.clone(e);
   e.dispose();

@@ -83,6 +83,13 @@ export interface SeqNet {
    * caller ignores the output, and a net may skip computing it (then it is 0 there).
    */
   outputs(tokens: Int32Array, B: number, L: number, from: number, live?: ArrayLike<number>): tf.Tensor3D;
+  /**
+   * Where a net's outputs are a linear head of features (the GRU), what outputs() would put through
+   * it: the features at positions from..L-1, time-major [(L-from)*B, H] (row t*B + b), and the
+   * head's weights [H, outDim] and bias [outDim], for a loss that fuses the head (policy.ts's
+   * completionNll). Null where outputs() goes another way (e.g. the GRU's ops path under taping).
+   */
+  headInputs?(tokens: Int32Array, B: number, L: number, from: number, live?: ArrayLike<number>): { f: tf.Tensor2D; w: tf.Tensor2D; bias: tf.Tensor1D } | null;
   /** Incremental decoding: consume prompts [B, P]; outputs at the last prompt position [B, outDim]. */
   begin(prompts: Int32Array, B: number, P: number): { state: DecodeState; out: tf.Tensor2D };
   /** Feed one token per row at absolute position `pos`; outputs there [B, outDim]. */
@@ -351,6 +358,11 @@ class GruNet implements SeqNet {
 
   private head(f: tf.Tensor2D): tf.Tensor2D {
     return tf.add(matMulFast(f, asT(this.wo)), this.bo) as tf.Tensor2D;
+  }
+
+  headInputs(tokens: Int32Array, B: number, L: number, from: number, live?: ArrayLike<number>) {
+    if (!this.fusedBptt && taping()) return null;
+    return { f: this.states(this.inputMatrices(), tokens, B, L, from, this.lastLive(B, L, from, live)), w: asT(this.wo), bias: this.bo as unknown as tf.Tensor1D };
   }
 
   outputs(tokens: Int32Array, B: number, L: number, from: number, live?: ArrayLike<number>): tf.Tensor3D {

@@ -237,10 +237,47 @@ function allZero(p: usize, n: i32): bool {
   return true;
 }
 
+/**
+ * vexp(-x0) and vexp(-x1) stored at p + c and p + c + 4 floats: vexp's operations, the two
+ * vectors' steps interleaved. Each exp is a chain of ~20 dependent operations; two at a time give
+ * the CPU independent work to overlap (the GRU's forward gates; the same bits as one at a time).
+ */
+@inline function vexpNeg2St(p: usize, c: i32, x0: v128, x1: v128): void {
+  const lo = f32x4.splat(-87.0), hi = f32x4.splat(87.0), magic = f32x4.splat(12582912.0), one = f32x4.splat(1.0);
+  let y0 = f32x4.neg(x0), y1 = f32x4.neg(x1);
+  y0 = f32x4.pmin(f32x4.pmax(y0, lo), hi); y1 = f32x4.pmin(f32x4.pmax(y1, lo), hi);
+  const kb0 = f32x4.add(f32x4.mul(y0, f32x4.splat(1.44269504088896341)), magic);
+  const kb1 = f32x4.add(f32x4.mul(y1, f32x4.splat(1.44269504088896341)), magic);
+  const k0 = f32x4.sub(kb0, magic), k1 = f32x4.sub(kb1, magic);
+  let f0 = f32x4.sub(y0, f32x4.mul(k0, f32x4.splat(0.693359375)));
+  let f1 = f32x4.sub(y1, f32x4.mul(k1, f32x4.splat(0.693359375)));
+  f0 = f32x4.sub(f0, f32x4.mul(k0, f32x4.splat(-2.12194440e-4)));
+  f1 = f32x4.sub(f1, f32x4.mul(k1, f32x4.splat(-2.12194440e-4)));
+  let p0 = f32x4.splat(1.0 / 720.0), p1 = p0;
+  p0 = f32x4.add(f32x4.mul(p0, f0), f32x4.splat(1.0 / 120.0)); p1 = f32x4.add(f32x4.mul(p1, f1), f32x4.splat(1.0 / 120.0));
+  p0 = f32x4.add(f32x4.mul(p0, f0), f32x4.splat(1.0 / 24.0)); p1 = f32x4.add(f32x4.mul(p1, f1), f32x4.splat(1.0 / 24.0));
+  p0 = f32x4.add(f32x4.mul(p0, f0), f32x4.splat(1.0 / 6.0)); p1 = f32x4.add(f32x4.mul(p1, f1), f32x4.splat(1.0 / 6.0));
+  p0 = f32x4.add(f32x4.mul(p0, f0), f32x4.splat(0.5)); p1 = f32x4.add(f32x4.mul(p1, f1), f32x4.splat(0.5));
+  p0 = f32x4.add(f32x4.mul(p0, f0), one); p1 = f32x4.add(f32x4.mul(p1, f1), one);
+  p0 = f32x4.add(f32x4.mul(p0, f0), one); p1 = f32x4.add(f32x4.mul(p1, f1), one);
+  const e0 = i32x4.shl(i32x4.add(kb0, i32x4.splat(127 - 0x4B400000)), 23);
+  const e1 = i32x4.shl(i32x4.add(kb1, i32x4.splat(127 - 0x4B400000)), 23);
+  vst(p, c, f32x4.mul(p0, e0));
+  vst(p, c + 4, f32x4.mul(p1, e1));
+}
+
 /** g[c] = sig((a[c] + q[c]) + b[c] + g[c]) for c < H: a gate of one row, in place (a token's and a position's rows of C, the bias). */
 @inline function gateSig(a: usize, q: usize, b: usize, g: usize, H: i32): void {
-  const H4 = H & ~3;
+  const H4 = H & ~3, H8 = H & ~7;
+  const one = f32x4.splat(1.0);
   let c = 0;
+  for (; c < H8; c += 8) {
+    // two vectors at once: exp(-x) into g, then vsig's 1 / (1 + exp(-x))
+    vexpNeg2St(g, c, f32x4.add(f32x4.add(f32x4.add(vld(a, c), vld(q, c)), vld(b, c)), vld(g, c)),
+      f32x4.add(f32x4.add(f32x4.add(vld(a, c + 4), vld(q, c + 4)), vld(b, c + 4)), vld(g, c + 4)));
+    vst(g, c, f32x4.div(one, f32x4.add(one, vld(g, c))));
+    vst(g, c + 4, f32x4.div(one, f32x4.add(one, vld(g, c + 4))));
+  }
   for (; c < H4; c += 4) vst(g, c, vsig(f32x4.add(f32x4.add(f32x4.add(vld(a, c), vld(q, c)), vld(b, c)), vld(g, c))));
   for (; c < H; c++) st(g, c, ssig((ld(a, c) + ld(q, c)) + ld(b, c) + ld(g, c)));
 }
@@ -368,7 +405,8 @@ function zeroOthers(p: usize, live: usize, k: i32, n: i32, H: i32): void {
 export function gruForward(cr: usize, cz: usize, cn: usize, bxr: usize, bxz: usize, bxn: usize, tok: usize, posRow: i32,
   whr: usize, whz: usize, whn: usize, bhn: usize, h0: usize,
   hs: usize, R: usize, Z: usize, N: usize, HN: usize, B: i32, H: i32, L: i32, U: i32, s: i32, idx: usize, last: usize, work: usize): void {
-  const H4 = H & ~3;
+  const H4 = H & ~3, H8 = H & ~7;
+  const one = f32x4.splat(1.0), two = f32x4.splat(2.0);
   const fromZero = allZero(h0, rowsAt(0, s, U, B) * H);
   const BHb = <usize>(B * H) << 2;
   const hpBuf = work, live = work + BHb, pA = live + (<usize>B << 2), pR = pA + BHb, pZ = pR + BHb, pHN = pZ + BHb;
@@ -421,6 +459,19 @@ export function gruForward(cr: usize, cz: usize, cn: usize, bxr: usize, bxz: usi
       // n and the new state, from this row's r and z
       const rr = r + rb, zr = z + rb, hnr = hn + rb, nr = ng + rb, hr = h + rb, hpr = hp + rb;
       let c = 0;
+      for (; c < H8; c += 8) {
+        // two vectors at once: hn, exp(-2a) (into n), then vtanh's 2 / (1 + exp(-2a)) - 1, and h
+        const hn0 = f32x4.add(vld(hnr, c), vld(bhn, c)), hn1 = f32x4.add(vld(hnr, c + 4), vld(bhn, c + 4));
+        const a0 = f32x4.add(f32x4.add(f32x4.add(vld(an, c), vld(qn, c)), vld(bxn, c)), f32x4.mul(vld(rr, c), hn0));
+        const a1 = f32x4.add(f32x4.add(f32x4.add(vld(an, c + 4), vld(qn, c + 4)), vld(bxn, c + 4)), f32x4.mul(vld(rr, c + 4), hn1));
+        vst(hnr, c, hn0); vst(hnr, c + 4, hn1);
+        vexpNeg2St(nr, c, f32x4.mul(a0, two), f32x4.mul(a1, two));
+        const n0 = f32x4.sub(f32x4.mul(f32x4.div(one, f32x4.add(one, vld(nr, c))), two), one);
+        const n1 = f32x4.sub(f32x4.mul(f32x4.div(one, f32x4.add(one, vld(nr, c + 4))), two), one);
+        vst(nr, c, n0); vst(nr, c + 4, n1);
+        vst(hr, c, f32x4.add(n0, f32x4.mul(vld(zr, c), f32x4.sub(vld(hpr, c), n0))));
+        vst(hr, c + 4, f32x4.add(n1, f32x4.mul(vld(zr, c + 4), f32x4.sub(vld(hpr, c + 4), n1))));
+      }
       for (; c < H4; c += 4) {
         const xn = f32x4.add(f32x4.add(vld(an, c), vld(qn, c)), vld(bxn, c));
         const hnv = f32x4.add(vld(hnr, c), vld(bhn, c));
@@ -1046,6 +1097,11 @@ export function logSoftmaxBackward(dy: usize, y: usize, dx: usize, R: i32, V: i3
  * operation in f32. Writes lp, out[0] = loss and ent[0] = entropy.
  */
 export function nllForward(x: usize, tok: usize, mask: usize, lp: usize, out: usize, ent: usize, R: i32, V: i32, tab: usize): void {
+  nllRows(x, tok, mask, lp, 0, out, ent, R, V, tab);
+}
+
+/** nllForward, and where p is not 0, p [R, V] = exp(lp) (the entropy's, for nllGradRows). */
+function nllRows(x: usize, tok: usize, mask: usize, lp: usize, p: usize, out: usize, ent: usize, R: i32, V: i32, tab: usize): void {
   logSoftmaxForward(x, lp, R, V, tab);
   let den: f32 = 0;
   for (let r = 0; r < R; r++) den += ld(mask, r);
@@ -1056,7 +1112,9 @@ export function nllForward(x: usize, tok: usize, mask: usize, lp: usize, out: us
     for (let v = 0; v < V; v++) {
       const y = ld(lp, o + v);
       s += y * <f32>(v == t);
-      e += expfMusl(y, tab) * y;
+      const q = expfMusl(y, tab);
+      if (p) st(p, o + v, q);
+      e += q * y;
     }
     const m = ld(mask, r);
     num += -s * m;
@@ -1072,6 +1130,11 @@ export function nllForward(x: usize, tok: usize, mask: usize, lp: usize, out: us
  * arithmetic (dx = d - (the row's sum of d) exp(lp)). dy [1]; writes dx [R, V].
  */
 export function nllBackward(dy: usize, lp: usize, tok: usize, mask: usize, dx: usize, R: i32, V: i32, tab: usize): void {
+  nllGradRows(dy, lp, 0, tok, mask, dx, R, V, tab);
+}
+
+/** nllBackward, reading exp(lp) from p where p is not 0 (nllRows kept it: the same values). */
+function nllGradRows(dy: usize, lp: usize, p: usize, tok: usize, mask: usize, dx: usize, R: i32, V: i32, tab: usize): void {
   let den: f32 = 0;
   for (let r = 0; r < R; r++) den += ld(mask, r);
   const g = ld(dy, 0) / den;
@@ -1080,8 +1143,48 @@ export function nllBackward(dy: usize, lp: usize, tok: usize, mask: usize, dx: u
     const q = -(g * ld(mask, r));
     let sum: f32 = 0;
     for (let v = 0; v < V; v++) sum += q * <f32>(v == t);
-    for (let v = 0; v < V; v++) st(dx, o + v, q * <f32>(v == t) - sum * expfMusl(ld(lp, o + v), tab));
+    for (let v = 0; v < V; v++) st(dx, o + v, q * <f32>(v == t) - sum * (p ? ld(p, o + v) : expfMusl(ld(lp, o + v), tab)));
   }
+}
+
+/**
+ * A linear head and the masked NLL of its outputs in one call, as the tfjs path computes them
+ * (matMulFast, the bias added, the reshape and transpose to rows of a batch, nllForward), to the
+ * bit: f [R, H] holds R = B*T rows of features time-major (row t*B + b: position t of row b), w
+ * [H, V], bias [V]; tok (int32) and mask [B*T] batch-major (b*T + t). Writes lp and p = exp(lp)
+ * [B*T, V] batch-major (what the gradient reads), out[0] = the loss and ent[0] = the entropy.
+ * x: [2*R*V] floats of room (the logits time-major, then batch-major).
+ */
+export function headNllForward(f: usize, w: usize, bias: usize, tok: usize, mask: usize, x: usize, lp: usize, p: usize, out: usize, ent: usize,
+  B: i32, T: i32, H: i32, V: i32, tab: usize): void {
+  const R = B * T, xb = x + (<usize>(R * V) << 2);
+  matmul(f, w, x, R, H, V, 0);
+  for (let b = 0; b < B; b++) {
+    for (let t = 0; t < T; t++) {
+      const src = x + (<usize>((t * B + b) * V) << 2), dst = xb + (<usize>((b * T + t) * V) << 2);
+      for (let v = 0; v < V; v++) st(dst, v, ld(src, v) + ld(bias, v));
+    }
+  }
+  nllRows(xb, tok, mask, lp, p, out, ent, R, V, tab);
+}
+
+/**
+ * headNllForward's gradients as the tfjs ops' compute them, to the bit: the logits' (nllBackward's,
+ * from p), back to time-major rows dl; df [R, H] = dl w^T (w transposed, then our matMul), dw
+ * [H, V] = f^T dl (rows in order), dbias [V] = the sum of dl's rows in order. scratch: [2*R*V + V*H].
+ */
+export function headNllBackward(dy: usize, lp: usize, p: usize, tok: usize, mask: usize, f: usize, w: usize, df: usize, dw: usize, dbias: usize,
+  scratch: usize, B: i32, T: i32, H: i32, V: i32, tab: usize): void {
+  const R = B * T, RV = <usize>(R * V) << 2;
+  const dxb = scratch, dl = scratch + RV, wT = dl + RV;
+  nllGradRows(dy, lp, p, tok, mask, dxb, R, V, tab);
+  for (let b = 0; b < B; b++) {
+    for (let t = 0; t < T; t++) memory.copy(dl + (<usize>((t * B + b) * V) << 2), dxb + (<usize>((b * T + t) * V) << 2), <usize>V << 2);
+  }
+  transpose(w, wT, H, V);
+  matmul(dl, wT, df, R, V, H, 0);
+  matmulTA(f, dl, dw, R, H, V, 0);
+  sumMiddle(dl, dbias, 1, R, V);
 }
 
 /** q . k over dh floats from p and r: four lanes of partial products, then the lanes, then the tail. */
