@@ -471,15 +471,16 @@ describe("supervised fine-tuning's masked NLL as our kernels", () => {
 describe('a linear head fused with the masked NLL (headNllKernels)', () => {
   // The head's features time-major [T*B, H] (the GRU's), as the tfjs path takes them: matMulFast,
   // the bias, [T, B, V] -> [B, T, V], then maskedNll (our NLL kernels, or the ops).
-  const unfused = (f: tf.Tensor2D, w: tf.Tensor2D, bias: tf.Tensor1D, tokens: Int32Array, mask: tf.Tensor2D) => {
+  const unfused = (f: tf.Tensor2D, w: tf.Tensor2D, bias: tf.Tensor1D, tokens: Int32Array, mask: tf.Tensor2D, skip: number) => {
     const [B, T] = mask.shape;
-    const logits = tf.transpose(tf.reshape(tf.add(matMulFast(f, w), bias), [T, B, w.shape[1]]), [1, 0, 2]) as tf.Tensor3D;
+    const rows = skip ? (tf.slice(f, [skip, 0], [B * T, f.shape[1]]) as tf.Tensor2D) : f;
+    const logits = tf.transpose(tf.reshape(tf.add(matMulFast(rows, w), bias), [T, B, w.shape[1]]), [1, 0, 2]) as tf.Tensor3D;
     return maskedNll(logits, tokens, mask);
   };
-  it.each([[64, 4, 64, 14, 1, 0.3], [9, 3, 5, 5, 3, 0.5], [1, 1, 7, 14, 1, 0], [33, 6, 17, 14, 0.1, 0.2], [7, 4, 8, 14, 2, 1]])(
-    'gives the unfused path\'s loss, entropy and gradients to the bit (B %d, T %d, H %d, V %d, scale %d, share masked %d)', (B, T, H, V, scale, masked) => {
+  it.each([[64, 4, 64, 14, 1, 0.3, 0], [9, 3, 5, 5, 3, 0.5, 7], [1, 1, 7, 14, 1, 0, 3], [33, 6, 17, 14, 0.1, 0.2, 99], [7, 4, 8, 14, 2, 1, 0]])(
+    'gives the unfused path\'s loss, entropy and gradients to the bit (B %d, T %d, H %d, V %d, scale %d, share masked %d, %d rows skipped)', (B, T, H, V, scale, masked, skip) => {
       const rng = new Rng(B * 31 + T * 7 + H);
-      const f = rand(rng, [T * B, H], scale) as tf.Tensor2D;
+      const f = rand(rng, [skip + T * B, H], scale) as tf.Tensor2D;
       const w = rand(rng, [H, V], 0.5) as tf.Tensor2D;
       const bias = rand(rng, [V], 0.2) as tf.Tensor1D;
       const tokens = Int32Array.from({ length: B * T }, () => rng.int(V));
@@ -495,10 +496,10 @@ describe('a linear head fused with the masked NLL (headNllKernels)', () => {
         });
       expect(fusedHeadNll()).toBe(true);
       const before = tf.memory().numTensors;
-      const fused = run((a, b, c) => headNllKernels(a, b, c, tok, mask));
+      const fused = run((a, b, c) => headNllKernels(a, b, c, tok, mask, skip));
       expect(tf.memory().numTensors - before).toBe(5); // nothing else left behind
       for (const nll of [true, false]) {
-        const ref = withTrait('nll', nll, () => run((a, b, c) => unfused(a, b, c, tokens, mask)));
+        const ref = withTrait('nll', nll, () => run((a, b, c) => unfused(a, b, c, tokens, mask, skip)));
         for (let i = 0; i < 5; i++) expect(sameBits(fused[i], ref[i])).toBe('same');
         tf.dispose(ref);
       }
@@ -535,6 +536,7 @@ describe('a linear head fused with the masked NLL (headNllKernels)', () => {
     expect(() => headNllKernels(f, w, bias, tf.tensor1d([0, 1, 2, 3, 4, 0], 'int32'), mask)).toThrow(/token id 4 is not in \[0, 3\]/);
     expect(() => headNllKernels(f, w, bias, tf.tensor1d([0, 1, 2], 'int32'), mask)).toThrow(/6 int32 token ids expected/);
     expect(() => headNllKernels(tf.zeros([5, 3]) as tf.Tensor2D, w, bias, tf.tensor1d([0, 1, 2, 3, 0, 1], 'int32'), mask)).toThrow(/an input of shape \[5,3\], 18 values expected/);
+    expect(() => headNllKernels(f, w, bias, tf.tensor1d([0, 1, 2, 3, 0, 1], 'int32'), mask, 2)).toThrow(/an input of shape \[6,3\], 24 values expected/);
     tf.dispose([f, w, bias, mask]);
   });
 });

@@ -518,14 +518,17 @@ export function installOwnKernels(): boolean {
   };
 
   /**
-   * The head's features f [B*T, H] (time-major), w [H, V], bias [V], and the loss's token ids and
-   * mask (B*T each, batch-major), checked as nllShapes checks them. Returns R = B*T, H and V.
+   * The head's features f [skip + B*T, H] (time-major after skip rows), w [H, V], bias [V], and the
+   * loss's token ids and mask (B*T each, batch-major), checked as nllShapes checks them. Returns
+   * R = B*T, H and V.
    */
-  const headNllShapes = (name: string, b: WasmBackendLike, f: tf.TensorInfo, w: tf.TensorInfo, bias: tf.TensorInfo | null, tok: tf.TensorInfo, mask: tf.TensorInfo, a: { B: number; T: number }) => {
+  type HeadNllAttrs = { B: number; T: number; skip: number };
+  const headNllShapes = (name: string, b: WasmBackendLike, f: tf.TensorInfo, w: tf.TensorInfo, bias: tf.TensorInfo | null, tok: tf.TensorInfo, mask: tf.TensorInfo, a: HeadNllAttrs) => {
     const R = a.B * a.T;
     if (w.shape.length !== 2) throw new Error(`${name}: head weights [${w.shape}], [H, V] expected`);
     const [H, V] = w.shape;
-    float32(name, f, R * H);
+    if (!(Number.isInteger(a.skip) && a.skip >= 0)) throw new Error(`${name}: ${a.skip} rows to skip`);
+    float32(name, f, (a.skip + R) * H);
     float32(name, w);
     if (bias) float32(name, bias, V);
     float32(name, mask, R);
@@ -539,31 +542,33 @@ export function installOwnKernels(): boolean {
   const headNllForward = ({ inputs, attrs, backend: be }: KernelArgs): tf.TensorInfo[] => {
     const b = be as WasmBackendLike;
     const { f, w, bias, tok, mask } = inputs as Record<string, tf.TensorInfo>;
-    const a = attrs as unknown as { B: number; T: number };
+    const a = attrs as unknown as HeadNllAttrs;
     const { R, H, V } = headNllShapes(HEAD_NLL_KERNELS.forward, b, f, w, bias, tok, mask, a);
     const loss = b.makeOutput([], 'float32');
     const lp = b.makeOutput([R, V], 'float32');
     const p = b.makeOutput([R, V], 'float32');
     const ent = b.makeOutput([], 'float32');
     const x = b.makeOutput([Math.max(1, 2 * R * V)], 'float32');
-    mod.headNllForward(ptr(f), ptr(w), ptr(bias), ptr(tok), ptr(mask), ptr(x), ptr(lp), ptr(p), ptr(loss), ptr(ent), a.B, a.T, H, V, tablesPtr());
+    mod.headNllForward(ptr(f) + a.skip * H * 4, ptr(w), ptr(bias), ptr(tok), ptr(mask), ptr(x), ptr(lp), ptr(p), ptr(loss), ptr(ent), a.B, a.T, H, V, tablesPtr());
     b.disposeData(x.dataId);
     return [loss, lp, p, ent];
   };
 
-  /** [df, dw, dbias]. */
+  /** [df, dw, dbias]; df is 0 on the skipped rows. */
   const headNllBackward = ({ inputs, attrs, backend: be }: KernelArgs): tf.TensorInfo[] => {
     const b = be as WasmBackendLike;
     const { dy, lp, p, tok, mask, f, w } = inputs as Record<string, tf.TensorInfo>;
-    const a = attrs as unknown as { B: number; T: number };
+    const a = attrs as unknown as HeadNllAttrs;
     const name = HEAD_NLL_KERNELS.backward;
     const { R, H, V } = headNllShapes(name, b, f, w, null, tok, mask, a);
     float32(name, dy, 1);
     for (const t of [lp, p]) float32(name, t, R * V);
-    const outs = [b.makeOutput([R, H], 'float32'), b.makeOutput([H, V], 'float32'), b.makeOutput([V], 'float32')];
+    const outs = [b.makeOutput([a.skip + R, H], 'float32'), b.makeOutput([H, V], 'float32'), b.makeOutput([V], 'float32')];
     const scratch = b.makeOutput([2 * R * V + V * H], 'float32');
+    b.typedArrayFromHeap(outs[0]).fill(0, 0, a.skip * H);
     const [df, dw, db] = outs.map(ptr);
-    mod.headNllBackward(ptr(dy), ptr(lp), ptr(p), ptr(tok), ptr(mask), ptr(f), ptr(w), df, dw, db, ptr(scratch), a.B, a.T, H, V, tablesPtr());
+    const skipped = a.skip * H * 4;
+    mod.headNllBackward(ptr(dy), ptr(lp), ptr(p), ptr(tok), ptr(mask), ptr(f) + skipped, ptr(w), df + skipped, dw, db, ptr(scratch), a.B, a.T, H, V, tablesPtr());
     b.disposeData(scratch.dataId);
     return outs;
   };

@@ -178,15 +178,17 @@ export function fusedHeadNll(): boolean {
 
 /**
  * maskedNllKernels of a linear head's logits, the head in the same kernels (only where
- * fusedHeadNll()): features f [B*T, H] time-major (row t*B + b), weights w [H, V], bias [V]; tok
- * int32 [B*T] and mask [B, T] batch-major. The same loss, entropy and gradients (of f, w and bias)
- * to the bit as the head's matMulFast, bias add, reshape and transpose to [B, T, V], then
- * maskedNllKernels: two kernels in place of ~14, and the loss's exp(log p) kept for the gradient.
+ * fusedHeadNll()): features f [skip + B*T, H], past its first `skip` rows time-major (row skip +
+ * t*B + b), weights w [H, V], bias [V]; tok int32 [B*T] and mask [B, T] batch-major. The same
+ * loss, entropy and gradients (of f, w and bias) to the bit as slicing the skipped rows off, the
+ * head's matMulFast, bias add, reshape and transpose to [B, T, V], then maskedNllKernels: two
+ * kernels in place of ~16 (f's gradient is 0 on the skipped rows, as the slice's), and the loss's
+ * exp(log p) kept for the gradient.
  */
-export function headNllKernels(f: tf.Tensor2D, w: tf.Tensor2D, bias: tf.Tensor1D, tok: tf.Tensor, mask: tf.Tensor2D): { loss: tf.Scalar; entropy: tf.Scalar } {
+export function headNllKernels(f: tf.Tensor2D, w: tf.Tensor2D, bias: tf.Tensor1D, tok: tf.Tensor, mask: tf.Tensor2D, skip = 0): { loss: tf.Scalar; entropy: tf.Scalar } {
   const [B, T] = mask.shape;
   const run = (fi: tf.Tensor, wi: tf.Tensor, bi: tf.Tensor) =>
-    tf.engine().runKernel(HEAD_NLL_KERNELS.forward, { f: fi, w: wi, bias: bi, tok, mask }, { B, T }) as unknown as [tf.Scalar, tf.Tensor, tf.Tensor, tf.Scalar];
+    tf.engine().runKernel(HEAD_NLL_KERNELS.forward, { f: fi, w: wi, bias: bi, tok, mask }, { B, T, skip }) as unknown as [tf.Scalar, tf.Tensor, tf.Tensor, tf.Scalar];
   if (!taping()) {
     const [loss, lp, p, entropy] = run(f, w, bias);
     tf.dispose([lp, p]);
@@ -200,7 +202,7 @@ export function headNllKernels(f: tf.Tensor2D, w: tf.Tensor2D, bias: tf.Tensor1D
     return {
       value: loss,
       gradFunc: (dy: tf.Tensor | tf.Tensor[], [lpS, pS, tokS, maskS, fS, wS]: tf.Tensor[]) =>
-        tf.engine().runKernel(HEAD_NLL_KERNELS.backward, { dy: dy as tf.Tensor, lp: lpS, p: pS, tok: tokS, mask: maskS, f: fS, w: wS }, { B, T }) as unknown as tf.Tensor[],
+        tf.engine().runKernel(HEAD_NLL_KERNELS.backward, { dy: dy as tf.Tensor, lp: lpS, p: pS, tok: tokS, mask: maskS, f: fS, w: wS }, { B, T, skip }) as unknown as tf.Tensor[],
     };
     // eslint-disable-next-line @typescript-eslint/no-explicit-any
   }) as any) as (fi: tf.Tensor, wi: tf.Tensor, bi: tf.Tensor) => tf.Scalar;

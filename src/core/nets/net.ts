@@ -85,11 +85,12 @@ export interface SeqNet {
   outputs(tokens: Int32Array, B: number, L: number, from: number, live?: ArrayLike<number>): tf.Tensor3D;
   /**
    * Where a net's outputs are a linear head of features (the GRU), what outputs() would put through
-   * it: the features at positions from..L-1, time-major [(L-from)*B, H] (row t*B + b), and the
-   * head's weights [H, outDim] and bias [outDim], for a loss that fuses the head (policy.ts's
+   * it: the features at positions from..L-1, time-major [(L-from)*B, H] (row t*B + b) after the
+   * first `skip` rows of f (not sliced off: the fused loss reads past them, and their gradient is
+   * 0), and the head's weights [H, outDim] and bias [outDim], for a loss that fuses the head (policy.ts's
    * completionNll). Null where outputs() goes another way (e.g. the GRU's ops path under taping).
    */
-  headInputs?(tokens: Int32Array, B: number, L: number, from: number, live?: ArrayLike<number>): { f: tf.Tensor2D; w: tf.Tensor2D; bias: tf.Tensor1D } | null;
+  headInputs?(tokens: Int32Array, B: number, L: number, from: number, live?: ArrayLike<number>): { f: tf.Tensor2D; skip: number; w: tf.Tensor2D; bias: tf.Tensor1D } | null;
   /** Incremental decoding: consume prompts [B, P]; outputs at the last prompt position [B, outDim]. */
   begin(prompts: Int32Array, B: number, P: number): { state: DecodeState; out: tf.Tensor2D };
   /** Feed one token per row at absolute position `pos`; outputs there [B, outDim]. */
@@ -328,13 +329,16 @@ class GruNet implements SeqNet {
    * row from its prefix's state (gruSequence's split: one kernel each way).
    */
   private states(C: tf.Tensor2D, ids: Int32Array, B: number, L: number, from: number, last?: Int32Array): tf.Tensor2D {
+    const { hs, skip } = this.statesAfter(C, ids, B, L, from, last);
+    return skip === 0 ? hs : (tf.slice(hs, [skip, 0], [(L - from) * B, this.spec.hidden]) as tf.Tensor2D);
+  }
+
+  /** states() before its slice: the sequence's states, whose last (L - from) * B rows are states()'s, after `skip` rows. */
+  private statesAfter(C: tf.Tensor2D, ids: Int32Array, B: number, L: number, from: number, last?: Int32Array): { hs: tf.Tensor2D; skip: number } {
     const H = this.spec.hidden;
     const all = Int32Array.from({ length: B }, (_, b) => b);
     const shared = sharedPrefix(ids, B, L, from + 1);
-    if (!shared) {
-      const hs = this.sequence(C, ids, all, L, 0, L, 0, null, last);
-      return from === 0 ? hs : (tf.slice(hs, [from * B, 0], [(L - from) * B, H]) as tf.Tensor2D);
-    }
+    if (!shared) return { hs: this.sequence(C, ids, all, L, 0, L, 0, null, last), skip: from * B };
     const { s, g } = shared;
     const U = g.U;
     if (s === from + 1) {
@@ -342,9 +346,9 @@ class GruNet implements SeqNet {
       // every row, which goes on from it.
       const pre = this.sequence(C, ids, g.first, L, 0, s, 0, null);
       const hB = expandRows(tf.slice(pre, [(s - 1) * U, 0], [U, H]) as tf.Tensor2D, g);
-      if (L === s) return hB;
+      if (L === s) return { hs: hB, skip: 0 };
       const rest = this.sequence(C, ids, all, L, s, L - s, s, hB, last); // positions s..L-1
-      return tf.concat([hB, rest], 0) as tf.Tensor2D;
+      return { hs: tf.concat([hB, rest], 0) as tf.Tensor2D, skip: 0 };
     }
     // One sequence: the U prefixes for s steps, then every row from its prefix's state (positions
     // s..L-1), the outputs among the latter (a batch of distinct prompts: 'aa+' shared).
@@ -353,7 +357,7 @@ class GruNet implements SeqNet {
     for (let j = s; j < L; j++) for (let b = 0; b < B; b++) tok[s * U + (j - s) * B + b] = ids[b * L + j];
     const bx = this.bx as unknown as tf.Tensor1D[];
     const hs = gruSequence({ C, bx, tok, pos0: 0, V: this.spec.vocab, split: { s, U, idx: g.of }, last }, asT(this.wh[0]), asT(this.wh[1]), asT(this.wh[2]), this.bhn as unknown as tf.Tensor1D, null, B);
-    return tf.slice(hs, [s * U + (from - s) * B, 0], [(L - from) * B, H]) as tf.Tensor2D;
+    return { hs, skip: s * U + (from - s) * B };
   }
 
   private head(f: tf.Tensor2D): tf.Tensor2D {
@@ -362,7 +366,8 @@ class GruNet implements SeqNet {
 
   headInputs(tokens: Int32Array, B: number, L: number, from: number, live?: ArrayLike<number>) {
     if (!this.fusedBptt && taping()) return null;
-    return { f: this.states(this.inputMatrices(), tokens, B, L, from, this.lastLive(B, L, from, live)), w: asT(this.wo), bias: this.bo as unknown as tf.Tensor1D };
+    const { hs, skip } = this.statesAfter(this.inputMatrices(), tokens, B, L, from, this.lastLive(B, L, from, live));
+    return { f: hs, skip, w: asT(this.wo), bias: this.bo as unknown as tf.Tensor1D };
   }
 
   outputs(tokens: Int32Array, B: number, L: number, from: number, live?: ArrayLike<number>): tf.Tensor3D {

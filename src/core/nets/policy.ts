@@ -96,7 +96,7 @@ export function maskedNll(logits: tf.Tensor3D, tokens: Int32Array, mask: tf.Tens
 export function completionNll(net: SeqNet, prompts: Int32Array, tokens: Int32Array, n: number, P: number, T: number, maskArr: ArrayLike<number>, mask: tf.Tensor2D): { loss: tf.Scalar; entropy: tf.Scalar } {
   const x = teacherForcedInput(prompts, tokens, n, P, T);
   const head = fusedHeadNll() && net.headInputs ? net.headInputs(x, n, P + T - 1, P - 1, maskArr) : null;
-  if (head) return headNllKernels(head.f, head.w, head.bias, tf.tensor1d(tokens, 'int32'), mask);
+  if (head) return headNllKernels(head.f, head.w, head.bias, tf.tensor1d(tokens, 'int32'), mask, head.skip);
   return maskedNll(net.outputs(x, n, P + T - 1, P - 1, maskArr), tokens, mask);
 }
 
