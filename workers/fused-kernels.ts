@@ -484,14 +484,19 @@ export function installOwnKernels(): boolean {
     return out;
   };
 
-  /** Logits [..., V] with a token id (int32, each in [0, V)) and a mask value per row: R rows of V. */
-  const nllShapes = (name: string, b: WasmBackendLike, x: tf.TensorInfo, tok: tf.TensorInfo, mask: tf.TensorInfo) => {
-    float32(name, x);
-    const { R, V } = rowsOf(x);
+  /** R token ids (int32, each in [0, V)) and R mask values. */
+  const tokensAndMask = (name: string, b: WasmBackendLike, tok: tf.TensorInfo, mask: tf.TensorInfo, R: number, V: number) => {
     float32(name, mask, R);
     if (tok.dtype !== 'int32' || tok.shape.reduce((p, q) => p * q, 1) !== R) throw new Error(`${name}: ${R} int32 token ids expected`);
     const ids = b.typedArrayFromHeap(tok);
     for (let i = 0; i < ids.length; i++) if (!(ids[i] >= 0 && ids[i] < V)) throw new Error(`${name}: token id ${ids[i]} is not in [0, ${V - 1}]`);
+  };
+
+  /** Logits [..., V] with a token id (int32, each in [0, V)) and a mask value per row: R rows of V. */
+  const nllShapes = (name: string, b: WasmBackendLike, x: tf.TensorInfo, tok: tf.TensorInfo, mask: tf.TensorInfo) => {
+    float32(name, x);
+    const { R, V } = rowsOf(x);
+    tokensAndMask(name, b, tok, mask, R, V);
     return { R, V };
   };
 
@@ -531,10 +536,7 @@ export function installOwnKernels(): boolean {
     float32(name, f, (a.skip + R) * H);
     float32(name, w);
     if (bias) float32(name, bias, V);
-    float32(name, mask, R);
-    if (tok.dtype !== 'int32' || tok.shape.reduce((p, q) => p * q, 1) !== R) throw new Error(`${name}: ${R} int32 token ids expected`);
-    const ids = b.typedArrayFromHeap(tok);
-    for (let i = 0; i < ids.length; i++) if (!(ids[i] >= 0 && ids[i] < V)) throw new Error(`${name}: token id ${ids[i]} is not in [0, ${V - 1}]`);
+    tokensAndMask(name, b, tok, mask, R, V);
     return { R, H, V };
   };
 

@@ -91,7 +91,7 @@ export function maskedNll(logits: tf.Tensor3D, tokens: Int32Array, mask: tf.Tens
 /**
  * maskedNll of the teacher-forced completion outputs (completionOutputs with the mask `maskArr`,
  * the same as `mask` [n, T]), the net's linear head fused with the loss where the net and the
- * backend have it (headNllKernels: the same numbers to the bit, two kernels in place of ~14).
+ * backend have it (headNllKernels: the same numbers to the bit, two kernels in place of ~16).
  */
 export function completionNll(net: SeqNet, prompts: Int32Array, tokens: Int32Array, n: number, P: number, T: number, maskArr: ArrayLike<number>, mask: tf.Tensor2D): { loss: tf.Scalar; entropy: tf.Scalar } {
   const x = teacherForcedInput(prompts, tokens, n, P, T);
