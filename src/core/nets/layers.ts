@@ -144,24 +144,45 @@ export function fusedNll(): boolean {
  * gradient to the bit.
  */
 export function maskedNllKernels(logits: tf.Tensor3D, tok: tf.Tensor, mask: tf.Tensor2D): { loss: tf.Scalar; entropy: tf.Scalar } {
-  const run = (x: tf.Tensor) => tf.engine().runKernel(NLL_KERNELS.forward, { x, tok, mask }) as unknown as [tf.Scalar, tf.Tensor, tf.Scalar];
+  return lossWithEntropy(
+    [logits],
+    ([x]) => {
+      const [loss, lp, entropy] = tf.engine().runKernel(NLL_KERNELS.forward, { x, tok, mask }) as unknown as [tf.Scalar, tf.Tensor, tf.Scalar];
+      return { loss, entropy, kept: [lp] };
+    },
+    () => [tok, mask],
+    (dy, [lp, tokS, maskS]) => [tf.engine().runKernel(NLL_KERNELS.backward, { dy, lp, tok: tokS, mask: maskS }) as tf.Tensor],
+  );
+}
+
+/**
+ * A loss kernel pair as an op differentiable in xs: run(xs) gives the loss, the entropy (a
+ * diagnostic, not differentiated) and what the forward kernel made for the gradient (`kept`,
+ * disposed where nothing is taped); the gradient reads kept, then also(xs), and gives one gradient
+ * per x. The entropy is made in the op's own scope: kept there, and a copy handed to the caller's.
+ */
+function lossWithEntropy(
+  xs: tf.Tensor[],
+  run: (xs: tf.Tensor[]) => { loss: tf.Scalar; entropy: tf.Scalar; kept: tf.Tensor[] },
+  also: (xs: tf.Tensor[]) => tf.Tensor[],
+  grad: (dy: tf.Tensor, saved: tf.Tensor[]) => tf.Tensor[],
+): { loss: tf.Scalar; entropy: tf.Scalar } {
   if (!taping()) {
-    const [loss, lp, entropy] = run(logits);
-    lp.dispose();
+    const { loss, entropy, kept } = run(xs);
+    tf.dispose(kept);
     return { loss, entropy };
   }
   let entropy: tf.Scalar | null = null;
-  const op = tf.customGrad(((x: tf.Tensor, save: tf.GradSaveFunc) => {
-    const [loss, lp, e] = run(x);
-    entropy = tf.keep(e); // made in the op's own scope: kept, then handed to the caller's below
-    save([lp, tok, mask]);
-    return {
-      value: loss,
-      gradFunc: (dy: tf.Tensor | tf.Tensor[], [lpS, tokS, maskS]: tf.Tensor[]) => [tf.engine().runKernel(NLL_KERNELS.backward, { dy: dy as tf.Tensor, lp: lpS, tok: tokS, mask: maskS }) as tf.Tensor],
-    };
+  const op = tf.customGrad(((...args: unknown[]) => {
+    const ins = args.slice(0, xs.length) as tf.Tensor[];
+    const save = args[xs.length] as tf.GradSaveFunc;
+    const r = run(ins);
+    entropy = tf.keep(r.entropy);
+    save([...r.kept, ...also(ins)]);
+    return { value: r.loss, gradFunc: (dy: tf.Tensor | tf.Tensor[], saved: tf.Tensor[]) => grad(dy as tf.Tensor, saved) };
     // eslint-disable-next-line @typescript-eslint/no-explicit-any
-  }) as any) as (x: tf.Tensor) => tf.Scalar;
-  const loss = op(logits);
+  }) as any) as (...xs: tf.Tensor[]) => tf.Scalar;
+  const loss = op(...xs);
   const e = entropy as unknown as tf.Scalar;
   const out = tf.clone(e);
   e.dispose();
@@ -187,30 +208,16 @@ export function fusedHeadNll(): boolean {
  */
 export function headNllKernels(f: tf.Tensor2D, w: tf.Tensor2D, bias: tf.Tensor1D, tok: tf.Tensor, mask: tf.Tensor2D, skip = 0): { loss: tf.Scalar; entropy: tf.Scalar } {
   const [B, T] = mask.shape;
-  const run = (fi: tf.Tensor, wi: tf.Tensor, bi: tf.Tensor) =>
-    tf.engine().runKernel(HEAD_NLL_KERNELS.forward, { f: fi, w: wi, bias: bi, tok, mask }, { B, T, skip }) as unknown as [tf.Scalar, tf.Tensor, tf.Tensor, tf.Scalar];
-  if (!taping()) {
-    const [loss, lp, p, entropy] = run(f, w, bias);
-    tf.dispose([lp, p]);
-    return { loss, entropy };
-  }
-  let entropy: tf.Scalar | null = null;
-  const op = tf.customGrad(((fi: tf.Tensor, wi: tf.Tensor, bi: tf.Tensor, save: tf.GradSaveFunc) => {
-    const [loss, lp, p, e] = run(fi, wi, bi);
-    entropy = tf.keep(e); // made in the op's own scope: kept, then handed to the caller's below
-    save([lp, p, tok, mask, fi, wi]);
-    return {
-      value: loss,
-      gradFunc: (dy: tf.Tensor | tf.Tensor[], [lpS, pS, tokS, maskS, fS, wS]: tf.Tensor[]) =>
-        tf.engine().runKernel(HEAD_NLL_KERNELS.backward, { dy: dy as tf.Tensor, lp: lpS, p: pS, tok: tokS, mask: maskS, f: fS, w: wS }, { B, T, skip }) as unknown as tf.Tensor[],
-    };
-    // eslint-disable-next-line @typescript-eslint/no-explicit-any
-  }) as any) as (fi: tf.Tensor, wi: tf.Tensor, bi: tf.Tensor) => tf.Scalar;
-  const loss = op(f, w, bias);
-  const e = entropy as unknown as tf.Scalar;
-  const out = tf.clone(e);
-  e.dispose();
-  return { loss, entropy: out };
+  return lossWithEntropy(
+    [f, w, bias],
+    ([fi, wi, bi]) => {
+      const [loss, lp, p, entropy] = tf.engine().runKernel(HEAD_NLL_KERNELS.forward, { f: fi, w: wi, bias: bi, tok, mask }, { B, T, skip }) as unknown as tf.Tensor[];
+      return { loss: loss as tf.Scalar, entropy: entropy as tf.Scalar, kept: [lp, p] };
+    },
+    ([fi, wi]) => [tok, mask, fi, wi],
+    (dy, [lp, p, tokS, maskS, fS, wS]) =>
+      tf.engine().runKernel(HEAD_NLL_KERNELS.backward, { dy, lp, p, tok: tokS, mask: maskS, f: fS, w: wS }, { B, T, skip }) as unknown as tf.Tensor[],
+  );
 }
 
 /** Causal multi-head attention's two kernels (registered by workers/fused-kernels.ts). */
